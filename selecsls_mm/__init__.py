@@ -12,6 +12,6 @@ import warnings
 warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
 
 from .version import __version__  # noqa: E402
-from . import models  # noqa: E402,F401
+from . import models, pose  # noqa: E402,F401
 
 __all__ = ['__version__']
