@@ -13,5 +13,8 @@ warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformable
 
 from .version import __version__  # noqa: E402
 from . import models, pose  # noqa: E402,F401
+from .checkpoint import register_safe_globals  # noqa: E402
+
+register_safe_globals()
 
 __all__ = ['__version__']
