@@ -1,0 +1,2 @@
+from . import codecs  # noqa: F401
+from . import heads, transforms  # noqa: F401

@@ -1,0 +1,3 @@
+from .xnect_paf_head import XNectPAFHead
+
+__all__ = ['XNectPAFHead']

@@ -1,0 +1,3 @@
+from .formatting import PackPAFInputs
+
+__all__ = ['PackPAFInputs']
