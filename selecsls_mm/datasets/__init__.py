@@ -1,0 +1,3 @@
+from .checked_imagenet import CheckedImageNet
+
+__all__ = ['CheckedImageNet']

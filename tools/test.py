@@ -1,0 +1,175 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Test (and evaluate) a checkpoint with an mmengine config.
+
+The default scope (registry) comes from the config's ``default_scope``, so the
+same entry point tests classification and pose configs. ``import
+selecsls_mm`` registers the SelecSLS modules and safe checkpoint loading.
+
+Examples::
+
+    python tools/test.py configs/selecsls60_imagenet.py selecsls60.pth
+    python tools/test.py CONFIG CKPT --out preds.pkl      # per-image results
+    python tools/test.py CONFIG CKPT --out metrics.json --out-item metrics
+    bash tools/dist_test.sh CONFIG CKPT 8
+"""
+import argparse
+import os
+import os.path as osp
+
+import mmengine
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.evaluator import DumpResults
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and eval) a model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='the directory to save the evaluation metrics')
+    parser.add_argument(
+        '--out',
+        help='output file: per-image predictions (.pkl, the default item) '
+        'or the metrics (any format mmengine.dump knows, with '
+        '--out-item metrics)')
+    parser.add_argument(
+        '--out-item',
+        choices=['metrics', 'pred'],
+        help='what --out holds; defaults to the predictions')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy pairs merged into the '
+        'config, e.g. test_dataloader.batch_size=8 or key="[a,b]"; no white '
+        'space is allowed')
+    parser.add_argument(
+        '--amp', action='store_true', help='test with mixed precision')
+    parser.add_argument(
+        '--show-dir', help='directory to save visualized predictions in')
+    parser.add_argument(
+        '--show', action='store_true', help='display predictions in a window')
+    parser.add_argument(
+        '--interval', type=int, default=1, help='visualize every N samples')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='window display seconds')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.out is None and args.out_item is not None:
+        parser.error('--out-item needs --out FILE')
+    if args.out and args.out_item != 'metrics' and \
+            not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out {args.out}: predictions are dumped as a pickle; '
+                     'give a .pkl file (or --out-item metrics)')
+    if not osp.isfile(args.checkpoint):
+        parser.error(f'checkpoint {args.checkpoint} does not exist')
+    return args
+
+
+def setup_cpu_distributed(cfg):
+    """Make ``--launcher pytorch`` work without CUDA.
+
+    mmengine's launcher calls ``torch.cuda.set_device`` and wraps the model
+    with ``device_ids=[local_rank]``; both fail on CPU. Starting the gloo
+    process group here (mmengine then skips its own) and wrapping without
+    device ids runs DistributedDataParallel on CPU processes.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        # env:// reads MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE from torchrun.
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    wrapper = ConfigDict(
+        type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper.update(cfg.get('model_wrapper_cfg', None) or {})
+    wrapper.device_ids = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def merge_args(cfg, args):
+    """Merge CLI arguments into the config."""
+    cfg.launcher = args.launcher
+
+    # work_dir priority: CLI > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    cfg.load_from = args.checkpoint
+
+    if args.amp:
+        cfg.test_cfg = cfg.get('test_cfg', None) or ConfigDict()
+        cfg.test_cfg.fp16 = True
+
+    if args.show or args.show_dir is not None:
+        hooks = cfg.get('default_hooks', {})
+        if 'visualization' not in hooks:
+            raise ValueError(
+                '--show/--show-dir need a visualization hook: add '
+                "default_hooks.visualization (e.g. type='VisualizationHook' "
+                "for mmpretrain, 'PoseVisualizationHook' for mmpose) to "
+                f'{args.config}')
+        vis = hooks.visualization
+        vis.enable = True
+        vis.show = args.show
+        vis.wait_time = args.wait_time
+        vis.out_dir = args.show_dir
+        vis.interval = args.interval
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if cfg.get('test_dataloader', None) is not None:
+        loader = ConfigDict(
+            pin_memory=torch.cuda.is_available(),
+            collate_fn=dict(type='default_collate'))
+        loader.update(cfg.test_dataloader)
+        # DataLoader refuses persistent workers when there are none.
+        if loader.get('num_workers', 0) == 0:
+            loader.persistent_workers = False
+        cfg.test_dataloader = loader
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    setup_cpu_distributed(cfg)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+
+    if args.out and args.out_item in ('pred', None):
+        runner.test_evaluator.metrics.append(
+            DumpResults(out_file_path=args.out))
+
+    metrics = runner.test()
+
+    if args.out and args.out_item == 'metrics':
+        mmengine.dump(metrics, args.out)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,167 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Train a model from an mmengine config (mmpretrain, mmpose, ...).
+
+The default scope (registry) comes from the config's ``default_scope``, so the
+same entry point trains classification and pose configs. ``import
+selecsls_mm`` registers the SelecSLS modules and safe checkpoint loading.
+
+Examples::
+
+    python tools/train.py configs/selecsls60_imagenet.py
+    python tools/train.py CONFIG --work-dir work_dirs/x --amp \\
+        --cfg-options train_dataloader.batch_size=64
+    bash tools/dist_train.sh CONFIG 8          # 8 GPUs (or CPU processes)
+"""
+import argparse
+import os
+import os.path as osp
+from copy import deepcopy
+
+import torch
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the given checkpoint; without a path, resume from '
+        'the latest checkpoint in the work directory')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='enable automatic-mixed-precision training')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='do not evaluate checkpoints during training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the actual total batch size over '
+        '`auto_scale_lr.base_batch_size` of the config')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy pairs merged into the '
+        'config, e.g. train_dataloader.batch_size=8 or key="[a,b]"; no white '
+        'space is allowed')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def set_default_dataloader_cfg(cfg, field):
+    """Fill the usual dataloader defaults without overriding the config."""
+    if cfg.get(field, None) is None:
+        return
+    loader = ConfigDict(
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=True,
+        collate_fn=dict(type='default_collate'))
+    loader.update(cfg[field])
+    # DataLoader refuses persistent workers when there are none.
+    if loader.get('num_workers', 0) == 0:
+        loader.persistent_workers = False
+    cfg[field] = loader
+
+
+def setup_cpu_distributed(cfg):
+    """Make ``--launcher pytorch`` work without CUDA.
+
+    mmengine's launcher calls ``torch.cuda.set_device`` and wraps the model
+    with ``device_ids=[local_rank]``; both fail on CPU. Starting the gloo
+    process group here (mmengine then skips its own) and wrapping without
+    device ids runs DistributedDataParallel on CPU processes.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        # env:// reads MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE from torchrun.
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    wrapper = ConfigDict(
+        type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper.update(cfg.get('model_wrapper_cfg', None) or {})
+    wrapper.device_ids = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def merge_args(cfg, args):
+    """Merge CLI arguments into the config."""
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    cfg.launcher = args.launcher
+
+    # work_dir priority: CLI > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if cfg.get('auto_scale_lr', None) is None:
+            raise ValueError(
+                f'--auto-scale-lr needs `auto_scale_lr = dict('
+                f'base_batch_size=...)` in the config {args.config}')
+        cfg.auto_scale_lr.enable = True
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        set_default_dataloader_cfg(cfg, field)
+    return cfg
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    setup_cpu_distributed(cfg)
+
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
