@@ -12,7 +12,7 @@ import warnings
 warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
 
 from .version import __version__  # noqa: E402
-from . import models, pose  # noqa: E402,F401
+from . import datasets, models, pose  # noqa: E402,F401
 from .checkpoint import register_safe_globals  # noqa: E402
 
 register_safe_globals()
