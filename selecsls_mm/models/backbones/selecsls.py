@@ -10,6 +10,7 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...deploy.fuse import fuse_conv_modules
 from .selecsls_block import SelecSLSBlock
 
 # Blocks as (in, skip, mid, out, is_first, stride); a block with is_first
@@ -94,6 +95,10 @@ class SelecSLS(BaseBackbone):
             (frozen statistics). Defaults to False.
         with_cp (bool): Use gradient checkpointing in the blocks, trading
             compute for memory. Defaults to False.
+        deploy (bool): Build the inference-only form: every conv has a bias
+            and no norm layer (``norm_cfg`` is ignored), as written by
+            :meth:`switch_to_deploy` and ``tools/deploy.py``.
+            Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
     """
 
@@ -120,6 +125,7 @@ class SelecSLS(BaseBackbone):
                  act_cfg=dict(type='ReLU', inplace=True),
                  norm_eval: bool = False,
                  with_cp: bool = False,
+                 deploy: bool = False,
                  init_cfg=[
                      dict(type='Kaiming', layer=['Conv2d']),
                      dict(type='Constant', val=1,
@@ -144,6 +150,9 @@ class SelecSLS(BaseBackbone):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
+        self.deploy = deploy
+        if deploy:
+            norm_cfg = None
 
         conv_kwargs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg,
                            act_cfg=act_cfg)
@@ -174,7 +183,22 @@ class SelecSLS(BaseBackbone):
                            bias=bias, **conv_kwargs) for cin, cout, k, s in convs
             ])
             self._add_level(f'head{i + 1}', level, convs[-1][1])
+        if deploy:
+            fuse_conv_modules(self)  # same modules as switch_to_deploy()
         self._freeze_stages()
+
+    def switch_to_deploy(self):
+        """Fold every BN into its conv, in place, for inference.
+
+        The model then computes the same function as the BN model in eval
+        mode (BN running statistics are frozen into the conv weights) with
+        fewer operations; its state dict matches a model built with
+        ``deploy=True``. Calling it again does nothing.
+        """
+        if self.deploy:
+            return
+        fuse_conv_modules(self)
+        self.deploy = True
 
     @staticmethod
     def _split_stages(blocks: Sequence[tuple]) -> List[List[tuple]]:
