@@ -1,12 +1,31 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """The SelecSLS block: selective short- and long-range concatenative skips."""
-from typing import Optional, Sequence, Union
+import contextlib
+from typing import Iterator, Optional, Sequence, Union
 
 import torch
 import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+@contextlib.contextmanager
+def _frozen_bn_statistics(module) -> Iterator[None]:
+    """Stop BN running statistics from updating (momentum 0), so that the
+    recomputation of a checkpointed forward does not count a batch twice."""
+    norms = [m for m in module.modules()
+             if isinstance(m, _BatchNorm) and m.training]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
 
 
 class SelecSLSBlock(BaseModule):
@@ -106,5 +125,8 @@ class SelecSLSBlock(BaseModule):
         if not self.is_first and skip is None:
             raise ValueError('a non-first SelecSLS block needs the skip input')
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, skip, use_reentrant=False)
+            return cp.checkpoint(
+                self._forward, x, skip, use_reentrant=False,
+                context_fn=lambda: (contextlib.nullcontext(),
+                                    _frozen_bn_statistics(self)))
         return self._forward(x, skip)
