@@ -189,3 +189,19 @@ def test_image_too_small():
 def test_frozen_stages_out_of_range():
     with pytest.raises(ValueError, match='frozen_stages'):
         SelecSLS('42', frozen_stages=6)
+
+
+@pytest.mark.parametrize('scope', ['mmpretrain', 'mmpose'])
+def test_builds_from_config_with_custom_imports(scope):
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    cfg = Config(dict(custom_imports=dict(imports=['selecsls_mm']),
+                      model=dict(type='SelecSLS', arch='60b')))
+    for module in cfg.custom_imports['imports']:
+        importlib.import_module(module)
+    registry = importlib.import_module(f'{scope}.registry').MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(cfg.model)
+    assert isinstance(model, SelecSLS) and model.out_channels[-1] == 1024

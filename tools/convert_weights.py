@@ -20,6 +20,7 @@ import sys
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from selecsls_mm.checkpoint import UnsafeCheckpointError  # noqa: E402
 from selecsls_mm.converters import (ConversionError,  # noqa: E402
                                     convert_reference_state_dict,
                                     load_reference_state_dict)
@@ -44,7 +45,8 @@ def main(argv=None):
     try:
         source = load_reference_state_dict(args.src)
         state_dict, meta = convert_reference_state_dict(source, args.arch)
-    except (ConversionError, FileNotFoundError) as err:
+    except (ConversionError, FileNotFoundError,
+            UnsafeCheckpointError) as err:
         sys.exit(f'error: cannot convert {args.src}: {err}')
     meta['source'] = osp.basename(args.src)
     with atomic_output(args.dst) as tmp:

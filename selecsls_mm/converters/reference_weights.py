@@ -141,11 +141,11 @@ def _summary(problems: List[str]) -> str:
 def _hint(state_dict: Dict[str, torch.Tensor], classifier: str) -> str:
     fits, _ = _infer_arch(state_dict, classifier)
     if fits is not None:
-        return f' They fit arch {fits!r}: pass --arch {fits} or omit --arch.'
+        return f'. They fit arch {fits!r}: pass --arch {fits} or omit --arch.'
     last = state_dict.get('head.3.0.weight')
     if last is not None and last.shape[-1] == 3 and \
             state_dict['head.0.0.weight'].shape[1] == 512:
-        return (' This looks like timm\'s selecsls84, whose last head conv is '
+        return ('. This looks like timm\'s selecsls84, whose last head conv is '
                 '3x3; selecsls-mm follows the original release, which uses a '
                 '1x1 conv there, so these weights do not fit.')
     return ''

@@ -1,0 +1,173 @@
+"""Weight conversion from timm / original-release checkpoints, checked
+against timm as the independent reference implementation."""
+import os
+
+import pytest
+import timm
+import torch
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS
+
+from selecsls_mm.converters import (ConversionError,
+                                    convert_reference_state_dict)
+from tools.convert_weights import main as convert_main
+
+TIMM_ARCHS = {'42': 'selecsls42', '42b': 'selecsls42b', '60': 'selecsls60',
+              '60b': 'selecsls60b', '84': 'selecsls84'}
+
+
+def _randomize_bn(model):
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
+
+
+def timm_reference(arch):
+    """A timm SelecSLS with random weights; for 84 with the 1x1 last head
+    conv of the original release (timm uses 3x3 there)."""
+    model = timm.create_model(TIMM_ARCHS[arch], pretrained=False)
+    if arch == '84':
+        model.head[3][0] = torch.nn.Conv2d(1024, 1280, 1, bias=False)
+    _randomize_bn(model)
+    return model.eval()
+
+
+def classifier(arch, num_classes=1000):
+    in_channels = 1024 if arch.endswith('b') else 1280
+    return MODELS.build(
+        dict(type='ImageClassifier',
+             backbone=dict(type='SelecSLS', arch=arch),
+             neck=dict(type='GlobalAveragePooling'),
+             head=dict(type='LinearClsHead', num_classes=num_classes,
+                       in_channels=in_channels))).eval()
+
+
+def _logits(model, x):
+    with torch.no_grad():
+        return model(x, mode='tensor')
+
+
+@pytest.mark.parametrize('arch', list(TIMM_ARCHS))
+def test_timm_checkpoint_gives_same_logits(arch, tmp_path):
+    reference = timm_reference(arch)
+    src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
+    torch.save(reference.state_dict(), src)
+    convert_main([str(src), str(dst)])
+    model = classifier(arch)
+    load_checkpoint(model, str(dst), strict=True, logger='silent')
+    x = torch.randn(2, 3, 96, 80)
+    with torch.no_grad():
+        expected = reference(x)
+    ours = _logits(model, x)
+    assert (ours - expected).abs().max() <= 1e-4
+
+
+def test_original_release_layout_and_file_formats(tmp_path):
+    from safetensors.torch import save_file
+    reference = timm_reference('60')
+    state = reference.state_dict()
+    # The original SelecSLS-Pytorch release names the classifier
+    # `classifier.0` (a Sequential) and some files come from DataParallel.
+    original = {('classifier.0' + k[2:] if k.startswith('fc.') else k): v
+                for k, v in state.items()}
+    files = {
+        'SelecSLS60_statedict.pth': original,
+        'wrapped.pth': {'state_dict': {f'module.{k}': v
+                                       for k, v in original.items()}},
+        'pytorch_model.bin': state,
+        'model.safetensors': state,
+    }
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = reference(x)
+    for name, obj in files.items():
+        src, dst = tmp_path / name, tmp_path / f'{name}.converted.pth'
+        if name.endswith('.safetensors'):
+            save_file({k: v.contiguous() for k, v in obj.items()}, str(src))
+        else:
+            torch.save(obj, src)
+        convert_main([str(src), str(dst), '--arch', '60'])
+        ckpt = torch.load(dst, weights_only=True)
+        assert ckpt['meta']['arch'] == '60'
+        model = classifier('60')
+        model.load_state_dict(ckpt['state_dict'])
+        assert (_logits(model, x) - expected).abs().max() <= 1e-4, name
+
+
+def test_converted_backbone_loads_through_init_cfg(tmp_path):
+    reference = timm_reference('60')
+    src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
+    torch.save(reference.state_dict(), src)
+    convert_main([str(src), str(dst)])
+    from mmpose.registry import MODELS as POSE_MODELS
+    backbone = POSE_MODELS.build(
+        dict(type='SelecSLS', arch='60', out_indices=(3, ),
+             init_cfg=dict(type='Pretrained', checkpoint=str(dst),
+                           prefix='backbone.')))
+    backbone.init_weights()
+    torch.testing.assert_close(backbone.stage3[3].conv6.bn.running_var,
+                               reference.features[8].conv6[1].running_var)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = reference.stem(x)
+        expected = reference.features([expected])[0]
+        (ours, ) = backbone.eval()(x)
+    assert (ours - expected).abs().max() <= 1e-4
+
+
+def _convert_fails(tmp_path, state, match, *extra):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
+    torch.save(state, src)
+    with pytest.raises(SystemExit, match=match):
+        convert_main([str(src), str(dst), *extra])
+    assert not dst.exists() and os.listdir(tmp_path) == ['src.pth']
+
+
+def test_missing_unexpected_and_misshaped_tensors(tmp_path):
+    state = timm.create_model('selecsls42b').state_dict()
+    missing = dict(state)
+    del missing['features.3.conv4.1.running_var']
+    _convert_fails(tmp_path, missing,
+                   r'missing tensor features\.3\.conv4\.1\.running_var')
+    extra = dict(state, **{'features.3.extra.weight': torch.zeros(1)})
+    _convert_fails(tmp_path, extra,
+                   r'unexpected tensor features\.3\.extra\.weight', '--arch',
+                   '42b')
+    misshaped = dict(state, **{'head.1.0.weight': torch.zeros(1024, 960, 1, 1)})
+    _convert_fails(tmp_path, misshaped, r'head\.1\.0\.weight has shape '
+                   r'\(1024, 960, 1, 1\), arch 42b needs \(1024, 960, 3, 3\)')
+
+
+def test_wrong_arch_and_other_networks(tmp_path):
+    state = timm.create_model('selecsls60').state_dict()
+    _convert_fails(tmp_path, state, "do not fit arch '42'.*fit arch '60'",
+                   '--arch', '42')
+    _convert_fails(tmp_path, timm.create_model('resnet18').state_dict(),
+                   r'not a SelecSLS checkpoint.*found conv1\.weight')
+    _convert_fails(tmp_path, timm.create_model('selecsls84').state_dict(),
+                   "timm's selecsls84, whose last head conv is 3x3")
+
+
+def test_already_converted_source_is_refused():
+    converted, _ = convert_reference_state_dict(
+        timm.create_model('selecsls42b').state_dict())
+    with pytest.raises(ConversionError, match='already uses mmpretrain'):
+        convert_reference_state_dict(converted)
+
+
+def test_checkpoint_that_carries_code_is_refused(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f'touch {tmp_path}/pwned', ))
+
+    src = tmp_path / 'evil.pth'
+    torch.save({'stem.0.weight': torch.zeros(1), 'x': Payload()}, src)
+    with pytest.raises(SystemExit, match='refusing to load.*could run code'):
+        convert_main([str(src), str(tmp_path / 'out.pth')])
+    assert not (tmp_path / 'pwned').exists()
+    assert not (tmp_path / 'out.pth').exists()
