@@ -1,0 +1,210 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Model specs for the benchmark: what to build and how to label it.
+
+Every model is built as a feature extractor without global pooling and
+classifier (SelecSLS up to its last head conv, mmpretrain backbones as they
+are, timm models through ``forward_features`` with ``num_classes=0``), so
+that rows of one table compare like with like.
+"""
+import ast
+import copy
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import torch.nn as nn
+from torch import Tensor
+
+SPEC_HELP = (
+    'a SelecSLS arch ("selecsls60", "selecsls42b", ...), "timm:NAME" '
+    '(a timm model, through forward_features), "mmpretrain:TYPE[-ARG]" '
+    '(e.g. "mmpretrain:ResNet-50": an all-digit ARG is the depth, else the '
+    'arch) or a backbone config dict such as "dict(type=\'SelecSLS\', '
+    'arch=\'84\')"; append ":with_cp" (gradient checkpointing) and/or '
+    '":deploy" (switch_to_deploy()) to a non-dict spec')
+OPTIONS = ('with_cp', 'deploy')
+
+
+@dataclass
+class ModelSpec:
+    """A parsed model spec.
+
+    Args:
+        text (str): The spec as given; used as the row label.
+        source (str): ``'selecsls'``, ``'timm'``, ``'mmpretrain'`` or
+            ``'config'``.
+        name (str): The arch, timm model name or mmpretrain type.
+        options (tuple[str]): Any of ``'with_cp'`` and ``'deploy'``.
+        cfg (dict, optional): Registry config for ``selecsls``,
+            ``mmpretrain`` and ``config`` sources.
+    """
+    text: str
+    source: str
+    name: str
+    options: Tuple[str, ...] = ()
+    cfg: Optional[dict] = field(default=None)
+
+    @property
+    def label(self) -> str:
+        return self.text
+
+    def with_options(self, *options: str) -> 'ModelSpec':
+        """Return a copy with ``options`` added (spec text updated)."""
+        if self.source == 'config':
+            cfg = copy.deepcopy(self.cfg)
+            for opt in options:
+                cfg[opt] = True
+            return ModelSpec(_dict_text(cfg), 'config', self.name, (), cfg)
+        new = tuple(o for o in options if o not in self.options)
+        return parse_model_spec(':'.join((self.text, ) + new))
+
+
+def _dict_text(cfg: dict) -> str:
+    args = ', '.join(f'{k}={v!r}' for k, v in cfg.items())
+    return f'dict({args})'
+
+
+def _literal(node: ast.AST):
+    """Evaluate literals and ``dict(...)`` calls of a parsed expression."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == 'dict' and not node.args:
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if isinstance(node, ast.Dict):
+        return {_literal(k): _literal(v) for k, v in zip(node.keys,
+                                                          node.values)}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(e) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    return ast.literal_eval(node)
+
+
+def _parse_dict(text: str) -> dict:
+    try:
+        cfg = _literal(ast.parse(text, mode='eval').body)
+    except (SyntaxError, ValueError) as e:
+        raise ValueError(f'cannot parse model config {text!r} ({e}); write '
+                         'it as a Python dict, e.g. "dict(type=\'SelecSLS\', '
+                         'arch=\'60\')"') from None
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise ValueError(f'model config {text!r} must be a dict with a '
+                         '"type" key')
+    return cfg
+
+
+def _selecsls_archs():
+    from selecsls_mm.models.backbones.selecsls import SelecSLS
+    return sorted(SelecSLS.arch_settings)
+
+
+def parse_model_spec(text: str) -> ModelSpec:
+    """Parse a model spec; see ``SPEC_HELP`` for the grammar.
+
+    Raises:
+        ValueError: If the spec names nothing known, with the valid forms.
+    """
+    text = text.strip()
+    if text.startswith(('{', 'dict(')):
+        cfg = _parse_dict(text)
+        return ModelSpec(text, 'config', str(cfg['type']), (), cfg)
+    parts = text.split(':')
+    if parts[0] in ('timm', 'mmpretrain'):
+        if len(parts) < 2 or not parts[1]:
+            raise ValueError(f'model spec {text!r} names no model; '
+                             f'expected {parts[0]}:NAME')
+        source, name, options = parts[0], parts[1], parts[2:]
+    else:
+        source, name, options = 'selecsls', parts[0], parts[1:]
+    bad = [o for o in options if o not in OPTIONS]
+    if bad or len(set(options)) != len(options):
+        raise ValueError(f'model spec {text!r}: unknown or repeated options '
+                         f'{bad or options}; valid options are {OPTIONS}')
+    options = tuple(options)
+    cfg = None
+    if source == 'selecsls':
+        arch = name[len('selecsls'):] if name.lower().startswith(
+            'selecsls') else None
+        if arch not in _selecsls_archs():
+            raise ValueError(
+                f'unknown model spec {text!r}; expected {SPEC_HELP}. '
+                'SelecSLS archs: ' +
+                ', '.join('selecsls' + a for a in _selecsls_archs()))
+        cfg = dict(type='SelecSLS', arch=arch, out_indices=(5, ))
+    elif source == 'mmpretrain':
+        mm_type, _, arg = name.partition('-')
+        cfg = dict(type=f'mmpretrain.{mm_type}')
+        if arg:
+            cfg.update(depth=int(arg)) if arg.isdigit() else cfg.update(
+                arch=arg)
+    if cfg is not None and 'with_cp' in options:
+        cfg['with_cp'] = True
+    return ModelSpec(text, source, name, options, cfg)
+
+
+class _TimmFeatures(nn.Module):
+    """Run a timm model's ``forward_features`` (no pooling, classifier)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.forward_features(x)
+
+
+def is_selecsls_spec(spec: ModelSpec) -> bool:
+    """Whether a spec builds a SelecSLS backbone (``--deploy`` targets)."""
+    return spec.source == 'selecsls' or (
+        spec.source == 'config'
+        and spec.name.split('.')[-1] == 'SelecSLS')
+
+
+def _is_selecsls(model: nn.Module) -> bool:
+    from selecsls_mm.models.backbones.selecsls import SelecSLS
+    return isinstance(model, SelecSLS)
+
+
+def build_benchmark_model(spec: ModelSpec) -> nn.Module:
+    """Build the feature extractor a spec names, in eval mode, on CPU.
+
+    Args:
+        spec (ModelSpec): The parsed spec.
+
+    Returns:
+        nn.Module: Maps images ``(N, 3, H, W)`` to a tensor or a tuple of
+        tensors.
+    """
+    if spec.source == 'timm':
+        try:
+            import timm
+        except ImportError:
+            raise ImportError(f'model spec {spec.text!r} needs timm; '
+                              '`pip install timm`') from None
+        try:
+            model = timm.create_model(spec.name, pretrained=False,
+                                      num_classes=0)
+        except RuntimeError as e:  # timm's "Unknown model"
+            raise ValueError(f'model spec {spec.text!r}: {e}') from None
+        if 'with_cp' in spec.options:
+            try:
+                model.set_grad_checkpointing(True)
+            except (AssertionError, NotImplementedError, AttributeError):
+                raise ValueError(
+                    f'timm model {spec.name!r} does not support gradient '
+                    'checkpointing; drop ":with_cp"') from None
+        model = _TimmFeatures(model)
+    else:
+        import selecsls_mm  # noqa: F401  (registers SelecSLS)
+        from mmpretrain.registry import MODELS
+        try:
+            model = MODELS.build(copy.deepcopy(spec.cfg))
+        except (KeyError, TypeError) as e:
+            raise ValueError(f'model spec {spec.text!r}: {e}') from None
+    if 'deploy' in spec.options:
+        if not hasattr(model, 'switch_to_deploy'):
+            what = ('this version of SelecSLS has no switch_to_deploy() '
+                    '(deploy mode)' if _is_selecsls(model) else
+                    f'{type(model).__name__} has no switch_to_deploy()')
+            raise ValueError(f'cannot deploy {spec.text!r}: {what}; run '
+                             'without --deploy / ":deploy"')
+        model.switch_to_deploy()
+    model.eval()  # mmpretrain's train() does not return the module
+    return model
