@@ -6,7 +6,12 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# pip's config on these machines names local indexes that lack most packages;
+# drop its "Location ... is ignored" noise, keep everything else.
 PIP    := $(PY) -m pip --disable-pip-version-check
+QUIET  := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 STAMP  := $(VENV)/.installed
 MMPOSE_VERSION := 1.1.0
 
@@ -16,16 +21,16 @@ env: $(STAMP)
 
 $(STAMP): requirements/runtime.txt requirements/build.txt requirements/tests.txt setup.py Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -r requirements/build.txt
-	$(PIP) install -q -r requirements/runtime.txt
+	$(PIP) install -q -r requirements/build.txt $(QUIET)
+	$(PIP) install -q -r requirements/runtime.txt $(QUIET)
 	@# xtcocotools' wheels are built against numpy 1.x and crash on numpy 2: build from source.
 	$(PY) -c "import xtcocotools.coco" 2>/dev/null || \
-	  $(PIP) install -q --no-binary xtcocotools --no-build-isolation xtcocotools
+	  $(PIP) install -q --no-binary xtcocotools --no-build-isolation xtcocotools $(QUIET)
 	@# mmpose's requirements pull chumpy, which does not build: its real needs are in runtime.txt.
-	$(PIP) install -q --no-deps mmpose==$(MMPOSE_VERSION)
-	$(PIP) install -q -r requirements/tests.txt
-	$(PIP) install -q --no-deps --no-build-isolation -e .
-	$(PY) -c "import mmpose.apis, mmpretrain.apis, selecsls_mm; print('environment ok')"
+	$(PIP) install -q --no-deps mmpose==$(MMPOSE_VERSION) $(QUIET)
+	$(PIP) install -q -r requirements/tests.txt $(QUIET)
+	$(PIP) install -q --no-deps --no-build-isolation -e . $(QUIET)
+	$(PY) -W ignore -c "import selecsls_mm, mmpose.apis, mmpretrain.apis; print('environment ok')"
 	@touch $@
 
 demo: $(STAMP)
