@@ -142,7 +142,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
             raise TypeError(f'{type(backbone).__name__} has no '
                             'switch_to_deploy(); drop --deploy')
         backbone.switch_to_deploy()
-    model.eval()
 
     if args.backbone_only:
         module = backbone
@@ -153,6 +152,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
                              'it with --backbone-only')
         module = _Classifier(model)
         output_names = ['logits']
+    # The exporter restores the module's mode afterwards: make it eval.
+    module.eval()
     in_channels = getattr(backbone, 'in_channels', 3)
     example = torch.randn(1, in_channels, *args.shape,
                           generator=torch.Generator().manual_seed(0))

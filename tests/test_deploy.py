@@ -1,0 +1,310 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Deploy mode: BN folding, channel pruning and tools/deploy.py."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmpretrain.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from selecsls_mm.deploy import (ConvAct, build_model, count_params,
+                                load_checkpoint_file, load_weights,
+                                prune_classifier, prune_selecsls)
+from selecsls_mm.models.backbones import SelecSLS
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ARCHS = sorted(SelecSLS.arch_settings)
+
+
+def randomize_bn(model: nn.Module, seed: int = 0):
+    """Give every BN random statistics and affine parameters (|gamma| in
+    [0.5, 1.5]), as a trained model would have."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                sign = torch.randint(0, 2, (n, ), generator=g) * 2 - 1
+                m.weight.copy_((torch.rand(n, generator=g) + 0.5) * sign)
+                m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+
+
+def rel_diff(a, b) -> float:
+    if isinstance(a, torch.Tensor):
+        a, b = [a], [b]
+    assert len(a) == len(b)
+    return max(((x - y).abs().max() / x.abs().max()).item()
+               for x, y in zip(a, b))
+
+
+def build_classifier(arch='42', num_classes=10):
+    head_in = SelecSLS(arch, out_indices=(5, )).out_channels[-1]
+    model = MODELS.build(
+        dict(type='ImageClassifier',
+             backbone=dict(type='SelecSLS', arch=arch, out_indices=(5, )),
+             neck=dict(type='GlobalAveragePooling'),
+             head=dict(type='LinearClsHead', num_classes=num_classes,
+                       in_channels=head_in)))
+    randomize_bn(model)
+    return model.eval()
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_fused_matches_unfused(arch):
+    model = SelecSLS(arch, out_indices=(0, 1, 2, 3, 4, 5))
+    randomize_bn(model)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        model.switch_to_deploy()
+        got = model(x)
+    assert rel_diff(expected, got) < 1e-4
+    assert not any(isinstance(m, _BatchNorm) for m in model.modules())
+
+
+def test_fused_classifier_matches_unfused():
+    model = build_classifier('60')
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        model.backbone.switch_to_deploy()
+        got = model(x)
+    assert expected.shape == (2, 10)
+    assert rel_diff(expected, got) < 1e-4
+
+
+def test_switch_to_deploy_twice_is_noop_and_matches_deploy_build():
+    model = SelecSLS('42', out_indices=(3, ))
+    randomize_bn(model)
+    model.eval()
+    model.switch_to_deploy()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    modules = [type(m) for m in model.modules()]
+    model.switch_to_deploy()
+    assert [type(m) for m in model.modules()] == modules
+    after = model.state_dict()
+    assert state.keys() == after.keys()
+    assert all(torch.equal(state[k], after[k]) for k in state)
+
+    built = SelecSLS('42', out_indices=(3, ), deploy=True)
+    assert built.deploy and model.deploy
+    assert not any(isinstance(m, _BatchNorm) for m in built.modules())
+    assert [type(m) for m in built.modules()] == modules
+    built.load_state_dict(state)  # strict: same names and shapes
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(built.eval()(x)[0], model(x)[0])
+    # Every conv of the deploy form is a lean ConvAct with a bias.
+    convs = [m for m in built.modules() if isinstance(m, ConvAct)]
+    assert convs and all(m.conv.bias is not None for m in convs)
+
+
+def test_fuse_rejects_group_norm():
+    model = SelecSLS('42', out_indices=(0, ),
+                     norm_cfg=dict(type='GN', num_groups=4))
+    with pytest.raises(TypeError, match='BatchNorm'):
+        model.switch_to_deploy()
+
+
+def test_prune_below_every_gamma_changes_nothing():
+    model = build_classifier('42')
+    gammas = torch.cat([m.weight.abs() for m in model.modules()
+                        if isinstance(m, _BatchNorm)])
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    arch = SelecSLS.arch_settings['42']
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        report = prune_classifier(model, float(gammas.min()) * 0.99)
+        got = model(x)
+    assert all(row['before'] == row['after'] for row in report)
+    assert {k: v.shape for k, v in model.state_dict().items()} == shapes
+    assert torch.equal(expected, got)
+    # The recorded arch rebuilds the same network.
+    rebuilt = SelecSLS(arch=model.backbone.arch, out_indices=(5, ))
+    assert rebuilt.out_channels == model.backbone.out_channels
+    assert [tuple(b[:2]) + tuple(b[3:]) for b in arch['blocks']] == \
+        [tuple(b[:2]) + tuple(b[3:]) for b in model.backbone.arch['blocks']]
+
+
+def _zero_channels(module, channels, positive_beta):
+    """gamma = 0 makes the channel the constant act(beta); beta > 0 tests
+    the constant folding, beta <= 0 makes it 0 (exact for any consumer)."""
+    bn = module.norm
+    with torch.no_grad():
+        bn.weight[channels] = 0
+        bn.bias[channels] = 0.25 if positive_beta else -0.1
+
+
+def test_prune_zero_gamma_channels_is_exact():
+    model = build_classifier('60')
+    b = model.backbone
+    # (conv, channels, beta > 0): positive constants only where every
+    # consumer is 1x1 or the classifier, where folding them is exact.
+    zeroed = [
+        (b.stem, [0, 5, 31], False),
+        (b.stage1[0].conv1, [1, 2], True),  # -> conv2 and conv6, both 1x1
+        (b.stage1[0].conv6, [3, 60], False),  # long-range skip + next conv1
+        (b.stage1[1].conv6, [0, 127], False),  # stage output
+        (b.stage2[0].conv3, [4], True),  # -> conv4 and conv6
+        (b.stage2[1].conv2, [7, 8], False),  # -> 3x3 conv3
+        (b.stage2[1].conv5, [2], True),  # -> conv6 only
+        (b.stage2[0].conv6, [10, 11, 12], False),  # skip of 3 blocks
+        (b.stage3[3].conv6, [5], False),  # stage3 output -> head
+        (b.head1[0], [9], False),
+        (b.head2[1], [0, 1, 1279], True),  # last conv -> GAP -> fc
+    ]
+    for module, channels, positive in zeroed:
+        _zero_channels(module, channels, positive)
+    x = torch.randn(2, 3, 64, 64)
+    params = count_params(model)
+    with torch.no_grad():
+        expected = model(x)
+        report = prune_classifier(model, 1e-3)
+        got = model(x)
+    removed = {row['name']: row['before'] - row['after'] for row in report}
+    assert removed['stem'] == 3
+    assert removed['stage1.0.conv6'] == 2
+    assert removed['stage2.1.conv2'] == 2
+    assert removed['head2.1'] == 3
+    assert removed['head.fc (inputs)'] == 3
+    assert sum(removed.values()) == 3 + 2 + 2 + 2 + 1 + 2 + 1 + 3 + 1 + 1 + 3 \
+        + 3
+    assert count_params(model) < params
+    torch.testing.assert_close(got, expected, rtol=1e-5,
+                               atol=1e-5 * expected.abs().max().item())
+    # Folding BN afterwards keeps it exact.
+    model.backbone.switch_to_deploy()
+    with torch.no_grad():
+        fused = model(x)
+    torch.testing.assert_close(fused, expected, rtol=1e-4,
+                               atol=1e-4 * expected.abs().max().item())
+
+    # The recorded widths rebuild the pruned network, deploy form too.
+    arch, stem = model.backbone.arch, model.backbone.out_channels[0]
+    assert stem == 29 and model.head.in_channels == 1277
+    assert tuple(arch['blocks'][0][2]) == (62, 64, 32, 64, 32)
+    rebuilt = SelecSLS(arch=arch, stem_channels=stem, out_indices=(5, ),
+                       deploy=True)
+    rebuilt.load_state_dict(model.backbone.state_dict())
+
+
+def test_prune_keeps_output_level_channels():
+    # A pose model reads stage3: nothing outside the backbone is adapted, so
+    # the output level keeps its channels; inner ones are pruned.
+    model = SelecSLS('60', out_indices=(3, ))
+    randomize_bn(model)
+    model.eval()
+    _zero_channels(model.stage3[-1].conv6, [0, 1], False)
+    _zero_channels(model.stage3[0].conv6, [0, 1], False)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)[0]
+        prune_selecsls(model, 1e-3)
+        got = model(x)[0]
+    assert model.out_channels[3] == 416 and got.shape[1] == 416
+    assert model.stage3[0].conv6.out_channels == 286
+    torch.testing.assert_close(got, expected, rtol=1e-5,
+                               atol=1e-5 * expected.abs().max().item())
+
+
+def test_prune_needs_bn_form():
+    model = SelecSLS('42', out_indices=(1, ))
+    model.switch_to_deploy()
+    with pytest.raises(ValueError, match='before switch_to_deploy'):
+        prune_selecsls(model, 1e-3)
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'_{name}_tool', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write_config(path):
+    path.write_text(
+        "model = dict(type='ImageClassifier',\n"
+        "    backbone=dict(type='SelecSLS', arch='42', out_indices=(5, )),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        "    head=dict(type='LinearClsHead', num_classes=10,\n"
+        "              in_channels=1280))\n")
+
+
+@pytest.mark.slow
+def test_deploy_tool_prunes_and_round_trips(tmp_path, capsys):
+    config = tmp_path / 'cfg.py'
+    _write_config(config)
+    model = build_model(Config.fromfile(str(config)))
+    randomize_bn(model)
+    model.eval()
+    b = model.backbone
+    _zero_channels(b.stem, [0], False)
+    _zero_channels(b.stage2[0].conv6, [1, 2], False)
+    _zero_channels(b.stage3[0].conv1, [3], True)
+    _zero_channels(b.head2[1], [4, 5], True)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
+
+    tool = _load_tool('deploy')
+    out = tmp_path / 'out' / 'pruned.pth'
+    result = tool.main([str(tmp_path / 'in.pth'), str(out), '--config',
+                        str(config), '--prune-threshold', '1e-3',
+                        '--shape', '64', '64'])
+    printed = capsys.readouterr().out
+    assert 'stem' in printed and 'MACs' in printed
+    assert result['params'][1] < result['params'][0]
+    assert result['macs'][1] < result['macs'][0]
+    assert sorted(p.name for p in out.parent.iterdir()) == \
+        ['pruned.pth', 'pruned.py']  # no temp files left
+
+    # The written config + checkpoint rebuild the pruned deploy model.
+    cfg = Config.fromfile(str(out.with_suffix('.py')))
+    assert cfg.model.backbone.deploy and cfg.model.head.in_channels == 1278
+    deployed = build_model(cfg)
+    checkpoint = load_checkpoint_file(str(out))
+    assert checkpoint['meta']['deploy']['prune_threshold'] == 1e-3
+    load_weights(deployed, checkpoint)
+    deployed.eval()
+    assert not any(isinstance(m, _BatchNorm) for m in deployed.modules())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected, got = model(x), deployed(x)
+    assert rel_diff(expected, got) < 1e-5
+
+    # A deploy checkpoint with the BN config gets a clear error.
+    with pytest.raises(ValueError, match='deploy checkpoint'):
+        load_weights(build_model(Config.fromfile(str(config))), checkpoint)
+
+
+@pytest.mark.slow
+def test_deploy_tool_config_from_meta_and_errors(tmp_path):
+    config = tmp_path / 'cfg.py'
+    _write_config(config)
+    cfg = Config.fromfile(str(config))
+    model = build_model(cfg)
+    tool = _load_tool('deploy')
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'bare.pth')
+    with pytest.raises(ValueError, match='--config'):
+        tool.main([str(tmp_path / 'bare.pth'), str(tmp_path / 'o.pth')])
+    with pytest.raises(ValueError, match='.pth'):
+        tool.main([str(tmp_path / 'bare.pth'), str(tmp_path / 'o.onnx'),
+                   '--config', str(config)])
+
+    # Unpruned, config from meta: the whole config is written.
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(cfg=cfg.pretty_text)), tmp_path / 'in.pth')
+    out = tmp_path / 'fused.pth'
+    result = tool.main([str(tmp_path / 'in.pth'), str(out), '--shape', '64',
+                        '64'])
+    assert result['max_rel_diff'] < 1e-4
+    written = Config.fromfile(str(out.with_suffix('.py')))
+    assert written.model.backbone.deploy and \
+        written.model.backbone.arch == '42'
+    assert result['params'][1] < result['params'][0]  # BN params are gone

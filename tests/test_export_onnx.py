@@ -1,0 +1,114 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""tools/export_onnx.py: the ONNX graph matches PyTorch at several sizes."""
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from selecsls_mm.deploy import build_model
+
+pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIG = (
+    "model = dict(type='ImageClassifier',\n"
+    "    data_preprocessor=dict(mean=[123.675, 116.28, 103.53],\n"
+    "                           std=[58.395, 57.12, 57.375], to_rgb=True),\n"
+    "    backbone=dict(type='SelecSLS', arch='42', out_indices=(3, 5)),\n"
+    "    neck=dict(type='GlobalAveragePooling'),\n"
+    "    head=dict(type='LinearClsHead', num_classes=7, in_channels=1280))\n")
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        '_export_onnx_tool', osp.join(REPO, 'tools', 'export_onnx.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def model_files(tmp_path_factory):
+    """A config and a checkpoint with random BN statistics."""
+    root = tmp_path_factory.mktemp('onnx')
+    config = root / 'cfg.py'
+    config.write_text(CONFIG)
+    model = build_model(Config.fromfile(str(config)))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+    torch.save(dict(state_dict=model.state_dict()), root / 'model.pth')
+    return root, config, root / 'model.pth'
+
+
+def _reference(config, checkpoint, deploy):
+    model = build_model(Config.fromfile(str(config)))
+    model.load_state_dict(torch.load(checkpoint)['state_dict'])
+    if deploy:
+        model.backbone.switch_to_deploy()
+    return model.eval()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backbone_only', [False, True])
+def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
+    root, config, checkpoint = model_files
+    tool = _tool()
+    out = root / f'model_{backbone_only}.onnx'
+    args = [str(config), str(checkpoint), str(out), '--deploy', '--shape',
+            '64', '64', '--no-verify']
+    if backbone_only:
+        args.append('--backbone-only')
+    result = tool.main(args)
+    assert out.is_file()
+    assert not [p for p in root.iterdir() if p.name.startswith('.tmp_')]
+    assert result['output_names'] == \
+        (['feat3', 'feat5'] if backbone_only else ['logits'])
+
+    model = _reference(config, checkpoint, deploy=True)
+    # The exported deploy model equals the BN model, not only itself.
+    bn_model = _reference(config, checkpoint, deploy=False)
+    for batch, h, w in [(1, 64, 64), (3, 96, 80)]:
+        x = torch.randn(batch, 3, h, w)
+        with torch.no_grad():
+            if backbone_only:
+                expected = list(model.backbone(x))
+                bn_expected = list(bn_model.backbone(x))
+            else:
+                expected = [model(x)]
+                bn_expected = [bn_model(x)]
+        got = tool.run_onnx(str(out), x)
+        assert len(got) == len(expected)
+        for e, b, o in zip(expected, bn_expected, got):
+            assert o.shape == e.shape
+            scale = e.abs().max().item()
+            torch.testing.assert_close(o, e, rtol=1e-4, atol=1e-4 * scale)
+            torch.testing.assert_close(o, b, rtol=1e-4, atol=1e-4 * scale)
+
+    import onnx
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props['mean'] == str([123.675, 116.28, 103.53])
+
+
+@pytest.mark.slow
+def test_export_bn_model_and_errors(model_files):
+    root, config, checkpoint = model_files
+    tool = _tool()
+    out = root / 'bn.onnx'
+    result = tool.main([str(config), str(checkpoint), str(out), '--shape',
+                        '64', '64'])  # BN kept, built-in verification
+    assert result['max_rel_diff'] < 1e-4
+    with pytest.raises(ValueError, match='.onnx'):
+        tool.main([str(config), str(checkpoint), str(root / 'x.pth')])
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        tool.main([str(config), str(root / 'missing.pth'), str(out)])
