@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -210,3 +211,38 @@ def test_tool_bad_input(tmp_path, capsys):
         assert 'CUDA is not available' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         tool.main(['--sizes', '64x'])
+
+
+def test_synthetic_people_inside_map():
+    from selecsls_mm.benchmark.pose import synthetic_people
+    people = synthetic_people(10, (128, 96), np.random.default_rng(1))
+    assert people.shape == (10, 17, 2) and people.dtype == np.float32
+    assert people[..., 0].min() > 0 and people[..., 0].max() < 128
+    assert people[..., 1].min() > -5 and people[..., 1].max() < 96 + 5
+    # ankles below the nose: upright people
+    assert (people[:, 15:, 1] > people[:, :1, 1]).all()
+
+
+POSE_CONFIG = os.path.join(
+    ROOT, 'configs', 'pose', 'xnect-paf_selecsls60_8xb32-140e_coco-512x320.py')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(POSE_CONFIG),
+                    reason='the XNect pose config is not in this checkout')
+def test_tool_pose(tmp_path, capsys):
+    tool = load_tool()
+    out = tmp_path / 'pose.json'
+    rc = tool.main(['--pose', POSE_CONFIG, '--pose-size', '64x64', '--iters',
+                    '1', '--warmup', '0', '--json', str(out)])
+    assert rc == 0
+    assert 'decode only: 10 people, 128x128 maps' in capsys.readouterr().out
+    pose = json.loads(out.read_text())['pose']
+    assert pose['size'] == [64, 64]
+    assert pose['network']['n'] == pose['decode']['n'] == 1
+    assert pose['fps'] == pytest.approx(1e3 / pose['network_plus_decode_ms'])
+    synth = pose['decode_synthetic']
+    assert synth['num_people'] == 10 and synth['n'] == 20
+    assert len(synth['people_found']) == 4
+    assert tool.main(['--pose', str(tmp_path / 'missing.py')]) == 2
+    assert 'not found' in capsys.readouterr().err

@@ -363,6 +363,107 @@ def run_memory(args, specs, runner: Runner) -> dict:
                 ratios=ratios)
 
 
+# ---------------------------------------------------------------- pose
+class _PoseNetwork(nn.Module):
+    """Backbone (+ neck) and head forward of a pose estimator: images to
+    (heatmaps, pafs), without data preprocessing, flip test or decoding."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.head.forward(self.model.extract_feat(x))
+
+
+def run_pose(args, runner: Runner) -> dict:
+    import numpy as np
+    from mmengine.config import Config
+
+    from selecsls_mm.benchmark.pose import (build_pose_model,
+                                            synthetic_codec,
+                                            synthetic_people)
+    model = build_pose_model(args.pose, args.checkpoint, device='cpu')
+    if args.deploy:
+        if not hasattr(model.backbone, 'switch_to_deploy'):
+            raise ValueError(f'--deploy: the backbone '
+                             f'{type(model.backbone).__name__} has no '
+                             'switch_to_deploy()')
+        model.backbone.switch_to_deploy()
+    model.eval()
+    decoder = getattr(model.head, 'decoder', None)
+    if decoder is None or not hasattr(decoder, 'decode'):
+        raise ValueError(f'the head of {args.pose} has no decoder (codec); '
+                         '--pose times heatmap + PAF models such as '
+                         'configs/pose/xnect-paf_*.py')
+    network = runner.place(_PoseNetwork(model))
+    size, batch = args.pose_size, 1
+    x = runner.inputs(batch, size)
+    net = runner.for_inference(network, x)
+    with torch.inference_mode(), runner.autocast():
+        outputs = net(x)
+    if not (isinstance(outputs, (tuple, list)) and len(outputs) == 2):
+        raise ValueError('--pose expects a head whose forward returns '
+                         '(heatmaps, pafs), such as XNectPAFHead')
+    maps = [o[0].float().cpu().numpy() for o in outputs]
+    progress(f'pose network {size_name(size)} and decode ...')
+    times = time_interleaved(
+        dict(network=runner.forward_fn(net, x),
+             decode=lambda: decoder.decode(*maps)),
+        args.iters, args.warmup, runner.device)
+    stats = {k: summarize(v).to_dict() for k, v in times.items()}
+    total = stats['network']['median'] + stats['decode']['median']
+
+    # The decoder alone on clean maps of 10 people, from the codec's encode.
+    cfg = Config.fromfile(args.pose)
+    codec = synthetic_codec(cfg.model.head.decoder, (128, 128))
+    rng = np.random.default_rng(0)
+    scenes = []
+    for _ in range(4):
+        keypoints = synthetic_people(10, (128, 128), rng)
+        keypoints = keypoints * codec.scale_factor  # to input pixels
+        encoded = codec.encode(keypoints, np.ones(keypoints.shape[:2]))
+        scenes.append((encoded['heatmaps'], encoded['pafs']))
+    found = [len(codec.decode(*scene)[0]) for scene in scenes]
+    counter = iter(range(10**9))
+
+    def decode_synthetic():
+        return codec.decode(*scenes[next(counter) % len(scenes)])
+
+    decode_iters = max(args.iters, 20)
+    synth = summarize(time_interleaved(
+        dict(decode=decode_synthetic), decode_iters, max(args.warmup, 1),
+        runner.device)['decode']).to_dict()
+
+    heat_size = f'{maps[0].shape[2]}x{maps[0].shape[1]}'
+    rows = [
+        [f'network (backbone + head), {size_name(size)} bs1',
+         f"{fmt_ms(stats['network']['median'])} "
+         f"({fmt_ms(stats['network']['iqr'])})",
+         f"{1e3 / stats['network']['median']:.1f}"],
+        [f'decode of its {heat_size} maps'
+         f"{' (untrained weights)' if args.checkpoint is None else ''}",
+         f"{fmt_ms(stats['decode']['median'])} "
+         f"({fmt_ms(stats['decode']['iqr'])})", ''],
+        ['network + decode', fmt_ms(total), f'{1e3 / total:.1f}'],
+        ['decode only: 10 people, 128x128 maps (codec encode)',
+         f"{synth['median']:.2f} ({synth['iqr']:.2f})",
+         f'{1e3 / synth["median"]:.0f}'],
+    ]
+    print(f'\nPose model {os.path.basename(args.pose)}: ms median (IQR) '
+          f'over {args.iters} iterations (decode only: {decode_iters}); no '
+          'flip test, no data preprocessing')
+    print(markdown_table(['part', 'ms', 'fps'], rows))
+    print(f'decode-only scenes: people found {found} of 10 each')
+    return dict(config=args.pose, checkpoint=args.checkpoint,
+                size=list(size), network=stats['network'],
+                decode=stats['decode'],
+                network_plus_decode_ms=total, fps=1e3 / total,
+                network_fps=1e3 / stats['network']['median'],
+                decode_synthetic=dict(num_people=10, heatmap_size=[128, 128],
+                                      people_found=found, **synth))
+
+
 # ---------------------------------------------------------------- main
 def write_json(path: str, data: dict):
     """Write to a temp file beside ``path``, then rename: never half-written.
@@ -407,7 +508,6 @@ def main(argv=None):
                        command=' '.join([os.path.basename(sys.argv[0])] +
                                         sys.argv[1:]))
         if args.pose:
-            from selecsls_mm.benchmark.pose import run_pose
             results['pose'] = run_pose(args, runner)
         else:
             need_models = not (args.no_forward and args.no_complexity)
