@@ -1,3 +1,4 @@
+from .bottomup_mask import NumpyBottomupGetHeatmapMask
 from .formatting import PackPAFInputs
 
-__all__ = ['PackPAFInputs']
+__all__ = ['NumpyBottomupGetHeatmapMask', 'PackPAFInputs']

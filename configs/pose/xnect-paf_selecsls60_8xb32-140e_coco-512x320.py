@@ -1,0 +1,37 @@
+# XNect's real-time setting: 512x320 (landscape) input, 64x40 maps. Test
+# images are fitted into a fixed 512x320 frame (padding the rest), so every
+# forward has the same shape, as in a video stream.
+_base_ = ['./xnect-paf_selecsls60_8xb32-140e_coco-512x512.py']
+
+codec = dict(
+    type='PartAffinityField',
+    input_size=(512, 320),
+    heatmap_size=(64, 40),
+    sigma=2,
+    paf_width=1,
+    skeleton=dict(from_file='configs/_base_/datasets/coco.py'),
+    decode_max_instances=30)
+
+model = dict(head=dict(decoder=codec))
+
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='BottomupRandomAffine', input_size=codec['input_size']),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='NumpyBottomupGetHeatmapMask'),
+    dict(type='PackPAFInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='BottomupResize',
+        input_size=codec['input_size'],
+        size_factor=16,
+        resize_mode='fit'),
+    dict(type='PackPAFInputs'),
+]
+
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader
