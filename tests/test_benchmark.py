@@ -116,6 +116,10 @@ def test_model_specs():
     assert spec.with_options('deploy').cfg['deploy'] is True
     assert parse_model_spec('timm:vovnet39a').with_options(
         'with_cp').label == 'timm:vovnet39a:with_cp'
+    spec = parse_model_spec('selecsls60:channels_last:with_cp')
+    assert spec.channels_last and spec.cfg['with_cp']
+    assert spec.without('with_cp').label == 'selecsls60:channels_last'
+    assert 'with_cp' not in spec.without('with_cp').cfg
     for bad, match in [('resnet50', 'SelecSLS archs'),
                        ('selecsls61', 'selecsls60'),
                        ('timm:', 'names no model'),
@@ -163,40 +167,38 @@ def test_tool_end_to_end(tmp_path, capsys):
     out = tmp_path / 'out.json'
     rc = tool.main([
         '--sizes', '64', '--batch-sizes', '1', '--iters', '1', '--warmup',
-        '0', '--models', 'selecsls42b', 'mmpretrain:ResNet-18',
-        '--baselines', 'mmpretrain:ResNet-18', '--memory', '--train-batch',
-        '2', '--train-size', '64', '--json', str(out)
+        '0', '--models', 'selecsls42b', 'mmpretrain:ResNet-18:channels_last',
+        '--baselines', 'mmpretrain:ResNet-18:channels_last', '--memory',
+        '--train-batch', '2', '--train-size', '64', '--json', str(out)
     ])
     assert rc == 0
     text = capsys.readouterr().out
-    assert '| mmpretrain:ResNet-18 / selecsls42b |' in text
+    assert '| mmpretrain:ResNet-18:channels_last / selecsls42b |' in text
     assert 'threads' in text and torch.__version__ in text
     data = json.loads(out.read_text())
     assert {'environment', 'settings', 'date', 'command', 'forward',
             'complexity', 'memory'} <= set(data)
     assert data['environment']['threads'] == torch.get_num_threads()
     cells = data['forward']['cells']
-    assert [c['model'] for c in cells] == ['selecsls42b',
-                                           'mmpretrain:ResNet-18']
+    resnet = 'mmpretrain:ResNet-18:channels_last'
+    assert [c['model'] for c in cells] == ['selecsls42b', resnet]
     for c in cells:
         assert c['size'] == [64, 64] and c['batch'] == 1
         assert len(c['times']) == 1 and c['median'] > 0
     ratio, = data['forward']['ratios']
-    assert ratio['numerator'] == 'mmpretrain:ResNet-18'
+    assert ratio['numerator'] == resnet
     assert ratio['denominator'] == 'selecsls42b'
     assert ratio['ratio'] == pytest.approx(cells[1]['median'] /
                                            cells[0]['median'])
     params = {c['model']: c['params'] for c in data['complexity']}
-    assert params['mmpretrain:ResNet-18'] == 11176512  # torchvision's too
+    assert params[resnet] == 11176512  # torchvision's too
     rows = {r['model']: r for r in data['memory']['rows']}
-    assert set(rows) == {'selecsls42b', 'selecsls42b:with_cp',
-                         'mmpretrain:ResNet-18'}
+    assert set(rows) == {'selecsls42b', 'selecsls42b:with_cp', resnet}
     assert rows['selecsls42b:with_cp']['saved_bytes'] < \
         rows['selecsls42b']['saved_bytes']
     assert {(r['numerator'], r['denominator'])
             for r in data['memory']['ratios']} == {
-                ('selecsls42b', 'mmpretrain:ResNet-18'),
-                ('selecsls42b:with_cp', 'mmpretrain:ResNet-18'),
+                ('selecsls42b', resnet), ('selecsls42b:with_cp', resnet),
                 ('selecsls42b:with_cp', 'selecsls42b')}
 
 

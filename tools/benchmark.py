@@ -156,16 +156,22 @@ class Runner:
             torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def place(self, model: nn.Module) -> nn.Module:
+    def place(self, model: nn.Module,
+              channels_last: bool = False) -> nn.Module:
         model = model.to(self.device)
-        if self.channels_last:
+        if self.channels_last or channels_last:
             model = model.to(memory_format=torch.channels_last)
         return model
 
-    def inputs(self, batch: int, size: Tuple[int, int]) -> torch.Tensor:
+    def inputs(self, batch: int, size: Tuple[int, int],
+               channels_last: bool = False) -> torch.Tensor:
         x = torch.randn(batch, 3, size[1], size[0], device=self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        return self.layout(x, channels_last)
+
+    def layout(self, x: torch.Tensor,
+               channels_last: bool = False) -> torch.Tensor:
+        if self.channels_last or channels_last:
+            return x.contiguous(memory_format=torch.channels_last)
         return x
 
     def for_inference(self, model: nn.Module, x: torch.Tensor):
@@ -193,12 +199,14 @@ class Runner:
         return step
 
 
-def build_models(specs, runner: Runner) -> Dict[str, nn.Module]:
+def build_models(specs, runner: Runner) -> Dict[str, Tuple[nn.Module, bool]]:
+    """Label -> (model on the device, whether it runs channels_last)."""
     models = {}
     for spec in specs:
         if spec.label in models:
             raise ValueError(f'model {spec.label!r} is listed twice')
-        models[spec.label] = runner.place(build_benchmark_model(spec))
+        model = runner.place(build_benchmark_model(spec), spec.channels_last)
+        models[spec.label] = (model, spec.channels_last)
     return models
 
 
@@ -234,8 +242,11 @@ def run_forward(args, models, runner: Runner) -> dict:
     for size, batch in cells:
         progress(f'forward {size_name(size)} batch {batch} ...')
         x = runner.inputs(batch, size)
-        fns = {label: runner.forward_fn(
-            runner.for_inference(models[label], x), x) for label in labels}
+        fns = {}
+        for label, (model, channels_last) in models.items():
+            xm = runner.layout(x, channels_last)
+            fns[label] = runner.forward_fn(runner.for_inference(model, xm),
+                                           xm)
         times = time_interleaved(fns, args.iters, args.warmup, runner.device)
         for label in labels:
             stats = summarize(times[label])
@@ -272,9 +283,9 @@ def run_forward(args, models, runner: Runner) -> dict:
 def run_complexity(args, models, runner: Runner) -> list:
     progress('parameters and FLOPs ...')
     out = []
-    for label, model in models.items():
-        flops = {size_name(s): count_flops(model, runner.inputs(1, s))
-                 for s in args.sizes}
+    for label, (model, channels_last) in models.items():
+        flops = {size_name(s): count_flops(
+            model, runner.inputs(1, s, channels_last)) for s in args.sizes}
         out.append(dict(model=label, params=count_params(model), flops=flops))
     header = ['model', 'params (M)'] + [
         f'GFLOPs {size_name(s)}' for s in args.sizes]
@@ -306,18 +317,18 @@ def memory_specs(specs):
 def run_memory(args, specs, runner: Runner) -> dict:
     specs = memory_specs(specs)
     models = build_models(specs, runner)
-    for model in models.values():
-        model.train()
     batch, size = args.train_batch, args.train_size
     progress(f'training memory and step time, batch {batch} '
              f'{size_name(size)} ...')
     x = runner.inputs(batch, size)
-    rows = {}
-    for label, model in models.items():
+    rows, steps = {}, {}
+    for label, (model, channels_last) in models.items():
+        model.train()
+        xm = runner.layout(x, channels_last)
         with runner.autocast():
-            saved = saved_activation_bytes(model, x)
+            saved = saved_activation_bytes(model, xm)
         rows[label] = dict(model=label, saved_bytes=saved)
-    steps = {label: runner.train_step_fn(m, x) for label, m in models.items()}
+        steps[label] = runner.train_step_fn(model, xm)
     times = time_interleaved(steps, args.train_iters, min(args.warmup, 1),
                              runner.device)
     for label in models:
@@ -329,9 +340,9 @@ def run_memory(args, specs, runner: Runner) -> dict:
     labels = list(models)
     pairs = [(m, b) for b, m in ratio_pairs(labels, args.baselines)]
     # Checkpointing's price: a with_cp row against the same model without.
-    pairs += [(m, m.rsplit(':with_cp', 1)[0]) for m in labels
-              if m.endswith(':with_cp') and m.rsplit(':with_cp', 1)[0]
-              in labels]
+    pairs += [(s.label, s.without('with_cp').label) for s in specs
+              if 'with_cp' in s.options
+              and s.without('with_cp').label in labels]
     pairs = list(dict.fromkeys(pairs))
     ratios = [dict(numerator=m, denominator=b,
                    saved=rows[m]['saved_bytes'] / rows[b]['saved_bytes'],

@@ -19,9 +19,10 @@ SPEC_HELP = (
     '(a timm model, through forward_features), "mmpretrain:TYPE[-ARG]" '
     '(e.g. "mmpretrain:ResNet-50": an all-digit ARG is the depth, else the '
     'arch) or a backbone config dict such as "dict(type=\'SelecSLS\', '
-    'arch=\'84\')"; append ":with_cp" (gradient checkpointing) and/or '
-    '":deploy" (switch_to_deploy()) to a non-dict spec')
-OPTIONS = ('with_cp', 'deploy')
+    'arch=\'84\')"; append any of ":with_cp" (gradient checkpointing), '
+    '":deploy" (switch_to_deploy()) and ":channels_last" (this model and '
+    'its input in channels_last memory format) to a non-dict spec')
+OPTIONS = ('with_cp', 'deploy', 'channels_last')
 
 
 @dataclass
@@ -33,7 +34,8 @@ class ModelSpec:
         source (str): ``'selecsls'``, ``'timm'``, ``'mmpretrain'`` or
             ``'config'``.
         name (str): The arch, timm model name or mmpretrain type.
-        options (tuple[str]): Any of ``'with_cp'`` and ``'deploy'``.
+        options (tuple[str]): Any of ``'with_cp'``, ``'deploy'`` and
+            ``'channels_last'``.
         cfg (dict, optional): Registry config for ``selecsls``,
             ``mmpretrain`` and ``config`` sources.
     """
@@ -46,6 +48,17 @@ class ModelSpec:
     @property
     def label(self) -> str:
         return self.text
+
+    @property
+    def channels_last(self) -> bool:
+        return 'channels_last' in self.options
+
+    def without(self, option: str) -> 'ModelSpec':
+        """The spec without ``option`` (unchanged for config dicts)."""
+        if self.source == 'config' or option not in self.options:
+            return self
+        return parse_model_spec(':'.join(
+            p for p in self.text.split(':') if p != option))
 
     def with_options(self, *options: str) -> 'ModelSpec':
         """Return a copy with ``options`` added (spec text updated)."""
