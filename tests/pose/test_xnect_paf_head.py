@@ -1,4 +1,7 @@
 """XNectPAFHead: shapes, masked losses, flip test, decoding and bad input."""
+import os.path as osp
+
+import mmpose
 import numpy as np
 import pytest
 import torch
@@ -9,8 +12,9 @@ from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.structures import PoseDataSample
 from tiny_coco import figure_keypoints
 
-COCO_META = parse_pose_metainfo(
-    dict(from_file='configs/_base_/datasets/coco.py'))
+COCO_FILE = osp.join(
+    osp.dirname(mmpose.__file__), '.mim/configs/_base_/datasets/coco.py')
+COCO_META = parse_pose_metainfo(dict(from_file=COCO_FILE))
 FLIP = COCO_META['flip_indices']
 
 

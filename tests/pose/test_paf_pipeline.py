@@ -1,0 +1,103 @@
+"""Bottom-up training pipeline: targets, crowd masks and packing of PAFs."""
+import copy
+
+import numpy as np
+import pytest
+import xtcocotools.mask as cocomask
+from mmengine.dataset import Compose
+
+from mmpose.datasets import CocoDataset
+from mmpose.datasets.transforms import PackPoseInputs
+from selecsls_mm.pose.transforms import PackPAFInputs
+from selecsls_mm.pose.transforms.bottomup_mask import rle_to_mask
+from tiny_coco import make_tiny_coco
+
+CODEC = dict(
+    type='PartAffinityField', input_size=(128, 128), heatmap_size=(16, 16),
+    sigma=1, paf_width=1,
+    skeleton=dict(from_file='configs/_base_/datasets/coco.py'))
+
+
+def pipeline(flip_prob=0.):
+    return [
+        dict(type='LoadImage'),
+        dict(type='BottomupRandomAffine', input_size=CODEC['input_size'],
+             shift_factor=0., scale_factor=(1., 1.), rotate_factor=0.),
+        dict(type='RandomFlip', direction='horizontal', prob=flip_prob),
+        dict(type='GenerateTarget', encoder=CODEC),
+        dict(type='NumpyBottomupGetHeatmapMask'),
+        dict(type='PackPAFInputs'),
+    ]
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    return make_tiny_coco(str(tmp_path_factory.mktemp('coco')))
+
+
+def dataset(tiny, flip_prob=0., **kwargs):
+    return CocoDataset(
+        data_root='', ann_file=tiny['ann_file'],
+        data_prefix=dict(img=tiny['img_dir'] + '/'), data_mode='bottomup',
+        pipeline=pipeline(flip_prob), **kwargs)
+
+
+def test_rle_decode_matches_xtcocotools_encode():
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        h, w = rng.integers(1, 120, size=2)
+        mask = (rng.random((h, w)) < rng.random()).astype(np.uint8)
+        rle = cocomask.encode(np.asfortranarray(mask))
+        np.testing.assert_array_equal(rle_to_mask(rle), mask)
+    uncompressed = dict(size=[3, 4], counts=[2, 3, 7])
+    assert rle_to_mask(uncompressed).sum() == 3
+    with pytest.raises(ValueError, match='pixels'):
+        rle_to_mask(dict(size=[3, 4], counts=[2, 3]))
+
+
+@pytest.mark.parametrize('flip_prob', [0., 1.])
+def test_targets_are_packed_with_crowd_mask(tiny, flip_prob):
+    ds = dataset(tiny, flip_prob)
+    assert len(ds) == 4  # the image with nobody is not used for training
+    for i in range(len(ds)):
+        sample = ds[i]['data_samples']
+        fields = sample.gt_fields
+        assert fields.heatmaps.shape == (17, 16, 16)
+        assert fields.pafs.shape == (38, 16, 16)
+        assert fields.heatmap_mask.shape == (1, 16, 16)
+        assert fields.heatmaps.max() > 0.5 and fields.pafs.abs().max() > 0.5
+        crowd = ds.get_data_info(i)['invalid_segs']
+        if crowd:
+            # crowd box spans x in [0.6, 0.98] of the (possibly flipped) image
+            mask = fields.heatmap_mask[0].numpy()
+            cols = slice(1, 5) if flip_prob else slice(11, 15)
+            assert not mask[4:12, cols].any()
+            assert mask.mean() > 0.5
+        else:
+            assert fields.heatmap_mask.all()
+
+
+def test_mmpose_pack_drops_pafs(tiny):
+    # why PackPAFInputs exists: mmpose 1.1 packs a fixed table of fields
+    assert 'pafs' not in PackPoseInputs.field_mapping_table
+    assert PackPAFInputs.field_mapping_table['pafs'] == 'pafs'
+    assert PackPAFInputs().field_mapping_table['paf_weights'] == 'paf_weights'
+
+
+def test_keypoints_outside_the_image_are_ignored(tiny):
+    ds = dataset(tiny)
+    info = copy.deepcopy(ds.get_data_info(0))
+    kpts = info['keypoints']
+    kpts[0, 9] = (-40., 60.)  # labelled (visible) but left of the image
+    kpts[0, 10] = (500., 1e4)  # far outside
+    info['keypoints_visible'][0, 9:11] = 1
+    packed = Compose(pipeline())(info)
+    fields = packed['data_samples'].gt_fields
+    assert np.isfinite(fields.heatmaps.numpy()).all()
+    assert np.isfinite(fields.pafs.numpy()).all()
+    weights = packed['data_samples'].gt_instance_labels.keypoint_weights
+    assert weights[0, 9] == 0 and weights[0, 10] == 0
+    assert weights[0, :9].all()
+    # the wrists' heatmaps are empty, the other keypoints are drawn
+    assert fields.heatmaps[9:11].max() < 1e-3
+    assert fields.heatmaps[:9].amax(dim=(1, 2)).min() > 0.5
