@@ -255,10 +255,12 @@ def test_paf_averages_overlapping_people_and_skips_unlabelled_ends():
 
 def test_keypoints_outside_image_do_not_crash(codec):
     keypoints = np.array([[[-1000., -1000.], [2000., 5000.]] + [[-6., 250.]] +
-                          [[256., 256.]] * 14], dtype=np.float32)
+                          [[256., 256.]] * 13 + [[np.nan, np.nan]]],
+                         dtype=np.float32)
     encoded = codec.encode(keypoints)
     w = encoded['keypoint_weights'][0]
-    assert w[0] == 0 and w[1] == 0  # far outside: ignored
+    assert w[0] == 0 and w[1] == 0 and w[16] == 0  # far outside or NaN
+    assert np.isfinite(encoded['pafs']).all()
     assert w[2] == 1  # just outside: clipped Gaussian tail on the border
     assert encoded['heatmaps'][0].max() == 0
     assert encoded['heatmaps'][1].max() == 0

@@ -1,3 +1,4 @@
+"""The part-affinity-field keypoint codec (XNect / OpenPose) for MMPose."""
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -6,7 +7,7 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS
 
-from .paf_grouping import (assemble_people, find_peaks, match_limb,
+from .paf_grouping import (assemble_people, find_peaks, match_limbs,
                            score_limb_candidates)
 from .paf_targets import render_keypoint_heatmaps, render_part_affinity_fields
 
@@ -319,26 +320,17 @@ class PartAffinityField(BaseKeypointCodec):
         K, H, W = heatmaps.shape
         self._check_num_keypoints(K, 'heatmaps')
 
-        peaks = find_peaks(heatmaps, self.decode_keypoint_thr,
-                           self.decode_nms_kernel, self.decode_topk,
-                           self.decode_subpixel)
-        offsets = np.cumsum([0] + [len(s) for _, s in peaks])
-        all_coords = np.concatenate([c for c, _ in peaks]).reshape(-1, 2)
-        all_scores = np.concatenate([s for _, s in peaks])
-
-        connections = []
-        for l, (a, b) in enumerate(self.skeleton):
-            if len(peaks[a][1]) == 0 or len(peaks[b][1]) == 0:
-                continue
-            scores, valid = score_limb_candidates(
-                pafs[2 * l:2 * l + 2], peaks[a][0], peaks[b][0],
-                self.decode_num_samples, self.decode_paf_thr,
-                self.decode_min_fraction, self.decode_limb_length_ratio * H)
-            for i, j, s in match_limb(scores, valid):
-                connections.append(
-                    (a, offsets[a] + i, b, offsets[b] + j, s))
-
-        people = assemble_people(connections, len(all_scores), K)
+        coords, peak_scores, types = find_peaks(
+            heatmaps, self.decode_keypoint_thr, self.decode_nms_kernel,
+            self.decode_topk, self.decode_subpixel)
+        limbs, starts, ends, limb_scores = score_limb_candidates(
+            pafs, self.skeleton, coords, types, self.decode_num_samples,
+            self.decode_paf_thr, self.decode_min_fraction,
+            self.decode_limb_length_ratio * H)
+        accepted = match_limbs(limbs, starts, ends, limb_scores,
+                               self.num_limbs, len(types))
+        people = assemble_people(starts[accepted], ends[accepted], types,
+                                 K)
         found = people >= 0
         people = people[found.sum(1) >= self.decode_min_keypoints]
         found = people >= 0
@@ -348,8 +340,8 @@ class PartAffinityField(BaseKeypointCodec):
         scores = np.zeros((M, K), dtype=np.float32)
         if M:
             idx = np.where(found, people, 0)
-            keypoints = np.where(found[..., None], all_coords[idx], 0)
-            scores = np.where(found, all_scores[idx], 0).astype(np.float32)
+            keypoints = np.where(found[..., None], coords[idx], 0)
+            scores = np.where(found, peak_scores[idx], 0).astype(np.float32)
             # missing keypoints sit at the mean of the found ones
             mean = (keypoints.sum(1) / found.sum(1)[:, None])[:, None, :]
             keypoints = np.where(found[..., None], keypoints, mean)
