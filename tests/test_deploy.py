@@ -105,6 +105,21 @@ def test_switch_to_deploy_twice_is_noop_and_matches_deploy_build():
     assert convs and all(m.conv.bias is not None for m in convs)
 
 
+def test_deploy_runs_channels_last():
+    # channels_last is the fast CPU layout of the deploy form.
+    model = SelecSLS('42', out_indices=(2, 5))
+    randomize_bn(model)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        model.switch_to_deploy()
+        model.to(memory_format=torch.channels_last)
+        got = model(x.contiguous(memory_format=torch.channels_last))
+    assert got[0].is_contiguous(memory_format=torch.channels_last)
+    assert rel_diff(expected, got) < 1e-4
+
+
 def test_fuse_rejects_group_norm():
     model = SelecSLS('42', out_indices=(0, ),
                      norm_cfg=dict(type='GN', num_groups=4))

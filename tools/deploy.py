@@ -26,6 +26,7 @@ from typing import List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.model import BaseModel
 
 import selecsls_mm  # noqa: F401  (registers SelecSLS)
 from selecsls_mm.deploy import (build_model, complexity, load_checkpoint_file,
@@ -146,18 +147,26 @@ def main(argv: Optional[List[str]] = None) -> dict:
     shape = tuple(args.shape)
     inputs = torch.randn(
         1, 3, *shape, generator=torch.Generator().manual_seed(0))
-    params_before, macs_before = complexity(model, shape)
+
+    def forward(x):
+        # mmengine models (classifiers, pose estimators) return raw tensors
+        # in 'tensor' mode; pose estimators require the data_samples slot.
+        if isinstance(model, BaseModel):
+            return model(x, None, mode='tensor')
+        return model(x)
+
+    params_before, macs_before = complexity(model, shape, forward)
     with torch.no_grad():
-        reference = model(inputs)
+        reference = forward(inputs)
 
     report = []
     if args.prune_threshold > 0:
         report = prune_classifier(model, args.prune_threshold)
     pruned = any(row['after'] < row['before'] for row in report)
     backbone.switch_to_deploy()
-    params_after, macs_after = complexity(model, shape)
+    params_after, macs_after = complexity(model, shape, forward)
     with torch.no_grad():
-        output = model(inputs)
+        output = forward(inputs)
     diff = _max_rel_diff(reference, output)
 
     overrides = deploy_overrides(model, pruned)

@@ -1,13 +1,15 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Parameter and multiply-accumulate counts of conv networks."""
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
 
 @torch.no_grad()
-def count_macs(model: nn.Module, inputs: torch.Tensor) -> int:
+def count_macs(model: nn.Module,
+               inputs: torch.Tensor,
+               forward: Optional[Callable] = None) -> int:
     """Multiply-accumulates of the conv and linear layers of one forward,
     per image.
 
@@ -17,8 +19,10 @@ def count_macs(model: nn.Module, inputs: torch.Tensor) -> int:
     hooks, so it needs no tracing and works for any input size.
 
     Args:
-        model (nn.Module): The model, called as ``model(inputs)``.
+        model (nn.Module): The model.
         inputs (Tensor): A batch of inputs.
+        forward (callable, optional): Runs the model on ``inputs``; defaults
+            to ``model(inputs)``.
 
     Returns:
         int: MACs per image.
@@ -38,7 +42,7 @@ def count_macs(model: nn.Module, inputs: torch.Tensor) -> int:
         if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
     ]
     try:
-        model(inputs)
+        (forward or model)(inputs)
     finally:
         for handle in handles:
             handle.remove()
@@ -51,14 +55,16 @@ def count_params(model: nn.Module) -> int:
 
 
 def complexity(model: nn.Module,
-               shape: Tuple[int, int] = (224, 224)) -> Tuple[int, int]:
+               shape: Tuple[int, int] = (224, 224),
+               forward: Optional[Callable] = None) -> Tuple[int, int]:
     """``(parameters, MACs per image)`` of a model with 3-channel input of
-    ``shape`` (H, W), evaluated in eval mode on the model's device."""
+    ``shape`` (H, W), evaluated in eval mode on the model's device;
+    ``forward`` as in :func:`count_macs`."""
     param = next(model.parameters())
     inputs = param.new_zeros(1, 3, *shape)
     was_training = model.training
     model.eval()
     try:
-        return count_params(model), count_macs(model, inputs)
+        return count_params(model), count_macs(model, inputs, forward)
     finally:
         model.train(was_training)
