@@ -202,6 +202,23 @@ def test_tool_end_to_end(tmp_path, capsys):
                 ('selecsls42b:with_cp', 'selecsls42b')}
 
 
+@pytest.mark.slow
+def test_tool_jit_amp_channels_last(tmp_path, capsys):
+    tool = load_tool()
+    out = tmp_path / 'out.json'
+    assert tool.main([
+        '--sizes', '64', '--batch-sizes', '1', '2', '--iters', '1',
+        '--warmup', '0', '--models', 'selecsls42b:deploy',
+        'mmpretrain:ResNet-18', '--jit', '--amp', '--channels-last',
+        '--no-complexity', '--json', str(out)
+    ]) == 0
+    assert 'autocast; channels_last; traced' in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert set(data) >= {'forward'} and 'complexity' not in data
+    assert len(data['forward']['cells']) == 4
+    assert data['settings']['jit'] and data['settings']['amp']
+
+
 def test_tool_bad_input(tmp_path, capsys):
     tool = load_tool()
     out = tmp_path / 'never.json'

@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import tempfile
+import warnings
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -94,7 +95,8 @@ def parse_args(argv=None):
     parser.add_argument('--channels-last', action='store_true',
                         help='channels_last memory format, models and inputs')
     parser.add_argument('--amp', action='store_true',
-                        help='torch.autocast: float16 on CUDA, bfloat16 on CPU')
+                        help='torch.autocast: float16 on CUDA, bfloat16 '
+                        'on CPU')
     parser.add_argument('--jit', action='store_true',
                         help='time torch.jit.trace-d models (traced per cell)')
     parser.add_argument('--no-forward', action='store_true',
@@ -178,7 +180,9 @@ class Runner:
         """The module to time: the model itself or its trace on ``x``."""
         if not self.jit:
             return model
-        with torch.no_grad(), self.autocast():
+        with torch.no_grad(), self.autocast(), warnings.catch_warnings():
+            # torch 2.x marks tracing deprecated; --jit asks for it anyway.
+            warnings.simplefilter('ignore', FutureWarning)
             return torch.jit.trace(model, x, check_trace=False)
 
     def forward_fn(self, model, x):
@@ -502,6 +506,11 @@ def main(argv=None):
         if args.deploy:
             specs = [s.with_options('deploy') if is_selecsls_spec(s) else s
                      for s in specs]
+        labels = [s.label for s in specs]
+        for b in args.baselines:
+            if b not in labels and b not in DEFAULT_BASELINES:
+                progress(f'warning: baseline {b!r} is not among --models '
+                         f'{labels}; it gets no ratio rows')
         runner = Runner(args, device)
         env = describe_environment(device)
         settings = {k: v for k, v in vars(args).items()}
