@@ -29,7 +29,14 @@ val_pipeline = [
         input_size=codec['input_size'],
         size_factor=16,
         resize_mode='fit'),
-    dict(type='PackPAFInputs'),
+    dict(
+        type='PackPAFInputs',
+        # no 'category_id': bottom-up samples hold one per person, and
+        # CocoMetric needs a single id per image (as mmpose's DEKR configs)
+        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
+                   'img_shape', 'input_size', 'input_center', 'input_scale',
+                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
+                   'skeleton_links')),
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

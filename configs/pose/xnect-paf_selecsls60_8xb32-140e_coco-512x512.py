@@ -97,7 +97,14 @@ val_pipeline = [
         input_size=codec['input_size'],
         size_factor=16,  # the backbone's stride
         resize_mode='expand'),
-    dict(type='PackPAFInputs'),
+    dict(
+        type='PackPAFInputs',
+        # no 'category_id': bottom-up samples hold one per person, and
+        # CocoMetric needs a single id per image (as mmpose's DEKR configs)
+        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
+                   'img_shape', 'input_size', 'input_center', 'input_scale',
+                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
+                   'skeleton_links')),
 ]
 
 # data loaders
