@@ -1,0 +1,158 @@
+"""tools/train.py and tools/test.py: argument handling and a tiny real run."""
+import importlib.util
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import mmengine
+import numpy as np
+import pytest
+from mmengine.config import Config
+from PIL import Image
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DIGITS_CFG = osp.join(ROOT, 'configs', 'selecsls42_digits.py')
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def parse(tool, argv, monkeypatch):
+    monkeypatch.setattr(sys, 'argv', [f'{tool.__name__}.py', *argv])
+    args = tool.parse_args()
+    return tool.merge_args(Config.fromfile(args.config), args)
+
+
+def make_digits(root, num_train=16, num_val=8):
+    """A tiny ImageNet-layout dataset of real 32x32 digits."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    start = 0
+    for split, num in (('train', num_train), ('val', num_val)):
+        (root / split).mkdir(parents=True)
+        lines = []
+        for i in range(start, start + num):
+            img = (digits.images[i] * 255 / 16).astype(np.uint8)
+            Image.fromarray(img).resize((32, 32), Image.BICUBIC).save(
+                root / split / f'{i}.png')
+            lines.append(f'{i}.png {digits.target[i]}\n')
+        (root / 'meta').mkdir(exist_ok=True)
+        (root / 'meta' / f'{split}.txt').write_text(''.join(lines))
+        start += num
+    return root
+
+
+def data_options(root):
+    opts = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.dataset.data_root={root}',
+                 f'{loader}.batch_size=4']
+    return opts
+
+
+def test_train_merge_args(monkeypatch, tmp_path):
+    train = load_tool('train')
+    cfg = parse(train, [DIGITS_CFG], monkeypatch)
+    assert cfg.work_dir == osp.join('./work_dirs', 'selecsls42_digits')
+    assert cfg.launcher == 'none' and not cfg.resume
+    assert cfg.train_dataloader.persistent_workers is False
+
+    cfg = parse(train, [
+        DIGITS_CFG, '--work-dir', str(tmp_path), '--amp', '--resume',
+        'ckpt.pth', '--no-validate', '--auto-scale-lr', '--launcher',
+        'pytorch', '--cfg-options', 'train_dataloader.num_workers=2',
+        'train_cfg.max_epochs=3'
+    ], monkeypatch)
+    assert cfg.work_dir == str(tmp_path)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.resume and cfg.load_from == 'ckpt.pth'
+    assert cfg.val_dataloader is None and cfg.val_cfg is None
+    assert cfg.auto_scale_lr.enable
+    assert cfg.launcher == 'pytorch'
+    assert cfg.train_cfg.max_epochs == 3
+
+    # The usual persistent-workers default, unless there are no workers
+    # (DataLoader refuses persistent workers then).
+    imagenet_cfg = osp.join(ROOT, 'configs', 'selecsls60_imagenet.py')
+    cfg = parse(train, [imagenet_cfg], monkeypatch)
+    assert cfg.train_dataloader.persistent_workers is True
+    cfg = parse(train, [
+        imagenet_cfg, '--cfg-options', 'train_dataloader.num_workers=0'
+    ], monkeypatch)
+    assert cfg.train_dataloader.persistent_workers is False
+    assert cfg.val_dataloader.persistent_workers is True
+
+    cfg = parse(train, [DIGITS_CFG, '--resume'], monkeypatch)
+    assert cfg.resume and cfg.load_from is None  # latest in work_dir
+
+
+def test_test_merge_args(monkeypatch, tmp_path):
+    test = load_tool('test')
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    cfg = parse(test, [
+        DIGITS_CFG, str(ckpt), '--amp', '--show-dir', 'vis', '--interval',
+        '3', '--cfg-options', 'test_dataloader.batch_size=2'
+    ], monkeypatch)
+    assert cfg.load_from == str(ckpt)
+    assert cfg.test_cfg.fp16
+    vis = cfg.default_hooks.visualization
+    assert vis.enable and vis.out_dir == 'vis' and vis.interval == 3
+    assert cfg.test_dataloader.batch_size == 2
+    assert cfg.test_dataloader.persistent_workers is False
+
+    for bad in ([DIGITS_CFG, str(ckpt), '--out', 'preds.json'],
+                [DIGITS_CFG, str(ckpt), '--out-item', 'metrics'],
+                [DIGITS_CFG, str(tmp_path / 'missing.pth')]):
+        with pytest.raises(SystemExit):
+            parse(test, bad, monkeypatch)
+
+
+def run_tool(*args):
+    proc = subprocess.run([sys.executable, *args],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+@pytest.mark.slow
+def test_train_resume_and_test(tmp_path):
+    data = make_digits(tmp_path / 'digits')
+    work = tmp_path / 'work'
+    opts = data_options(data)
+    one_epoch = ['train_cfg.max_epochs=1', 'default_hooks.checkpoint.interval=1']
+    out = run_tool('tools/train.py', DIGITS_CFG, '--work-dir', str(work),
+                   '--cfg-options', *opts, *one_epoch)
+    assert 'Epoch(train) [1][4/4]' in out
+    assert (work / 'epoch_1.pth').is_file()
+
+    # --resume picks up epoch_1.pth and trains only the second epoch.
+    out = run_tool('tools/train.py', DIGITS_CFG, '--work-dir', str(work),
+                   '--resume', '--cfg-options', *opts,
+                   'train_cfg.max_epochs=2',
+                   'default_hooks.checkpoint.interval=1')
+    assert 'resumed epoch: 1' in out
+    assert 'Epoch(train) [1]' not in out
+    assert 'Epoch(train) [2][4/4]' in out
+    assert (work / 'epoch_2.pth').is_file()
+
+    preds_file = tmp_path / 'preds.pkl'
+    out = run_tool('tools/test.py', DIGITS_CFG, str(work / 'epoch_2.pth'),
+                   '--work-dir', str(work), '--out', str(preds_file),
+                   '--cfg-options', *opts)
+    top1 = float(re.search(r'accuracy/top1: ([\d.]+)', out)[1])
+    preds = mmengine.load(str(preds_file))
+    assert len(preds) == 8
+    hits = [int(p['pred_label']) == int(p['gt_label']) for p in preds]
+    assert top1 == pytest.approx(100 * np.mean(hits), abs=1e-4)
+    assert all(p['pred_score'].shape == (10, ) for p in preds)
