@@ -1,0 +1,65 @@
+"""tools/digits_demo.py: the digits dataset it writes, and a reduced run."""
+import importlib.util
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location(
+        'digits_demo', osp.join(ROOT, 'tools', 'digits_demo.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_split(root, split):
+    lines = (root / 'meta' / f'{split}.txt').read_text().splitlines()
+    return dict(line.split() for line in lines)
+
+
+def test_write_digits_layout(tmp_path):
+    from PIL import Image
+    demo = load_demo()
+    root = tmp_path / 'digits'
+    splits = demo.write_digits(str(root), 32, 0.2)
+    train, val = read_split(root, 'train'), read_split(root, 'val')
+    assert splits == dict(train=len(train), val=len(val))
+    assert len(train) + len(val) == 1797  # every scanned digit, once
+    assert not set(train) & set(val)  # the validation split is held out
+    # Stratified: every class is in both splits in proportion.
+    for labels in (train.values(), val.values()):
+        counts = [list(labels).count(str(c)) for c in range(10)]
+        assert min(counts) >= 0.8 * max(counts)
+    img = Image.open(root / 'val' / next(iter(val)))
+    assert img.size == (32, 32)
+    # Reused when complete; no temporary folders are left behind.
+    mtime = (root / 'meta' / 'val.txt').stat().st_mtime_ns
+    assert demo.write_digits(str(root), 32, 0.2) == splits
+    assert (root / 'meta' / 'val.txt').stat().st_mtime_ns == mtime
+    assert [p.name for p in tmp_path.iterdir()] == ['digits']
+    # Other settings rewrite it.
+    demo.write_digits(str(root), 40, 0.2)
+    assert Image.open(root / 'val' / next(iter(val))).size == (40, 40)
+
+
+@pytest.mark.slow
+def test_demo_reduced_budget(tmp_path):
+    """One epoch instead of the config's schedule: far above chance (10%)."""
+    proc = subprocess.run(
+        [sys.executable, 'tools/digits_demo.py', '--epochs', '1',
+         '--data-root', str(tmp_path / 'digits'),
+         '--work-dir', str(tmp_path / 'work')],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert re.search(r'eta: \d+:\d\d:\d\d', out)  # progress with ETA
+    found = re.search(r'top-1 ([\d.]+)% on (\d+) held-out images', out)
+    assert found, out[-2000:]
+    assert int(found[2]) == 360
+    assert float(found[1]) >= 30.0
