@@ -8,6 +8,7 @@ import sys
 import mmengine
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from PIL import Image
 
@@ -156,3 +157,14 @@ def test_train_resume_and_test(tmp_path):
     hits = [int(p['pred_label']) == int(p['gt_label']) for p in preds]
     assert top1 == pytest.approx(100 * np.mean(hits), abs=1e-4)
     assert all(p['pred_score'].shape == (10, ) for p in preds)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU case')
+def test_train_amp_on_cpu_is_refused(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', DIGITS_CFG, '--amp',
+         '--work-dir', str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert '--amp needs a GPU' in proc.stderr

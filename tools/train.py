@@ -19,6 +19,7 @@ from copy import deepcopy
 
 import torch
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -152,6 +153,9 @@ def merge_args(cfg, args):
 
 def main():
     args = parse_args()
+    if args.amp and get_device() == 'cpu':
+        raise SystemExit('--amp needs a GPU (or NPU/MLU): mmengine\'s '
+                         'AmpOptimWrapper does not run on CPU; drop --amp')
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
