@@ -101,3 +101,25 @@ def test_keypoints_outside_the_image_are_ignored(tiny):
     # the wrists' heatmaps are empty, the other keypoints are drawn
     assert fields.heatmaps[9:11].max() < 1e-3
     assert fields.heatmaps[:9].amax(dim=(1, 2)).min() > 0.5
+
+
+def test_pack_merges_mmpose13_mapping_tables(tiny, monkeypatch):
+    # mmpose >= 1.3: GenerateTarget stores the codec's tables in the results
+    # and PackPoseInputs packs with them *instead of* its own tables
+    seen = {}
+    original = PackPoseInputs.transform
+
+    def packs_with_results_tables(self, results):
+        seen.update(results)
+        return original(self, results)
+
+    monkeypatch.setattr(PackPoseInputs, 'transform', packs_with_results_tables)
+    ds = dataset(tiny)
+    results = Compose(pipeline()[:-1])(copy.deepcopy(ds.get_data_info(2)))
+    results['field_mapping_table'] = dict(heatmaps='heatmaps', pafs='pafs')
+    results['instance_mapping_table'] = dict()
+    packed = PackPAFInputs().transform(results)['data_samples']
+    assert 'heatmap_mask' in seen['field_mapping_table']
+    assert seen['field_mapping_table']['pafs'] == 'pafs'
+    assert 'keypoints' in seen['instance_mapping_table']
+    assert 'heatmap_mask' in packed.gt_fields

@@ -34,3 +34,21 @@ class PackPAFInputs(PackPoseInputs):
         self.field_mapping_table = {
             **self.field_mapping_table, **self.paf_field_mapping
         }
+
+    def transform(self, results: dict) -> dict:
+        """Pack like ``PackPoseInputs``, keeping the default fields.
+
+        mmpose >= 1.3 packs with ``results['*_mapping_table']`` (set by
+        ``GenerateTarget`` from the codec) *instead of* the class tables,
+        which would drop ``heatmap_mask`` and the instance fields; the
+        tables are merged here so both are packed. mmpose 1.1 ignores these
+        keys.
+        """
+        results = dict(results)
+        for table in ('instance_mapping_table', 'label_mapping_table',
+                      'field_mapping_table'):
+            if table in results:
+                results[table] = {
+                    **getattr(self, table), **results[table]
+                }
+        return super().transform(results)
