@@ -4,9 +4,9 @@
 
 Example::
 
-    python tools/pose_demo.py demo.jpg \\
-        --config configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-512x512.py \\
-        --checkpoint work_dirs/xnect-paf/epoch_140.pth --out vis.png
+    python tools/pose_demo.py demo.jpg --out vis.png \\
+      --config configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-512x512.py\\
+      --checkpoint work_dirs/xnect-paf/epoch_140.pth
 
 The picture is drawn with MMPose's ``PoseLocalVisualizer`` (keypoints and
 skeleton in the dataset's colours) and written atomically.

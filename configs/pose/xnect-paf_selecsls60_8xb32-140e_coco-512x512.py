@@ -1,7 +1,8 @@
 # XNect Stage I 2D branch (keypoint heatmaps + part affinity fields) on a
 # SelecSLS60 backbone, bottom-up on COCO keypoints. Trained at 512x512 with
-# the 140-epoch schedule of mmpose's bottom-up DEKR configs; XNect's
-# real-time input (512x320) is `xnect-paf_selecsls60_8xb32-140e_coco-512x320.py`.
+# the 140-epoch schedule of mmpose's bottom-up DEKR configs. XNect's
+# real-time input (512x320):
+# `xnect-paf_selecsls60_8xb32-140e_coco-512x320.py`.
 _base_ = ['mmpose::_base_/default_runtime.py']
 
 custom_imports = dict(imports=['selecsls_mm'], allow_failed_imports=False)

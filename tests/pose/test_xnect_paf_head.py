@@ -22,8 +22,8 @@ def codec_cfg(size=64, stride=1, **kwargs):
     return dict(
         type='PartAffinityField', input_size=(size, size),
         heatmap_size=(size // stride, size // stride), sigma=1.5,
-        paf_width=1, skeleton=dict(from_file='configs/_base_/datasets/coco.py'),
-        **kwargs)
+        paf_width=1,
+        skeleton=dict(from_file='configs/_base_/datasets/coco.py'), **kwargs)
 
 
 def build_head(decoder=None, **kwargs):

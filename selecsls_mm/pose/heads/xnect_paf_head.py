@@ -302,8 +302,9 @@ class XNectPAFHead(BaseHead):
     def _check_outputs(self, heatmaps: Tensor, pafs: Tensor) -> None:
         K, L = self.num_keypoints, self.num_limbs
         if heatmaps.ndim != 4 or pafs.ndim != 4:
-            raise ValueError('heatmaps and pafs must be (B, C, H, W), got '
-                             f'{tuple(heatmaps.shape)} and {tuple(pafs.shape)}')
+            raise ValueError(
+                'heatmaps and pafs must be (B, C, H, W), got '
+                f'{tuple(heatmaps.shape)} and {tuple(pafs.shape)}')
         if heatmaps.shape[0] != pafs.shape[0] or \
                 heatmaps.shape[2:] != pafs.shape[2:]:
             raise ValueError(
