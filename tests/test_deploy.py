@@ -323,3 +323,21 @@ def test_deploy_tool_config_from_meta_and_errors(tmp_path):
     assert written.model.backbone.deploy and \
         written.model.backbone.arch == '42'
     assert result['params'][1] < result['params'][0]  # BN params are gone
+
+
+@pytest.mark.slow
+def test_deploy_tool_keeps_cfg_options(tmp_path):
+    config = tmp_path / 'cfg.py'
+    _write_config(config)
+    cfg = Config.fromfile(str(config))
+    cfg.merge_from_dict({'model.head.num_classes': 5})
+    model = build_model(cfg)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
+    out = tmp_path / 'fused.pth'
+    _load_tool('deploy').main([
+        str(tmp_path / 'in.pth'), str(out), '--config', str(config),
+        '--shape', '64', '64', '--cfg-options', 'model.head.num_classes=5'
+    ])
+    written = Config.fromfile(str(out.with_suffix('.py')))
+    assert written.model.head.num_classes == 5
+    assert written.model.backbone.deploy

@@ -171,20 +171,26 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     overrides = deploy_overrides(model, pruned)
     out_cfg_path = osp.splitext(args.out)[0] + '.py'
-    text = config_text(args.config, cfg, osp.dirname(args.out), overrides)
+    # With --cfg-options the original file alone no longer builds the model:
+    # write the whole merged config instead of inheriting the file.
+    base = None if args.cfg_options else args.config
+    text = config_text(base, cfg, osp.dirname(args.out), overrides)
     atomic_write(out_cfg_path, lambda p: open(p, 'w').write(text))
     meta = dict(checkpoint.get('meta', {}))
-    meta['cfg'] = Config.fromfile(out_cfg_path).pretty_text
     meta['deploy'] = dict(
         source=osp.basename(args.checkpoint),
         prune_threshold=args.prune_threshold, arch=overrides['backbone'].get(
             'arch', None), stem_channels=backbone.out_channels[0])
     new_checkpoint = dict(meta=meta, state_dict=model.state_dict())
+    try:
+        # The written config must rebuild this exact model.
+        out_cfg = Config.fromfile(out_cfg_path)
+        load_weights(build_model(out_cfg), new_checkpoint, args.out)
+    except Exception:
+        os.remove(out_cfg_path)
+        raise
+    meta['cfg'] = out_cfg.pretty_text
     atomic_write(args.out, lambda p: torch.save(new_checkpoint, p))
-
-    # The written pair must rebuild this exact model.
-    rebuilt = build_model(Config.fromfile(out_cfg_path))
-    load_weights(rebuilt, new_checkpoint, args.out)
 
     _print_report(report, params_before, params_after, macs_before,
                   macs_after, shape, diff, args.out, out_cfg_path)
