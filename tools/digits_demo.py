@@ -127,7 +127,13 @@ def write_digits(data_root: str, size: int, val_fraction: float) -> dict:
 
 def run(cmd):
     print('$', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    env = dict(os.environ)
+    # On a machine shared with other jobs two OpenMP threads wait for each
+    # other at every op (2-5x slower per step than one thread, measured on a
+    # shared 2-core machine); one thread is steady. On an idle machine
+    # OMP_NUM_THREADS=2 is about twice as fast.
+    env.setdefault('OMP_NUM_THREADS', '1')
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env)
 
 
 def main():
