@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import HistoryBuffer
 from mmengine.model import BaseModel
+from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader, Runner
 
 from selecsls_mm.checkpoint import UnsafeCheckpointError, load_checkpoint_file
@@ -28,6 +29,7 @@ class _TinyModel(BaseModel):
 def runner_checkpoint(tmp_path_factory):
     """A checkpoint written by mmengine's Runner (message hub included)."""
     work_dir = tmp_path_factory.mktemp('runner')
+    scopes = set(DefaultScope._instance_dict)
     runner = Runner(
         model=_TinyModel(), work_dir=str(work_dir),
         train_dataloader=dict(
@@ -40,6 +42,9 @@ def runner_checkpoint(tmp_path_factory):
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1)),
         log_level='WARNING')
     runner.train()
+    # the Runner made 'mmengine' the current default scope: drop it
+    for name in set(DefaultScope._instance_dict) - scopes:
+        del DefaultScope._instance_dict[name]
     return str(work_dir / 'epoch_1.pth')
 
 

@@ -6,6 +6,7 @@ import pytest
 import timm
 import torch
 from mmengine.runner import load_checkpoint
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from selecsls_mm.converters import (ConversionError,
@@ -39,6 +40,12 @@ def timm_reference(arch):
 
 def classifier(arch, num_classes=1000):
     in_channels = 1024 if arch.endswith('b') else 1280
+    # Other tests leave a default scope behind; build in mmpretrain's.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return _build_classifier(arch, num_classes, in_channels)
+
+
+def _build_classifier(arch, num_classes, in_channels):
     return MODELS.build(
         dict(type='ImageClassifier',
              backbone=dict(type='SelecSLS', arch=arch),
