@@ -13,8 +13,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from selecsls_mm.benchmark import (SavedTensorCounter, build_benchmark_model,
-                                   count_flops, parse_model_spec,
-                                   saved_activation_bytes, summarize)
+                                   count_flops, paired_ratio,
+                                   parse_model_spec, saved_activation_bytes,
+                                   summarize, time_interleaved)
 from selecsls_mm.models.backbones.selecsls import SelecSLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -100,6 +101,23 @@ def test_summarize():
     assert stats.q1 == 2.0 and stats.q3 == 4.0 and stats.n == 5
     with pytest.raises(ValueError, match='at least one'):
         summarize([])
+
+
+def test_paired_ratio_and_min_time():
+    # A load spike hits both models of iteration 2: the paired ratio keeps 2.
+    assert paired_ratio([2, 2, 200, 2], [1, 1, 100, 1]) == 2.0
+    with pytest.raises(ValueError, match='equally long'):
+        paired_ratio([1.0], [1.0, 2.0])
+    calls = []
+    times = time_interleaved(dict(a=lambda: calls.append('a'),
+                                  b=lambda: calls.append('b')),
+                             iters=2, warmup=1, device=torch.device('cpu'),
+                             min_time=0.05, max_iters=7)
+    assert len(times['a']) == len(times['b'])
+    assert 2 <= len(times['a']) <= 7 and len(calls) == 2 + 2 * len(
+        times['a'])
+    # Rotating order: iteration 1 starts with b.
+    assert calls[2:6] == ['a', 'b', 'b', 'a']
 
 
 def test_model_specs():

@@ -35,8 +35,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..'))
 from selecsls_mm.benchmark import (  # noqa: E402
     build_benchmark_model, count_flops, count_params,
     cuda_peak_training_bytes, describe_environment, parse_model_spec,
-    resolve_device, saved_activation_bytes, set_threads, summarize,
-    time_interleaved)
+    paired_ratio, resolve_device, saved_activation_bytes, set_threads,
+    summarize, time_interleaved)
 from selecsls_mm.benchmark.memory import training_loss  # noqa: E402
 from selecsls_mm.benchmark.models import SPEC_HELP, is_selecsls_spec  # noqa
 
@@ -84,6 +84,10 @@ def parse_args(argv=None):
                         help='timed iterations per model and cell')
     parser.add_argument('--warmup', type=int, default=2,
                         help='untimed iterations per model and cell')
+    parser.add_argument('--min-time', type=float, default=0.0,
+                        help='per cell, keep iterating past --iters until '
+                        'this many seconds were timed (more samples for '
+                        'cheap cells)')
     parser.add_argument('--device', default=None,
                         help='cpu, cuda or cuda:N; default cuda if available')
     parser.add_argument('--threads', type=int, default=None,
@@ -251,18 +255,20 @@ def run_forward(args, models, runner: Runner) -> dict:
             xm = runner.layout(x, channels_last)
             fns[label] = runner.forward_fn(runner.for_inference(model, xm),
                                            xm)
-        times = time_interleaved(fns, args.iters, args.warmup, runner.device)
+        times = time_interleaved(fns, args.iters, args.warmup, runner.device,
+                                 min_time=args.min_time)
         for label in labels:
             stats = summarize(times[label])
             results.append(dict(model=label, size=list(size), batch=batch,
                                 **stats.to_dict(), times=times[label]))
         del fns, x
-    med = {(r['model'], tuple(r['size']), r['batch']): r['median']
+    raw = {(r['model'], tuple(r['size']), r['batch']): r['times']
            for r in results}
-    ratios = [dict(numerator=b, denominator=m, size=list(size), batch=batch,
-                   ratio=med[b, size, batch] / med[m, size, batch])
-              for b, m in ratio_pairs(labels, args.baselines)
-              for size, batch in cells]
+    ratio = {(b, m, s, bs): paired_ratio(raw[b, s, bs], raw[m, s, bs])
+             for b, m in ratio_pairs(labels, args.baselines)
+             for s, bs in cells}
+    ratios = [dict(numerator=b, denominator=m, size=list(s), batch=bs,
+                   ratio=r) for (b, m, s, bs), r in ratio.items()]
 
     header = ['model'] + [f'{size_name(s)} bs{b}' for s, b in cells]
     rows = []
@@ -275,10 +281,12 @@ def run_forward(args, models, runner: Runner) -> dict:
         rows.append(row)
     for b, m in ratio_pairs(labels, args.baselines):
         rows.append([f'{b} / {m}'] + [
-            f'{med[b, s, bs] / med[m, s, bs]:.2f}' for s, bs in cells])
+            f'{ratio[b, m, s, bs]:.2f}' for s, bs in cells])
+    n = sorted({r['n'] for r in results})
     print('\nForward time, ms: median (IQR) over '
-          f'{args.iters} interleaved iterations; "A / B" rows: time of A '
-          'over time of B (> 1: B is faster)')
+          f"{n[0] if n[0] == n[-1] else f'{n[0]}-{n[-1]}'} "
+          'interleaved iterations; "A / B" rows: time of A over time of B '
+          '(> 1: B is faster), median of per-iteration ratios')
     print(markdown_table(header, rows))
     return dict(unit='ms', cells=results, ratios=ratios)
 
@@ -350,8 +358,8 @@ def run_memory(args, specs, runner: Runner) -> dict:
     pairs = list(dict.fromkeys(pairs))
     ratios = [dict(numerator=m, denominator=b,
                    saved=rows[m]['saved_bytes'] / rows[b]['saved_bytes'],
-                   train_step=rows[m]['train_step']['median'] /
-                   rows[b]['train_step']['median']) for m, b in pairs]
+                   train_step=paired_ratio(times[m], times[b]))
+              for m, b in pairs]
 
     header = ['model', 'saved for backward (MiB)', 'train step ms (IQR)']
     if runner.device.type == 'cuda':
@@ -371,7 +379,7 @@ def run_memory(args, specs, runner: Runner) -> dict:
     print(markdown_table(header, table))
     print()
     print(markdown_table(
-        ['A / B', 'saved for backward', 'train step time'],
+        ['A / B', 'saved for backward', 'train step time (paired median)'],
         [[f"{r['numerator']} / {r['denominator']}", f"{r['saved']:.2f}",
           f"{r['train_step']:.2f}"] for r in ratios]))
     return dict(batch=batch, size=list(size), rows=list(rows.values()),

@@ -14,11 +14,12 @@ from .environment import describe_environment, resolve_device, set_threads
 from .memory import SavedTensorCounter, cuda_peak_training_bytes, \
     saved_activation_bytes
 from .models import ModelSpec, build_benchmark_model, parse_model_spec
-from .timing import TimingStats, summarize, time_interleaved
+from .timing import TimingStats, paired_ratio, summarize, time_interleaved
 
 __all__ = [
     'ModelSpec', 'parse_model_spec', 'build_benchmark_model',
-    'time_interleaved', 'summarize', 'TimingStats', 'SavedTensorCounter',
+    'time_interleaved', 'paired_ratio', 'summarize', 'TimingStats',
+    'SavedTensorCounter',
     'saved_activation_bytes', 'cuda_peak_training_bytes', 'count_params',
     'count_flops', 'describe_environment', 'resolve_device', 'set_threads'
 ]

@@ -44,10 +44,27 @@ def synchronize(device: torch.device):
         torch.cuda.synchronize(device)
 
 
+def paired_ratio(numerator: Sequence[float],
+                 denominator: Sequence[float]) -> float:
+    """Median over iterations of ``numerator[i] / denominator[i]``.
+
+    With interleaved timing both times of an iteration were taken moments
+    apart, so a load change between iterations cancels in their ratio;
+    this is more robust than the ratio of the two medians.
+    """
+    if len(numerator) != len(denominator) or not numerator:
+        raise ValueError('paired_ratio needs two equally long, non-empty '
+                         'lists of times')
+    return float(np.median(np.asarray(numerator, np.float64) /
+                           np.asarray(denominator, np.float64)))
+
+
 def time_interleaved(fns: Dict[str, Callable[[], object]],
                      iters: int,
                      warmup: int,
-                     device: torch.device) -> Dict[str, List[float]]:
+                     device: torch.device,
+                     min_time: float = 0.0,
+                     max_iters: int = 1000) -> Dict[str, List[float]]:
     """Time several zero-argument callables round-robin.
 
     Args:
@@ -56,6 +73,9 @@ def time_interleaved(fns: Dict[str, Callable[[], object]],
         warmup (int): Untimed calls per callable first (allocator, kernel
             selection, lazy initialisation).
         device (torch.device): Synchronised before and after each call.
+        min_time (float): Keep iterating past ``iters`` until the timed
+            iterations took this many seconds (cheap cells get more samples).
+        max_iters (int): Upper bound on iterations when ``min_time`` is set.
 
     Returns:
         dict[str, list[float]]: Label -> times in milliseconds.
@@ -69,7 +89,10 @@ def time_interleaved(fns: Dict[str, Callable[[], object]],
             fns[label]()
     synchronize(device)
     times: Dict[str, List[float]] = {label: [] for label in labels}
-    for i in range(iters):
+    start_all = time.perf_counter()
+    i = 0
+    while i < iters or (time.perf_counter() - start_all < min_time
+                        and i < max_iters):
         # Rotate the order so no model always runs right after the same one.
         shift = i % len(labels)
         for label in labels[shift:] + labels[:shift]:
@@ -78,4 +101,5 @@ def time_interleaved(fns: Dict[str, Callable[[], object]],
             fns[label]()
             synchronize(device)
             times[label].append((time.perf_counter() - start) * 1e3)
+        i += 1
     return times
