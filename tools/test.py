@@ -17,13 +17,14 @@ import os
 import os.path as osp
 
 import mmengine
-import torch
 from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
+from selecsls_mm.runner_setup import (fill_dataloader_defaults,
+                                      setup_cpu_distributed)
 
 
 def parse_args():
@@ -79,30 +80,6 @@ def parse_args():
     return args
 
 
-def setup_cpu_distributed(cfg):
-    """Make ``--launcher pytorch`` work without CUDA.
-
-    mmengine's launcher calls ``torch.cuda.set_device`` and wraps the model
-    with ``device_ids=[local_rank]``; both fail on CPU. Starting the gloo
-    process group here (mmengine then skips its own) and wrapping without
-    device ids runs DistributedDataParallel on CPU processes.
-    """
-    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
-        return
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        # env:// reads MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE from torchrun.
-        dist.init_process_group(backend='gloo')
-    cfg.setdefault('env_cfg', ConfigDict())
-    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-    wrapper = ConfigDict(
-        type='MMDistributedDataParallel', broadcast_buffers=False)
-    wrapper.update(cfg.get('model_wrapper_cfg', None) or {})
-    wrapper.device_ids = None
-    cfg.model_wrapper_cfg = wrapper
-
-
 def merge_args(cfg, args):
     """Merge CLI arguments into the config."""
     cfg.launcher = args.launcher
@@ -138,15 +115,7 @@ def merge_args(cfg, args):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
-    if cfg.get('test_dataloader', None) is not None:
-        loader = ConfigDict(
-            pin_memory=torch.cuda.is_available(),
-            collate_fn=dict(type='default_collate'))
-        loader.update(cfg.test_dataloader)
-        # DataLoader refuses persistent workers when there are none.
-        if loader.get('num_workers', 0) == 0:
-            loader.persistent_workers = False
-        cfg.test_dataloader = loader
+    fill_dataloader_defaults(cfg, 'test_dataloader', persistent_workers=False)
     return cfg
 
 

@@ -15,15 +15,15 @@ Examples::
 import argparse
 import os
 import os.path as osp
-from copy import deepcopy
 
-import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, DictAction
 from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
+from selecsls_mm.runner_setup import (fill_dataloader_defaults,
+                                      setup_cpu_distributed)
 
 
 def parse_args():
@@ -70,45 +70,6 @@ def parse_args():
     return args
 
 
-def set_default_dataloader_cfg(cfg, field):
-    """Fill the usual dataloader defaults without overriding the config."""
-    if cfg.get(field, None) is None:
-        return
-    loader = ConfigDict(
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=True,
-        collate_fn=dict(type='default_collate'))
-    loader.update(cfg[field])
-    # DataLoader refuses persistent workers when there are none.
-    if loader.get('num_workers', 0) == 0:
-        loader.persistent_workers = False
-    cfg[field] = loader
-
-
-def setup_cpu_distributed(cfg):
-    """Make ``--launcher pytorch`` work without CUDA.
-
-    mmengine's launcher calls ``torch.cuda.set_device`` and wraps the model
-    with ``device_ids=[local_rank]``; both fail on CPU. Starting the gloo
-    process group here (mmengine then skips its own) and wrapping without
-    device ids runs DistributedDataParallel on CPU processes.
-    """
-    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
-        return
-    import torch.distributed as dist
-    if not dist.is_initialized():
-        # env:// reads MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE from torchrun.
-        dist.init_process_group(backend='gloo')
-    cfg.setdefault('env_cfg', ConfigDict())
-    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-    wrapper = ConfigDict(
-        type='MMDistributedDataParallel', broadcast_buffers=False)
-    wrapper.update(cfg.get('model_wrapper_cfg', None) or {})
-    wrapper.device_ids = None
-    cfg.model_wrapper_cfg = wrapper
-
-
 def merge_args(cfg, args):
     """Merge CLI arguments into the config."""
     if args.no_validate:
@@ -147,7 +108,7 @@ def merge_args(cfg, args):
         cfg.merge_from_dict(args.cfg_options)
 
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        set_default_dataloader_cfg(cfg, field)
+        fill_dataloader_defaults(cfg, field, persistent_workers=True)
     return cfg
 
 

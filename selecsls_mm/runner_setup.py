@@ -1,0 +1,48 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+import torch
+from mmengine.config import ConfigDict
+
+
+def fill_dataloader_defaults(cfg, field: str, persistent_workers: bool):
+    """Fill the usual dataloader defaults of ``cfg[field]`` without
+    overriding what the config sets.
+
+    mmpretrain's configs rely on its ``default_collate`` (as its own tools
+    set it); other scopes keep mmengine's default (``pseudo_collate``).
+    """
+    if cfg.get(field, None) is None:
+        return
+    loader = ConfigDict(pin_memory=torch.cuda.is_available(),
+                        persistent_workers=persistent_workers)
+    if cfg.get('default_scope', None) == 'mmpretrain':
+        loader.collate_fn = dict(type='default_collate')
+    loader.update(cfg[field])
+    # DataLoader refuses persistent workers when there are none.
+    if loader.get('num_workers', 0) == 0:
+        loader.persistent_workers = False
+    cfg[field] = loader
+
+
+def setup_cpu_distributed(cfg):
+    """Make ``--launcher pytorch`` work without CUDA.
+
+    mmengine's launcher calls ``torch.cuda.set_device`` and wraps the model
+    with ``device_ids=[local_rank]``; both fail on CPU. Starting the gloo
+    process group here (mmengine then skips its own) and wrapping without
+    device ids runs DistributedDataParallel on CPU processes.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        # env:// reads MASTER_ADDR/MASTER_PORT/RANK/WORLD_SIZE from torchrun.
+        dist.init_process_group(backend='gloo')
+    cfg.setdefault('env_cfg', ConfigDict())
+    cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    wrapper = ConfigDict(
+        type='MMDistributedDataParallel', broadcast_buffers=False)
+    wrapper.update(cfg.get('model_wrapper_cfg', None) or {})
+    wrapper.device_ids = None
+    cfg.model_wrapper_cfg = wrapper
