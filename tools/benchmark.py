@@ -529,7 +529,9 @@ def main(argv=None):
               f"{'; channels_last' if args.channels_last else ''}"
               f"{'; traced' if args.jit else ''}"
               f"{'; SelecSLS deploy' if args.deploy else ''}; eval mode, "
-              'torch.inference_mode; backbone features only (no classifier)')
+              'torch.inference_mode' +
+              ('' if args.pose else
+               '; backbone features only (no classifier)'))
         results = dict(environment=env, settings=settings,
                        date=datetime.datetime.now().isoformat(
                            timespec='seconds'),
