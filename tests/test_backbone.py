@@ -205,3 +205,11 @@ def test_builds_from_config_with_custom_imports(scope):
     with DefaultScope.overwrite_default_scope(scope):
         model = registry.build(cfg.model)
     assert isinstance(model, SelecSLS) and model.out_channels[-1] == 1024
+
+
+def test_with_cp_per_stage():
+    model = SelecSLS('42', out_indices=(3, ), with_cp=(True, True, False))
+    assert [b.with_cp for b in model.stage1] == [True, True]
+    assert [b.with_cp for b in model.stage3] == [False, False]
+    with pytest.raises(ValueError, match='one bool per stage'):
+        SelecSLS('42', with_cp=(True, False))

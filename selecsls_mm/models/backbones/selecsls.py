@@ -93,8 +93,11 @@ class SelecSLS(BaseBackbone):
         act_cfg (dict): Config of the activation. Defaults to ReLU.
         norm_eval (bool): Keep every BN layer in eval mode during training
             (frozen statistics). Defaults to False.
-        with_cp (bool): Use gradient checkpointing in the blocks, trading
-            compute for memory. Defaults to False.
+        with_cp (bool | Sequence[bool]): Use gradient checkpointing in the
+            blocks, trading compute for memory; one bool per stage (three)
+            picks the stages, e.g. ``(True, True, False)``: the early, high
+            resolution stages hold most of the activations. Defaults to
+            False.
         deploy (bool): Build the inference-only form: every conv has a bias
             and no norm layer (``norm_cfg`` is ignored), as written by
             :meth:`switch_to_deploy` and ``tools/deploy.py``.
@@ -124,7 +127,7 @@ class SelecSLS(BaseBackbone):
                  norm_cfg=dict(type='BN', requires_grad=True),
                  act_cfg=dict(type='ReLU', inplace=True),
                  norm_eval: bool = False,
-                 with_cp: bool = False,
+                 with_cp: Union[bool, Sequence[bool]] = False,
                  deploy: bool = False,
                  init_cfg=[
                      dict(type='Kaiming', layer=['Conv2d']),
@@ -149,7 +152,12 @@ class SelecSLS(BaseBackbone):
                              f'{self.num_levels - 1}], got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        self.with_cp = with_cp
+        if isinstance(with_cp, bool):
+            with_cp = (with_cp, ) * 3
+        if len(with_cp) != 3:
+            raise ValueError('with_cp must be a bool or one bool per stage '
+                             f'(three), got {with_cp!r}')
+        self.with_cp = tuple(bool(c) for c in with_cp)
         self.deploy = deploy
         if deploy:
             norm_cfg = None
@@ -168,7 +176,7 @@ class SelecSLS(BaseBackbone):
             if len(self.layer_names) >= num_built:
                 break
             stage = nn.ModuleList(
-                SelecSLSBlock(*args, with_cp=with_cp, **conv_kwargs)
+                SelecSLSBlock(*args, with_cp=self.with_cp[i], **conv_kwargs)
                 for args in blocks)
             self._add_level(f'stage{i + 1}', stage, blocks[-1][3])
 
