@@ -20,17 +20,19 @@ MMPOSE_VERSION := 1.1.0
 env: $(STAMP)
 
 $(STAMP): requirements/runtime.txt requirements/build.txt requirements/tests.txt setup.py Makefile
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -r requirements/build.txt $(QUIET)
-	$(PIP) install -q -r requirements/runtime.txt $(QUIET)
+	@test -x $(PY) || { echo "[env] creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "[env] build tools, then the pinned stack (requirements/runtime.txt)"
+	@$(PIP) install -q -r requirements/build.txt $(QUIET)
+	@$(PIP) install -q -r requirements/runtime.txt $(QUIET)
 	@# xtcocotools' wheels are built against numpy 1.x and crash on numpy 2: build from source.
-	$(PY) -c "import xtcocotools.coco" 2>/dev/null || \
-	  $(PIP) install -q --no-binary xtcocotools --no-build-isolation xtcocotools $(QUIET)
+	@$(PY) -c "import xtcocotools.coco" 2>/dev/null || { echo "[env] building xtcocotools from source"; \
+	  $(PIP) install -q --no-binary xtcocotools --no-build-isolation xtcocotools $(QUIET); }
 	@# mmpose's requirements pull chumpy, which does not build: its real needs are in runtime.txt.
-	$(PIP) install -q --no-deps mmpose==$(MMPOSE_VERSION) $(QUIET)
-	$(PIP) install -q -r requirements/tests.txt $(QUIET)
-	$(PIP) install -q --no-deps --no-build-isolation -e . $(QUIET)
-	$(PY) -W ignore -c "import selecsls_mm, mmpose.apis, mmpretrain.apis; print('environment ok')"
+	@echo "[env] mmpose $(MMPOSE_VERSION) (--no-deps), test requirements, selecsls-mm (editable)"
+	@$(PIP) install -q --no-deps mmpose==$(MMPOSE_VERSION) $(QUIET)
+	@$(PIP) install -q -r requirements/tests.txt $(QUIET)
+	@$(PIP) install -q --no-deps --no-build-isolation -e . $(QUIET)
+	@$(PY) -W ignore -c "import selecsls_mm, mmpose.apis, mmpretrain.apis; print('[env] ok: selecsls_mm, mmpretrain.apis and mmpose.apis import')"
 	@touch $@
 
 demo: $(STAMP)

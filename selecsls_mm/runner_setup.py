@@ -46,3 +46,16 @@ def setup_cpu_distributed(cfg):
     wrapper.update(cfg.get('model_wrapper_cfg', None) or {})
     wrapper.device_ids = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def teardown_distributed():
+    """Destroy the process group before the interpreter exits.
+
+    Left to interpreter shutdown, gloo's worker threads can be destroyed
+    while still joinable, which aborts a finished run ("terminate called
+    without an active exception", exit code -6) now and then.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -9,6 +9,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
+from helpers import randomize_bn
 from selecsls_mm.converters import (ConversionError,
                                     convert_reference_state_dict)
 from tools.convert_weights import main as convert_main
@@ -17,24 +18,13 @@ TIMM_ARCHS = {'42': 'selecsls42', '42b': 'selecsls42b', '60': 'selecsls60',
               '60b': 'selecsls60b', '84': 'selecsls84'}
 
 
-def _randomize_bn(model):
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
-
-
 def timm_reference(arch):
     """A timm SelecSLS with random weights; for 84 with the 1x1 last head
     conv of the original release (timm uses 3x3 there)."""
     model = timm.create_model(TIMM_ARCHS[arch], pretrained=False)
     if arch == '84':
         model.head[3][0] = torch.nn.Conv2d(1024, 1280, 1, bias=False)
-    _randomize_bn(model)
+    randomize_bn(model)
     return model.eval()
 
 

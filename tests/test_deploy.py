@@ -5,11 +5,11 @@ import os.path as osp
 
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from helpers import randomize_bn
 from selecsls_mm.deploy import (ConvAct, build_model, count_params,
                                 load_checkpoint_file, load_weights,
                                 prune_classifier, prune_selecsls)
@@ -17,21 +17,6 @@ from selecsls_mm.models.backbones import SelecSLS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = sorted(SelecSLS.arch_settings)
-
-
-def randomize_bn(model: nn.Module, seed: int = 0):
-    """Give every BN random statistics and affine parameters (|gamma| in
-    [0.5, 1.5]), as a trained model would have."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, _BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                sign = torch.randint(0, 2, (n, ), generator=g) * 2 - 1
-                m.weight.copy_((torch.rand(n, generator=g) + 0.5) * sign)
-                m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
 
 
 def rel_diff(a, b) -> float:
@@ -50,14 +35,14 @@ def build_classifier(arch='42', num_classes=10):
              neck=dict(type='GlobalAveragePooling'),
              head=dict(type='LinearClsHead', num_classes=num_classes,
                        in_channels=head_in)))
-    randomize_bn(model)
+    randomize_bn(model, signed=True)
     return model.eval()
 
 
 @pytest.mark.parametrize('arch', ARCHS)
 def test_fused_matches_unfused(arch):
     model = SelecSLS(arch, out_indices=(0, 1, 2, 3, 4, 5))
-    randomize_bn(model)
+    randomize_bn(model, signed=True)
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -81,7 +66,7 @@ def test_fused_classifier_matches_unfused():
 
 def test_switch_to_deploy_twice_is_noop_and_matches_deploy_build():
     model = SelecSLS('42', out_indices=(3, ))
-    randomize_bn(model)
+    randomize_bn(model, signed=True)
     model.eval()
     model.switch_to_deploy()
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -108,7 +93,7 @@ def test_switch_to_deploy_twice_is_noop_and_matches_deploy_build():
 def test_deploy_runs_channels_last():
     # channels_last is the fast CPU layout of the deploy form.
     model = SelecSLS('42', out_indices=(2, 5))
-    randomize_bn(model)
+    randomize_bn(model, signed=True)
     model.eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -214,7 +199,7 @@ def test_prune_keeps_output_level_channels():
     # A pose model reads stage3: nothing outside the backbone is adapted, so
     # the output level keeps its channels; inner ones are pruned.
     model = SelecSLS('60', out_indices=(3, ))
-    randomize_bn(model)
+    randomize_bn(model, signed=True)
     model.eval()
     _zero_channels(model.stage3[-1].conv6, [0, 1], False)
     _zero_channels(model.stage3[0].conv6, [0, 1], False)
@@ -258,7 +243,7 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path, capsys):
     config = tmp_path / 'cfg.py'
     _write_config(config)
     model = build_model(Config.fromfile(str(config)))
-    randomize_bn(model)
+    randomize_bn(model, signed=True)
     model.eval()
     b = model.backbone
     _zero_channels(b.stem, [0], False)

@@ -6,8 +6,8 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from helpers import randomize_bn
 from selecsls_mm.deploy import build_model
 
 pytest.importorskip('onnxruntime')
@@ -38,15 +38,7 @@ def model_files(tmp_path_factory):
     config = root / 'cfg.py'
     config.write_text(CONFIG)
     model = build_model(Config.fromfile(str(config)))
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, _BatchNorm):
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+    randomize_bn(model)
     torch.save(dict(state_dict=model.state_dict()), root / 'model.pth')
     return root, config, root / 'model.pth'
 

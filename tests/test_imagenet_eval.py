@@ -9,14 +9,14 @@ are neither 0 nor 100%.
 """
 import os.path as osp
 import re
-import subprocess
-import sys
 
 import mmengine
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+
+from helpers import run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # Different sizes and aspect ratios: both orientations, square, odd sizes.
@@ -25,16 +25,6 @@ SIZES = [(300, 260), (260, 300), (320, 240), (250, 250), (401, 211),
 # Rank of the true label in timm's prediction for each image: two top-1
 # hits, two more top-5 hits, two misses.
 LABEL_RANKS = [0, 0, 2, 4, 10, 500]
-
-
-def run_tool(*args):
-    proc = subprocess.run([sys.executable, *args],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
 
 
 def make_images(folder, seed=0):

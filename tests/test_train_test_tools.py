@@ -12,6 +12,8 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
+from helpers import run_tool
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DIGITS_CFG = osp.join(ROOT, 'configs', 'selecsls42_digits.py')
 
@@ -114,16 +116,6 @@ def test_test_merge_args(monkeypatch, tmp_path):
                 [DIGITS_CFG, str(tmp_path / 'missing.pth')]):
         with pytest.raises(SystemExit):
             parse(test, bad, monkeypatch)
-
-
-def run_tool(*args):
-    proc = subprocess.run([sys.executable, *args],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
 
 
 @pytest.mark.slow

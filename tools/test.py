@@ -24,7 +24,8 @@ from mmengine.runner import Runner
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (fill_dataloader_defaults,
-                                      setup_cpu_distributed)
+                                      setup_cpu_distributed,
+                                      teardown_distributed)
 
 
 def parse_args():
@@ -135,6 +136,7 @@ def main():
             DumpResults(out_file_path=args.out))
 
     metrics = runner.test()
+    teardown_distributed()
 
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)

@@ -23,7 +23,8 @@ from mmengine.runner import Runner
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (fill_dataloader_defaults,
-                                      setup_cpu_distributed)
+                                      setup_cpu_distributed,
+                                      teardown_distributed)
 
 
 def parse_args():
@@ -126,6 +127,7 @@ def main():
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -17,6 +17,7 @@ import torch
 from mmengine.config import Config
 
 from mmpose.registry import MODELS
+from helpers import run_tool
 from tiny_coco import make_tiny_coco
 
 pytestmark = pytest.mark.slow
@@ -108,14 +109,6 @@ test_dataloader = val_dataloader
 train_cfg = dict(max_epochs=2, val_interval=1000)
 param_scheduler = [dict(type='ConstantLR', factor=1.0)]
 """
-
-
-def run_tool(*args) -> str:
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, text=True,
-                          capture_output=True, timeout=900)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{args[0]} failed:\n{out[-3000:]}'
-    return out
 
 
 def coco_ap(output: str) -> float:
