@@ -36,3 +36,14 @@ def randomize_bn(model: nn.Module, seed: int = 0, signed: bool = False):
                     gamma *= torch.randint(0, 2, (n, ), generator=g) * 2 - 1
                 m.weight.copy_(gamma)
                 m.bias.copy_(torch.rand(n, generator=g) * 0.6 - 0.3)
+
+
+def load_tool(name: str):
+    """Import ``tools/<name>.py`` as a module (tools are scripts, not a
+    package), to call its functions in-process."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'_tool_{name}', osp.join(REPO_ROOT, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

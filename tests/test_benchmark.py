@@ -2,12 +2,12 @@
 """tools/benchmark.py and selecsls_mm.benchmark: the tool runs end to end,
 the saved-for-backward counter is exact, specs parse or fail clearly.
 No timing assertions: speed is reported by the tool, never unit-tested."""
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
+from helpers import load_tool
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -19,14 +19,6 @@ from selecsls_mm.benchmark import (SavedTensorCounter, build_benchmark_model,
 from selecsls_mm.models.backbones.selecsls import SelecSLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_tool', os.path.join(ROOT, 'tools', 'benchmark.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def nbytes(t):
@@ -181,7 +173,7 @@ def test_deploy_spec():
 
 @pytest.mark.slow
 def test_tool_end_to_end(tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool('benchmark')
     out = tmp_path / 'out.json'
     rc = tool.main([
         '--sizes', '64', '--batch-sizes', '1', '--iters', '1', '--warmup',
@@ -222,7 +214,7 @@ def test_tool_end_to_end(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_tool_jit_amp_channels_last(tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool('benchmark')
     out = tmp_path / 'out.json'
     assert tool.main([
         '--sizes', '64', '--batch-sizes', '1', '2', '--iters', '1',
@@ -238,7 +230,7 @@ def test_tool_jit_amp_channels_last(tmp_path, capsys):
 
 
 def test_tool_bad_input(tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool('benchmark')
     out = tmp_path / 'never.json'
     assert tool.main(['--models', 'resnet50', '--json', str(out)]) == 2
     assert 'SelecSLS archs' in capsys.readouterr().err
@@ -268,7 +260,7 @@ POSE_CONFIG = os.path.join(
 @pytest.mark.skipif(not os.path.exists(POSE_CONFIG),
                     reason='the XNect pose config is not in this checkout')
 def test_tool_pose(tmp_path, capsys):
-    tool = load_tool()
+    tool = load_tool('benchmark')
     out = tmp_path / 'pose.json'
     rc = tool.main(['--pose', POSE_CONFIG, '--pose-size', '64x64', '--iters',
                     '1', '--warmup', '0', '--json', str(out)])

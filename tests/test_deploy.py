@@ -1,6 +1,5 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Deploy mode: BN folding, channel pruning and tools/deploy.py."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -9,7 +8,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from helpers import randomize_bn
+from helpers import randomize_bn, load_tool
 from selecsls_mm.deploy import (ConvAct, build_model, count_params,
                                 load_checkpoint_file, load_weights,
                                 prune_classifier, prune_selecsls)
@@ -221,14 +220,6 @@ def test_prune_needs_bn_form():
         prune_selecsls(model, 1e-3)
 
 
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_{name}_tool', osp.join(REPO, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _write_config(path):
     path.write_text(
         "model = dict(type='ImageClassifier',\n"
@@ -252,7 +243,7 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path, capsys):
     _zero_channels(b.head2[1], [4, 5], True)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
 
-    tool = _load_tool('deploy')
+    tool = load_tool('deploy')
     out = tmp_path / 'out' / 'pruned.pth'
     result = tool.main([str(tmp_path / 'in.pth'), str(out), '--config',
                         str(config), '--prune-threshold', '1e-3',
@@ -289,7 +280,7 @@ def test_deploy_tool_config_from_meta_and_errors(tmp_path):
     _write_config(config)
     cfg = Config.fromfile(str(config))
     model = build_model(cfg)
-    tool = _load_tool('deploy')
+    tool = load_tool('deploy')
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'bare.pth')
     with pytest.raises(ValueError, match='--config'):
         tool.main([str(tmp_path / 'bare.pth'), str(tmp_path / 'o.pth')])
@@ -319,7 +310,7 @@ def test_deploy_tool_keeps_cfg_options(tmp_path):
     model = build_model(cfg)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
     out = tmp_path / 'fused.pth'
-    _load_tool('deploy').main([
+    load_tool('deploy').main([
         str(tmp_path / 'in.pth'), str(out), '--config', str(config),
         '--shape', '64', '64', '--cfg-options', 'model.head.num_classes=5'
     ])

@@ -1,21 +1,13 @@
 """tools/digits_demo.py: the digits dataset it writes, and a reduced run."""
-import importlib.util
 import os.path as osp
 import re
 import subprocess
 import sys
 
 import pytest
+from helpers import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location(
-        'digits_demo', osp.join(ROOT, 'tools', 'digits_demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def read_split(root, split):
@@ -25,7 +17,7 @@ def read_split(root, split):
 
 def test_write_digits_layout(tmp_path):
     from PIL import Image
-    demo = load_demo()
+    demo = load_tool('digits_demo')
     root = tmp_path / 'digits'
     splits = demo.write_digits(str(root), 32, 0.2)
     train, val = read_split(root, 'train'), read_split(root, 'val')

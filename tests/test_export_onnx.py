@@ -1,13 +1,12 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """tools/export_onnx.py: the ONNX graph matches PyTorch at several sizes."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import randomize_bn
+from helpers import randomize_bn, load_tool
 from selecsls_mm.deploy import build_model
 
 pytest.importorskip('onnxruntime')
@@ -21,14 +20,6 @@ CONFIG = (
     "    backbone=dict(type='SelecSLS', arch='42', out_indices=(3, 5)),\n"
     "    neck=dict(type='GlobalAveragePooling'),\n"
     "    head=dict(type='LinearClsHead', num_classes=7, in_channels=1280))\n")
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        '_export_onnx_tool', osp.join(REPO, 'tools', 'export_onnx.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -55,7 +46,7 @@ def _reference(config, checkpoint, deploy):
 @pytest.mark.parametrize('backbone_only', [False, True])
 def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
     root, config, checkpoint = model_files
-    tool = _tool()
+    tool = load_tool('export_onnx')
     out = root / f'model_{backbone_only}.onnx'
     args = [str(config), str(checkpoint), str(out), '--deploy', '--shape',
             '64', '64', '--no-verify']
@@ -95,7 +86,7 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
 @pytest.mark.slow
 def test_export_bn_model_and_errors(model_files):
     root, config, checkpoint = model_files
-    tool = _tool()
+    tool = load_tool('export_onnx')
     out = root / 'bn.onnx'
     result = tool.main([str(config), str(checkpoint), str(out), '--shape',
                         '64', '64'])  # BN kept, built-in verification

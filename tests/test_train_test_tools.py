@@ -1,5 +1,4 @@
 """tools/train.py and tools/test.py: argument handling and a tiny real run."""
-import importlib.util
 import os.path as osp
 import re
 import subprocess
@@ -12,18 +11,10 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from helpers import run_tool
+from helpers import run_tool, load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DIGITS_CFG = osp.join(ROOT, 'configs', 'selecsls42_digits.py')
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(ROOT, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse(tool, argv, monkeypatch):
