@@ -10,7 +10,7 @@ from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...deploy.fuse import fuse_conv_modules
+from ..utils import fuse_conv_modules
 from .selecsls_block import SelecSLSBlock
 
 # Blocks as (in, skip, mid, out, is_first, stride); a block with is_first

@@ -1,0 +1,72 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Build a model from a config and load a checkpoint into it, strictly."""
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import MODELS, DefaultScope
+from mmengine.runner import CheckpointLoader, load_state_dict
+from mmengine.utils import import_modules_from_strings
+
+
+def build_model(cfg: Config) -> nn.Module:
+    """Build ``cfg.model`` as mmengine's Runner does, outside a Runner.
+
+    ``custom_imports`` are imported, then the model is built in the config's
+    ``default_scope`` (mmpretrain when unset); mmengine imports that scope's
+    registry and modules itself, and a scope that is not installed ends in
+    the registry's error naming the missing type. The default scope is only
+    switched for the build, not left behind.
+
+    Args:
+        cfg (Config): A config with ``model``.
+
+    Returns:
+        nn.Module: The model, with the weights of its ``init_cfg`` not yet
+        loaded (call ``init_weights()`` or load a checkpoint).
+    """
+    if 'model' not in cfg:
+        raise ValueError('the config has no `model` to build')
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    scope = cfg.get('default_scope', None) or 'mmpretrain'
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(cfg.model)
+
+
+def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):
+    """Load ``checkpoint`` into ``model`` strictly.
+
+    Args:
+        model (nn.Module): The model.
+        checkpoint (dict): A dict with ``state_dict`` (and ``meta``) or a
+            bare state dict; a ``module.`` prefix (DDP) is dropped.
+        name (str): How to call the checkpoint in errors (its path).
+
+    Raises:
+        ValueError: A deploy checkpoint (BN folded) for a BN model.
+    """
+    meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
+    backbone_deploy = getattr(getattr(model, 'backbone', None), 'deploy',
+                              None)
+    if isinstance(meta, dict) and 'deploy' in meta and \
+            backbone_deploy is False:
+        raise ValueError(
+            f'{name} is a deploy checkpoint (BN folded, maybe pruned) but the '
+            'config builds the BN model; use the config tools/deploy.py wrote '
+            'next to it (same name, .py)')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    state_dict = {k[7:] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    load_state_dict(model, state_dict, strict=True)
+
+
+def load_checkpoint_file(path: str) -> dict:
+    """Read a checkpoint file onto the CPU (through the safe loader that
+    ``import selecsls_mm`` installs).
+
+    Args:
+        path (str): The checkpoint file.
+
+    Returns:
+        dict: The checkpoint.
+    """
+    return CheckpointLoader.load_checkpoint(path, map_location='cpu')

@@ -1,0 +1,51 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""How the command-line tools end: an exit code, and a user's mistake as one
+line on stderr instead of a traceback."""
+import pickle
+import sys
+from typing import Callable, List, Optional
+
+# Exceptions that describe bad input (a missing file, a wrong option, a
+# checkpoint that does not fit): the message is the whole story. Anything
+# else is a bug and keeps its traceback.
+USER_ERRORS = (OSError, ValueError, TypeError, KeyError,
+               pickle.UnpicklingError)
+
+
+def error_line(err: BaseException) -> str:
+    """The one line a tool prints for ``err``: ``error: <message>``.
+
+    Args:
+        err (BaseException): The exception.
+
+    Returns:
+        str: The line, without a newline.
+    """
+    # KeyError's str() is the repr of its key; show the message itself.
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    message = ' '.join(str(message).split()) or type(err).__name__
+    return f'error: {message}'
+
+
+def run_main(main: Callable[[Optional[List[str]]], Optional[int]],
+             argv: Optional[List[str]] = None) -> int:
+    """Run a tool's ``main(argv)`` and turn its outcome into an exit code.
+
+    Use it as ``sys.exit(run_main(main))`` under ``if __name__ ==
+    '__main__'``. ``main`` returns its exit code (None counts as 0). A user
+    error (:data:`USER_ERRORS`) prints :func:`error_line` to stderr and gives
+    1; other exceptions propagate with their traceback.
+
+    Args:
+        main (callable): The tool's ``main(argv)``.
+        argv (list[str], optional): Arguments; defaults to ``sys.argv[1:]``.
+
+    Returns:
+        int: The exit code.
+    """
+    try:
+        code = main(argv)
+    except USER_ERRORS as err:
+        print(error_line(err), file=sys.stderr)
+        return 1
+    return 0 if code is None else int(code)

@@ -1,0 +1,36 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""Write files atomically: a crash or an error never leaves half a file."""
+import contextlib
+import os
+import os.path as osp
+import tempfile
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """Yield a temporary path next to ``path``; on success it is renamed to
+    ``path``, on error it is removed and ``path`` is left untouched.
+
+    The temporary file keeps the extension of ``path`` (``.onnx``, ``.pth``)
+    for writers that look at it, and lives in the same folder, so the final
+    rename is atomic.
+
+    Args:
+        path (str): The final file path. Its folder is created if needed.
+
+    Yields:
+        str: The temporary path to write to.
+    """
+    path = osp.abspath(osp.expanduser(path))
+    folder, name = osp.split(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{name}.', suffix=f'.tmp{osp.splitext(name)[1]}', dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
