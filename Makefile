@@ -15,7 +15,7 @@ SHELL  := /bin/bash
 STAMP  := $(VENV)/.installed
 MMPOSE_VERSION := 1.1.0
 
-.PHONY: env demo test test-fast clean-venv
+.PHONY: env demo test test-fast clean-venv env-full test-full mmcv-wheel clean-venv-full
 
 env: $(STAMP)
 
@@ -46,3 +46,47 @@ test-fast: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# ---------------------------------------------------------------------------------------------
+# Full stack (what most OpenMMLab users run): mmcv 2.1.0 WITH compiled ops, mmpose 1.3.2,
+# mmdet 3.3.0, in a second environment.  `make env-full` builds mmcv from its PyPI sdist once
+# (CPU ops, ~40 min on 2 cores) and caches the wheel outside the checkout, keyed by the torch
+# version it was built against; later runs (and fresh checkouts) reuse it.
+VENV_FULL  ?= .venv-full
+PY_FULL    := $(VENV_FULL)/bin/python
+PIP_FULL   := $(PY_FULL) -m pip --disable-pip-version-check
+STAMP_FULL := $(VENV_FULL)/.installed
+TORCH_VERSION       := 2.14.1
+MMCV_VERSION        := 2.1.0
+MMPOSE_FULL_VERSION := 1.3.2
+WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/selecsls-mm/wheels/torch-$(TORCH_VERSION)
+MMCV_WHEEL  := $(WHEEL_CACHE)/mmcv-$(MMCV_VERSION)-cp311-cp311-linux_x86_64.whl
+# The build uses 2 compile jobs at the lowest CPU priority, so the machine stays usable.
+MMCV_MAX_JOBS ?= 2
+MMCV_BUILD_LOG = $(WHEEL_CACHE)/mmcv-$(MMCV_VERSION)-build.log
+
+$(VENV_FULL)/.base: requirements/build.txt requirements/full-base.txt
+	@test -x $(PY_FULL) || { echo "[env-full] creating $(VENV_FULL)"; $(PYTHON) -m venv $(VENV_FULL); }
+	@echo "[env-full] build tools, torch, mmengine (requirements/full-base.txt)"
+	@$(PIP_FULL) install -q -r requirements/build.txt -r requirements/full-base.txt $(QUIET)
+	@touch $@
+
+mmcv-wheel: $(MMCV_WHEEL)
+
+# mmcv 2.1.0's setup.py asks for -std=c++17, but torch >= 2.10's headers need C++20 (torch's
+# own extension flags say -std=c++20); the sdist is patched to C++20 and otherwise unchanged.
+$(MMCV_WHEEL): | $(VENV_FULL)/.base
+	@echo "[env-full] building mmcv $(MMCV_VERSION) with CPU ops from source (once; ~40 min on 2 cores)"
+	@echo "[env-full] progress: tail -f $(MMCV_BUILD_LOG)"
+	@mkdir -p $(WHEEL_CACHE)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PIP_FULL) download -q --no-deps --no-binary :all: mmcv==$(MMCV_VERSION) -d "$$tmp" $(QUIET) && \
+	  tar -xzf "$$tmp"/mmcv-$(MMCV_VERSION).tar.gz -C "$$tmp" && \
+	  sed -i 's/-std=c++17/-std=c++20/g' "$$tmp"/mmcv-$(MMCV_VERSION)/setup.py && \
+	  start=$$(date +%s) && \
+	  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=$(MMCV_MAX_JOBS) nice -n 19 \
+	    $(PIP_FULL) wheel -v --no-deps --no-build-isolation -w "$$tmp/out" \
+	    "$$tmp"/mmcv-$(MMCV_VERSION) > $(MMCV_BUILD_LOG) 2>&1 \
+	    || { tail -40 $(MMCV_BUILD_LOG); echo "[env-full] mmcv build failed: $(MMCV_BUILD_LOG)"; exit 1; } && \
+	  mv "$$tmp"/out/mmcv-$(MMCV_VERSION)-*.whl $@.part && mv $@.part $@ && \
+	  echo "[env-full] mmcv wheel built in $$(( ($$(date +%s) - start) / 60 )) min: $@"

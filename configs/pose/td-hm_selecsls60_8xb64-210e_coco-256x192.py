@@ -7,7 +7,7 @@ _base_ = [
     'td-hm_res50_8xb64-210e_coco-256x192.py'
 ]
 
-custom_imports = dict(imports=['selecsls_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['selecsls_mm.pose'], allow_failed_imports=False)
 
 model = dict(
     backbone=dict(

@@ -5,7 +5,7 @@
 # `xnect-paf_selecsls60_8xb32-140e_coco-512x320.py`.
 _base_ = ['mmpose::_base_/default_runtime.py']
 
-custom_imports = dict(imports=['selecsls_mm'], allow_failed_imports=False)
+custom_imports = dict(imports=['selecsls_mm.pose'], allow_failed_imports=False)
 
 # runtime
 train_cfg = dict(max_epochs=140, val_interval=10)

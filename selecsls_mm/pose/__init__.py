@@ -1,2 +1,11 @@
-from . import codecs  # noqa: F401
-from . import heads, transforms  # noqa: F401
+"""XNect-style bottom-up pose for MMPose: PAF codec, head, transforms.
+
+Importing this package registers them; it needs mmpose and xtcocotools,
+and says in one sentence what to install when they are missing.
+"""
+from ..stack import require_pose
+
+require_pose()
+
+from . import codecs  # noqa: E402,F401
+from . import heads, transforms  # noqa: E402,F401

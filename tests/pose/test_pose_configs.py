@@ -28,7 +28,7 @@ def test_there_are_pose_configs():
 def test_config_builds_and_outputs_the_right_maps(path):
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmpose'
-    assert 'selecsls_mm' in cfg.custom_imports.imports
+    assert 'selecsls_mm.pose' in cfg.custom_imports.imports
     model = MODELS.build(cfg.model).eval()
     input_w, input_h = cfg.codec['input_size']
     with torch.no_grad():
