@@ -9,7 +9,10 @@ codec = dict(
     heatmap_size=(64, 40),
     sigma=2,
     paf_width=1,
-    skeleton=dict(from_file='configs/_base_/datasets/coco.py'),
+    # COCO's 19 links + 9 redundant limbs (see limb_sets.py): the head's
+    # PAF channels (2 per limb) follow from this set
+    skeleton=dict(
+        from_file='configs/_base_/datasets/coco.py', limbs='coco_redundant'),
     decode_max_instances=30)
 
 model = dict(head=dict(decoder=codec))
@@ -17,7 +20,9 @@ model = dict(head=dict(decoder=codec))
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='BottomupRandomAffine', input_size=codec['input_size']),
-    dict(type='RandomFlip', direction='horizontal'),
+    # mirrors by the flipped image's own size (mmpose's RandomFlip uses
+    # input_size as (h, w): wrong for non-square inputs)
+    dict(type='BottomupRandomFlip', direction='horizontal'),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='NumpyBottomupGetHeatmapMask'),
     dict(type='PackPAFInputs'),

@@ -8,4 +8,4 @@ from ..stack import require_pose
 require_pose()
 
 from . import codecs  # noqa: E402,F401
-from . import heads, transforms  # noqa: E402,F401
+from . import heads, models, transforms  # noqa: E402,F401

@@ -38,8 +38,16 @@ def test_config_builds_and_outputs_the_right_maps(path):
         assert cfg.model.backbone.out_indices == (3, )
         assert model.backbone.out_channels[3] == 416
         heatmaps, pafs = out
+        # the PAF channels follow the codec's limb set (COCO + redundant)
+        num_limbs = len(model.head.decoder.skeleton)
+        assert num_limbs == 28
         assert heatmaps.shape == (1, 17, heatmap_h, heatmap_w)
-        assert pafs.shape == (1, 2 * 19, heatmap_h, heatmap_w)
+        assert pafs.shape == (1, 2 * num_limbs, heatmap_h, heatmap_w)
+        assert model.head.final_layer.out_channels == 17 + 2 * num_limbs
+        # the training pipeline flips with the project's transform (mmpose's
+        # RandomFlip mirrors non-square inputs by the wrong width)
+        flips = [t['type'] for t in cfg.train_pipeline if 'Flip' in t['type']]
+        assert flips == ['BottomupRandomFlip']
         # input_size / heatmap_size is the head's stride
         assert input_w // heatmap_w == 8 and input_h // heatmap_h == 8
     else:

@@ -1,7 +1,7 @@
 """Bottom-up grouping for the part-affinity-field codec (OpenPose-style):
 heatmap peaks, PAF line-integral limb scores, greedy matching per limb and
 assembly of limbs into people."""
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -22,6 +22,41 @@ def _max_pool(maps: np.ndarray, kernel: int) -> np.ndarray:
     return pooled
 
 
+def _subpixel_offsets(hm: np.ndarray, ks: np.ndarray, ys: np.ndarray,
+                      xs: np.ndarray) -> np.ndarray:
+    """Sub-pixel offsets (P, 2) of integer peaks from a parabola through the
+    log heatmap at three pixels along x and along y.
+
+    Inside the map the three pixels are centred on the peak and the offset
+    is limited to half a pixel. On the border the three pixels are the
+    peak and its two inward neighbours; the vertex may then lie up to one
+    pixel outside the map (a keypoint just outside the image still has its
+    Gaussian's top on the border pixel). A log heatmap is exactly a
+    parabola for a Gaussian, so the fit is exact on clean targets.
+    """
+    _, H, W = hm.shape
+    offsets = np.zeros((len(ks), 2))
+    for axis, pos, size in ((0, xs, W), (1, ys, H)):
+        if size < 3:
+            continue
+        # centre pixel of the three-pixel stencil
+        mid = np.clip(pos, 1, size - 2)
+        if axis == 0:
+            v = [hm[ks, ys, mid - 1], hm[ks, ys, mid], hm[ks, ys, mid + 1]]
+        else:
+            v = [hm[ks, mid - 1, xs], hm[ks, mid, xs], hm[ks, mid + 1, xs]]
+        lm, lc, lp = (np.log(np.maximum(x.astype(np.float64), 1e-10))
+                      for x in v)
+        curv = lm - 2 * lc + lp
+        ok = curv < 0
+        vertex = np.where(ok, 0.5 * (lm - lp) / np.where(ok, curv, -1), 0)
+        offset = vertex + (mid - pos)  # relative to the peak pixel
+        lo = np.where(pos == 0, -1., -0.5)
+        hi = np.where(pos == size - 1, 1., 0.5)
+        offsets[:, axis] = np.where(ok, np.clip(offset, lo, hi), 0)
+    return offsets
+
+
 def find_peaks(heatmaps: np.ndarray,
                threshold: float,
                nms_kernel: int,
@@ -37,7 +72,8 @@ def find_peaks(heatmaps: np.ndarray,
             when it is the maximum of the window centred on it.
         topk (int): Keep at most this many peaks per keypoint, highest first.
         subpixel (bool): Refine each peak by fitting a parabola to the log
-            heatmap along x and y (exact for a Gaussian peak).
+            heatmap along x and y (exact for a Gaussian peak), on the map
+            border too. Defaults to True.
 
     Returns:
         tuple: P peaks over all keypoint types, grouped by type:
@@ -65,22 +101,7 @@ def find_peaks(heatmaps: np.ndarray,
 
     coords = np.stack([xs, ys], axis=1).astype(np.float64)
     if subpixel and len(ks):
-        lc = np.log(np.maximum(vals.astype(np.float64), 1e-10))
-        for axis, pos, size in ((0, xs, W), (1, ys, H)):
-            inner = (pos > 0) & (pos < size - 1)
-            lo = np.clip(pos - 1, 0, size - 1)
-            hi = np.clip(pos + 1, 0, size - 1)
-            if axis == 0:
-                vm, vp = hm[ks, ys, lo], hm[ks, ys, hi]
-            else:
-                vm, vp = hm[ks, lo, xs], hm[ks, hi, xs]
-            lm = np.log(np.maximum(vm.astype(np.float64), 1e-10))
-            lp = np.log(np.maximum(vp.astype(np.float64), 1e-10))
-            curv = lm - 2 * lc + lp
-            ok = inner & (curv < 0)
-            offset = np.where(ok, 0.5 * (lm - lp) / np.where(ok, curv, -1),
-                              0)
-            coords[:, axis] += np.clip(offset, -0.5, 0.5)
+        coords += _subpixel_offsets(hm, ks, ys, xs)
     return coords, vals.astype(np.float32), ks
 
 
@@ -132,24 +153,40 @@ def score_limb_candidates(
     limbs, starts, ends = (np.concatenate(limbs), np.concatenate(starts),
                            np.concatenate(ends))
 
-    p0, p1 = coords[starts], coords[ends]
-    delta = p1 - p0  # (C, 2)
-    length = np.hypot(delta[:, 0], delta[:, 1])
-    unit = delta / np.maximum(length, 1e-6)[:, None]
     # samples at the centres of equal pieces: the ends lie where other limbs
     # meet and where the peak may be off by a fraction of a pixel
     t = (np.arange(num_samples) + 0.5) / num_samples
-    pts = p0[:, None, :] + t[None, :, None] * delta[:, None, :]  # (C, S, 2)
-    ix = np.clip(np.rint(pts[..., 0]), 0, W - 1).astype(np.intp)
-    iy = np.clip(np.rint(pts[..., 1]), 0, H - 1).astype(np.intp)
-    ch = 2 * limbs[:, None]
-    agreement = (pafs[ch, iy, ix] * unit[:, None, 0] +
-                 pafs[ch + 1, iy, ix] * unit[:, None, 1])  # (C, S)
+    need = int(np.ceil(min_fraction * num_samples - 1e-9))
+    flat = pafs.reshape(len(pafs), H * W)
 
+    def agreement(cand: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """PAF . segment direction at fractions ``ts`` along candidates."""
+        p0 = coords[starts[cand]]
+        delta = coords[ends[cand]] - p0  # (C, 2)
+        unit = delta / np.maximum(np.hypot(*delta.T), 1e-6)[:, None]
+        pts = p0[:, None, :] + ts[None, :, None] * delta[:, None, :]
+        ix = np.clip(np.rint(pts[..., 0]), 0, W - 1).astype(np.intp)
+        iy = np.clip(np.rint(pts[..., 1]), 0, H - 1).astype(np.intp)
+        pix = iy * W + ix
+        ch = 2 * limbs[cand][:, None]
+        return flat[ch, pix] * unit[:, :1] + \
+            flat[ch + 1, pix] * unit[:, 1:]  # (C, S)
+
+    # Exact early rejection: a candidate needs `need` agreeing samples, so
+    # one whose first num_samples - need + 1 samples (spread along the
+    # segment) all disagree cannot pass; most wrong pairs end here.
+    probe = np.linspace(0, num_samples - 1, num_samples - need + 1)
+    probe = np.unique(np.round(probe).astype(int))
+    alive = np.nonzero(
+        (agreement(np.arange(len(limbs)), t[probe]) > sample_thr).any(1))[0]
+    limbs, starts, ends = limbs[alive], starts[alive], ends[alive]
+    values = agreement(np.arange(len(limbs)), t)
+    delta = coords[ends] - coords[starts]
+    length = np.hypot(delta[:, 0], delta[:, 1])
     penalty = np.minimum(max_length / np.maximum(length, 1e-6) - 1, 0)
-    scores = agreement.mean(-1) + penalty
-    valid = ((agreement > sample_thr).mean(-1) >= min_fraction) & (
-        scores > 0) & (length > 1e-6)
+    scores = values.mean(-1) + penalty
+    valid = ((values > sample_thr).sum(-1) >= need) & (scores > 0) & (
+        length > 1e-6)
     return limbs[valid], starts[valid], ends[valid], scores[valid]
 
 
@@ -175,57 +212,125 @@ def match_limbs(limbs: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return np.asarray(accepted, dtype=np.intp)
 
 
-def assemble_people(starts: np.ndarray, ends: np.ndarray, types: np.ndarray,
-                    num_keypoints: int) -> np.ndarray:
+def assemble_people(starts: np.ndarray,
+                    ends: np.ndarray,
+                    types: np.ndarray,
+                    num_keypoints: int,
+                    min_keypoints: int = 1,
+                    spare_starts: Optional[np.ndarray] = None,
+                    spare_ends: Optional[np.ndarray] = None) -> np.ndarray:
     """Merge limb connections that share peaks into people.
 
-    Connections are taken in the given order, by decreasing score, so the
-    most reliable limbs decide first whatever the skeleton's order or
-    cycles. A connection either starts a new person, extends the person
-    owning one of its ends, or merges the two people owning its ends when
-    they have no keypoint type in common; a connection that would give a
-    person two different peaks of one keypoint type is dropped.
+    First pass: connections are taken in the given order, by decreasing
+    score, so the most reliable limbs decide first whatever the skeleton's
+    order or cycles. A connection either starts a new person, extends the
+    person owning one of its ends, or merges the two people owning its ends
+    when they have no keypoint type in common (so fragments of one person
+    joined by any limb become one); a connection that would give a person
+    two different peaks of one keypoint type is dropped.
+
+    Second pass: pieces with fewer than ``min_keypoints`` keypoints (single
+    peaks included) are fragments whose limbs lost the per-limb matching;
+    the spare connections (every candidate that passed the PAF test, by
+    decreasing score) may attach such a fragment to a person with no
+    keypoint type in common. Pieces still below ``min_keypoints`` are
+    dropped.
 
     Args:
         starts (np.ndarray): Start peak index of each connection, (C, ).
         ends (np.ndarray): End peak index of each connection, (C, ).
         types (np.ndarray): Keypoint index of every peak, (P, ).
         num_keypoints (int): Number of keypoint types K.
+        min_keypoints (int): Smallest person kept. Defaults to 1.
+        spare_starts (np.ndarray, optional): Start peaks of the spare
+            connections, (S, ). Defaults to None (no second pass).
+        spare_ends (np.ndarray, optional): Their end peaks, (S, ).
 
     Returns:
         np.ndarray: Shape (M, K), int, the peak index of each keypoint of
         each person, -1 where missing.
     """
-    owner = [-1] * len(types)
-    people: List[List[int]] = []
-    alive: List[bool] = []
     types = types.tolist()
+    # every peak starts as its own piece; pieces[g] maps type -> peak
+    owner = list(range(len(types)))
+    pieces: List[Optional[dict]] = [{t: p} for p, t in enumerate(types)]
+
+    def join(pa: int, pb: int) -> None:
+        ga, gb = owner[pa], owner[pb]
+        if ga == gb or pieces[ga].keys() & pieces[gb].keys():
+            return
+        if len(pieces[ga]) < len(pieces[gb]):
+            ga, gb = gb, ga
+        for t, peak in pieces[gb].items():
+            pieces[ga][t] = peak
+            owner[peak] = ga
+        pieces[gb] = None
 
     for pa, pb in zip(starts.tolist(), ends.tolist()):
-        ka, kb = types[pa], types[pb]
-        ga, gb = owner[pa], owner[pb]
-        if ga < 0 and gb < 0:
-            slots = [-1] * num_keypoints
-            slots[ka], slots[kb] = pa, pb
-            owner[pa] = owner[pb] = len(people)
-            people.append(slots)
-            alive.append(True)
-        elif gb < 0:
-            if people[ga][kb] < 0:
-                people[ga][kb] = pb
-                owner[pb] = ga
-        elif ga < 0:
-            if people[gb][ka] < 0:
-                people[gb][ka] = pa
-                owner[pa] = gb
-        elif ga != gb:
-            sa, sb = people[ga], people[gb]
-            if all(x < 0 or y < 0 for x, y in zip(sa, sb)):
-                for k, peak in enumerate(sb):
-                    if peak >= 0:
-                        sa[k] = peak
-                        owner[peak] = ga
-                alive[gb] = False
+        join(pa, pb)
+    if spare_starts is not None and min_keypoints > 1:
+        for pa, pb in zip(spare_starts.tolist(), spare_ends.tolist()):
+            if min(len(pieces[owner[pa]]),
+                   len(pieces[owner[pb]])) < min_keypoints:
+                join(pa, pb)
 
-    kept = [p for p, a in zip(people, alive) if a]
+    people = []
+    for piece in pieces:
+        if piece is not None and len(piece) >= min_keypoints:
+            slots = [-1] * num_keypoints
+            for t, peak in piece.items():
+                slots[t] = peak
+            people.append(slots)
+    return np.array(people, dtype=np.intp).reshape(-1, num_keypoints)
+
+
+def merge_nearby_fragments(people: np.ndarray, coords: np.ndarray,
+                           max_gap: float, ratio: float) -> np.ndarray:
+    """Merge pieces of one person that no limb connects (the limbs between
+    them all lack a keypoint: occluded, unlabelled or outside the image).
+
+    Smallest pieces first, a piece B joins the piece A that has no keypoint
+    type in common with it when the gap between them (the shortest distance
+    between a keypoint of A and one of B) is at most ``max_gap`` times the
+    size (box diagonal) of the larger of the two, and every other piece
+    that B could join is at least ``ratio`` times farther away, so that in
+    a crowd a piece between two people stays on its own.
+
+    Args:
+        people (np.ndarray): Shape (M, K), peak index per keypoint, -1 where
+            missing.
+        coords (np.ndarray): Peak coordinates, shape (P, 2).
+        max_gap (float): Largest gap, as a fraction of the piece size.
+        ratio (float): How much closer the chosen piece must be than any
+            other candidate.
+
+    Returns:
+        np.ndarray: The people after merging, shape (M', K).
+    """
+    num_keypoints = people.shape[1]
+    people = [p.copy() for p in people]
+    alive = [True] * len(people)
+    pts = [coords[p[p >= 0]] for p in people]
+    for b in sorted(range(len(people)),
+                    key=lambda i: (people[i] >= 0).sum()):
+        gaps = []
+        for a in range(len(people)):
+            if a == b or not alive[a] or (
+                    (people[a] >= 0) & (people[b] >= 0)).any():
+                continue
+            gap = np.sqrt(
+                ((pts[a][:, None] - pts[b][None])**2).sum(-1).min())
+            size = max(np.ptp(pts[a], 0).dot(np.ptp(pts[a], 0)),
+                       np.ptp(pts[b], 0).dot(np.ptp(pts[b], 0)))**0.5
+            gaps.append((gap, size, a))
+        if not gaps:
+            continue
+        gaps.sort()
+        gap, size, a = gaps[0]
+        if gap <= max_gap * size and (len(gaps) == 1
+                                      or gaps[1][0] >= ratio * gap):
+            people[a] = np.where(people[a] >= 0, people[a], people[b])
+            pts[a] = coords[people[a][people[a] >= 0]]
+            alive[b] = False
+    kept = [p for p, keep in zip(people, alive) if keep]
     return np.array(kept, dtype=np.intp).reshape(-1, num_keypoints)

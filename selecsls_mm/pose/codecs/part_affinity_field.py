@@ -7,7 +7,9 @@ from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS
 
+from .limb_sets import LIMB_SETS
 from .paf_grouping import (assemble_people, find_peaks, match_limbs,
+                           merge_nearby_fragments,
                            score_limb_candidates)
 from .paf_targets import render_keypoint_heatmaps, render_part_affinity_fields
 
@@ -32,44 +34,62 @@ def _resolve_metainfo_file(path: str) -> str:
         "dict(from_file='configs/_base_/datasets/coco.py').")
 
 
-def parse_skeleton(skeleton: Union[Sequence[Sequence[int]], dict]
-                   ) -> Tuple[List[Tuple[int, int]], Optional[int]]:
-    """Turn a skeleton argument into limb index pairs.
+def _limb_pairs(limbs, names: Optional[Sequence[str]]) -> list:
+    """Limbs given by a set name, keypoint names or indices -> index pairs."""
+    if isinstance(limbs, str):
+        if limbs not in LIMB_SETS:
+            raise ValueError(
+                f'Unknown limb set {limbs!r}; choose one of '
+                f'{sorted(LIMB_SETS)} or list (start, end) keypoint pairs.')
+        limbs = LIMB_SETS[limbs]
+    index = {name: i for i, name in enumerate(names or ())}
+    pairs = []
+    for limb in limbs:
+        try:
+            a, b = limb
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                'A limb must be a (start, end) pair of keypoint indices or '
+                f'names, got {limb!r}.') from err
+        pair = []
+        for end in (a, b):
+            if isinstance(end, str):
+                if end not in index:
+                    raise ValueError(
+                        f'Limb {tuple(limb)} names unknown keypoint {end!r}; '
+                        + (f'the keypoints are {list(index)}.' if index else
+                           'keypoint names need dataset metainfo: pass '
+                           "skeleton=dict(from_file='configs/_base_/"
+                           "datasets/coco.py', limbs=[...]).'"))
+                pair.append(index[end])
+            else:
+                try:
+                    pair.append(int(end))
+                except (TypeError, ValueError) as err:
+                    raise ValueError(
+                        f'Limb {limb!r}: {end!r} is neither a keypoint index '
+                        'nor a keypoint name.') from err
+        pairs.append(tuple(pair))
+    return pairs
+
+
+def check_limbs(limbs: Sequence[Tuple[int, int]],
+                num_keypoints: Optional[int]) -> None:
+    """Raise ValueError unless the limbs are distinct pairs of distinct,
+    valid keypoint indices that together touch every keypoint.
 
     Args:
-        skeleton (Sequence | dict): Either (start, end) keypoint index pairs
-            or mmpose dataset metainfo (anything
-            :func:`parse_pose_metainfo` accepts, e.g.
-            ``dict(from_file='configs/_base_/datasets/coco.py')``), whose
-            ``skeleton_links`` are used.
-
-    Returns:
-        tuple: The limbs as a list of (start, end) pairs, and the number of
-        keypoints given by the metainfo (``None`` for plain pairs).
+        limbs (Sequence[tuple]): (start, end) keypoint index pairs.
+        num_keypoints (int, optional): The number of keypoints K; ``None``
+            skips the range and coverage checks.
     """
-    num_keypoints = None
-    if isinstance(skeleton, dict):
-        metainfo = dict(skeleton)
-        if 'from_file' in metainfo:
-            metainfo['from_file'] = _resolve_metainfo_file(
-                metainfo['from_file'])
-        parsed = parse_pose_metainfo(metainfo)
-        limbs = parsed['skeleton_links']
-        num_keypoints = parsed['num_keypoints']
-    else:
-        limbs = skeleton
-    try:
-        limbs = [(int(a), int(b)) for a, b in limbs]
-    except (TypeError, ValueError) as err:
-        raise ValueError(
-            'skeleton must be a list of (start, end) keypoint index pairs or '
-            f'a metainfo dict, got {skeleton!r}') from err
     if not limbs:
         raise ValueError(
             'The skeleton has no limbs, so there is no part affinity field '
             'to encode. Pass (start, end) keypoint index pairs or metainfo '
             'with skeleton_info, e.g. '
             "dict(from_file='configs/_base_/datasets/coco.py').")
+    seen = set()
     for a, b in limbs:
         if a < 0 or b < 0 or a == b or (num_keypoints is not None
                                         and max(a, b) >= num_keypoints):
@@ -77,6 +97,70 @@ def parse_skeleton(skeleton: Union[Sequence[Sequence[int]], dict]
                 f'Invalid limb ({a}, {b}): indices must be distinct, '
                 'non-negative and below the number of keypoints '
                 f'({num_keypoints}).')
+        if frozenset((a, b)) in seen:
+            raise ValueError(f'Limb ({a}, {b}) is listed twice (in either '
+                             'direction); each limb gets one field.')
+        seen.add(frozenset((a, b)))
+    if num_keypoints is not None:
+        used = {k for limb in limbs for k in limb}
+        missing = sorted(set(range(num_keypoints)) - used)
+        if missing:
+            raise ValueError(
+                f'Keypoints {missing} are in no limb, so the decoder could '
+                'never connect them to a person; add limbs that reach them '
+                "(e.g. the default limbs='coco_redundant' for COCO).")
+
+
+def parse_skeleton(skeleton: Union[Sequence[Sequence[int]], dict],
+                   num_keypoints: Optional[int] = None
+                   ) -> Tuple[List[Tuple[int, int]], Optional[int]]:
+    """Turn a skeleton argument into limb index pairs and check it.
+
+    Args:
+        skeleton (Sequence | dict): Either (start, end) keypoint index pairs
+            or mmpose dataset metainfo (anything :func:`parse_pose_metainfo`
+            accepts, e.g. ``dict(from_file='configs/_base_/datasets/
+            coco.py')``). With metainfo, an optional ``limbs`` key picks the
+            limbs: a set name from :data:`LIMB_SETS` (e.g.
+            ``'coco_redundant'``) or (start, end) pairs of keypoint names or
+            indices; without it the dataset's ``skeleton_links`` are used.
+        num_keypoints (int, optional): The number of keypoints, for plain
+            index pairs. Defaults to None (checked at encode/decode time).
+
+    Returns:
+        tuple: The limbs as a list of (start, end) pairs, and the number of
+        keypoints given by the metainfo or ``num_keypoints``.
+    """
+    if isinstance(skeleton, dict):
+        metainfo = dict(skeleton)
+        limbs = metainfo.pop('limbs', None)
+        if 'from_file' in metainfo:
+            metainfo['from_file'] = _resolve_metainfo_file(
+                metainfo['from_file'])
+        parsed = parse_pose_metainfo(metainfo)
+        names = [parsed['keypoint_id2name'][k]
+                 for k in range(parsed['num_keypoints'])]
+        if num_keypoints is not None and num_keypoints != len(names):
+            raise ValueError(
+                f'num_keypoints={num_keypoints} but the metainfo has '
+                f'{len(names)} keypoints.')
+        num_keypoints = len(names)
+        limbs = parsed['skeleton_links'] if limbs is None else _limb_pairs(
+            limbs, names)
+    elif isinstance(skeleton, str):
+        raise ValueError(
+            f'skeleton={skeleton!r}: a limb set name needs the dataset '
+            "metainfo for the keypoint names: pass skeleton=dict(from_file="
+            f"'configs/_base_/datasets/coco.py', limbs={skeleton!r}).")
+    else:
+        try:
+            limbs = _limb_pairs(skeleton, None)
+        except TypeError as err:
+            raise ValueError(
+                'skeleton must be a list of (start, end) keypoint index pairs '
+                f'or a metainfo dict, got {skeleton!r}') from err
+    limbs = [(int(a), int(b)) for a, b in limbs]
+    check_limbs(limbs, num_keypoints)
     return limbs, num_keypoints
 
 
@@ -118,12 +202,17 @@ class PartAffinityField(BaseKeypointCodec):
     Args:
         input_size (tuple): Image size in [w, h].
         heatmap_size (tuple): Heatmap (and PAF) size in [W, H].
-        skeleton (Sequence | dict): The limbs, as (start, end) keypoint index
-            pairs or as dataset metainfo accepted by
-            :func:`parse_pose_metainfo`, e.g.
-            ``dict(from_file='configs/_base_/datasets/coco.py')`` (paths
-            relative to mmpose's packaged configs and ``mmpose::`` paths are
-            resolved), whose ``skeleton_links`` are used.
+        skeleton (Sequence | dict): The limb set, one PAF (two channels)
+            per limb: (start, end) keypoint index pairs, or dataset metainfo
+            accepted by :func:`parse_pose_metainfo` (paths relative to
+            mmpose's packaged configs and ``mmpose::`` paths are resolved)
+            with an optional ``limbs`` key: a set name from
+            :data:`~selecsls_mm.pose.codecs.limb_sets.LIMB_SETS` or pairs of
+            keypoint names/indices; without ``limbs`` the metainfo's
+            ``skeleton_links`` are used. Every keypoint must be in a limb.
+            Defaults to COCO with ``limbs='coco_redundant'`` (COCO's 19
+            links plus 9 that keep a person connected when any one keypoint
+            is missing; see :mod:`~selecsls_mm.pose.codecs.limb_sets`).
         sigma (float): Standard deviation of the keypoint Gaussians in
             heatmap pixels. Defaults to 2.0.
         paf_width (float): Half-width of a limb's band in heatmap pixels.
@@ -131,7 +220,9 @@ class PartAffinityField(BaseKeypointCodec):
         decode_keypoint_thr (float): Minimum heatmap value of a keypoint
             peak. Defaults to 0.1.
         decode_nms_kernel (int): Window side of the max-pooling NMS on the
-            heatmaps, an odd integer. Defaults to 5.
+            heatmaps, an odd integer. 3 keeps same-type joints of people two
+            map pixels apart (16 input pixels at stride 8) apart; 5 merges
+            them in crowds. Defaults to 3.
         decode_topk (int): Maximum number of peaks per keypoint type.
             Defaults to 30.
         decode_subpixel (bool): Refine peaks to sub-pixel accuracy with a
@@ -146,8 +237,16 @@ class PartAffinityField(BaseKeypointCodec):
         decode_limb_length_ratio (float): Limbs longer than this fraction of
             the heatmap height get a score penalty
             ``min(0, ratio * H / length - 1)``. Defaults to 0.5.
-        decode_min_keypoints (int): Drop people with fewer keypoints.
-            Defaults to 2.
+        decode_min_keypoints (int): Fragments with fewer keypoints are
+            attached to a person through any candidate limb that passed the
+            PAF test, else dropped. Defaults to 3.
+        decode_merge_gap (float): Pieces of people that no limb joins (all
+            limbs between them lack a keypoint) are merged when their gap is
+            at most this fraction of the larger piece's size; 0 disables.
+            See :func:`merge_nearby_fragments`. Defaults to 1.0.
+        decode_merge_ratio (float): ... and when every other piece they
+            could join is at least this many times farther away (keeps a
+            piece between two people of a crowd apart). Defaults to 1.5.
         decode_max_instances (int, optional): Keep at most this many people,
             highest instance score first. ``None`` keeps all. Defaults to 30.
 
@@ -172,18 +271,22 @@ class PartAffinityField(BaseKeypointCodec):
     def __init__(self,
                  input_size: Tuple[int, int],
                  heatmap_size: Tuple[int, int],
-                 skeleton: Union[Sequence[Sequence[int]], dict],
+                 skeleton: Union[Sequence[Sequence[int]], dict] = dict(
+                     from_file='configs/_base_/datasets/coco.py',
+                     limbs='coco_redundant'),
                  sigma: float = 2.0,
                  paf_width: float = 1.0,
                  decode_keypoint_thr: float = 0.1,
-                 decode_nms_kernel: int = 5,
+                 decode_nms_kernel: int = 3,
                  decode_topk: int = 30,
                  decode_subpixel: bool = True,
                  decode_num_samples: int = 10,
                  decode_paf_thr: float = 0.05,
                  decode_min_fraction: float = 0.8,
                  decode_limb_length_ratio: float = 0.5,
-                 decode_min_keypoints: int = 2,
+                 decode_min_keypoints: int = 3,
+                 decode_merge_gap: float = 1.0,
+                 decode_merge_ratio: float = 1.5,
                  decode_max_instances: Optional[int] = 30) -> None:
         super().__init__()
         if sigma <= 0 or paf_width <= 0:
@@ -215,6 +318,8 @@ class PartAffinityField(BaseKeypointCodec):
         self.decode_min_fraction = decode_min_fraction
         self.decode_limb_length_ratio = decode_limb_length_ratio
         self.decode_min_keypoints = decode_min_keypoints
+        self.decode_merge_gap = decode_merge_gap
+        self.decode_merge_ratio = decode_merge_ratio
         self.decode_max_instances = decode_max_instances
 
     def _check_num_keypoints(self, K: int, what: str) -> None:
@@ -224,6 +329,8 @@ class PartAffinityField(BaseKeypointCodec):
             expected = self.num_keypoints or f'at least {needed}'
             raise ValueError(
                 f'{what} has {K} keypoints but the skeleton needs {expected}.')
+        if self.num_keypoints is None:
+            check_limbs(self.skeleton, K)
 
     def encode(self,
                keypoints: np.ndarray,
@@ -329,10 +436,14 @@ class PartAffinityField(BaseKeypointCodec):
             self.decode_limb_length_ratio * H)
         accepted = match_limbs(limbs, starts, ends, limb_scores,
                                self.num_limbs, len(types))
-        people = assemble_people(starts[accepted], ends[accepted], types,
-                                 K)
-        found = people >= 0
-        people = people[found.sum(1) >= self.decode_min_keypoints]
+        spare = np.argsort(-limb_scores, kind='stable')
+        people = assemble_people(starts[accepted], ends[accepted], types, K,
+                                 1, starts[spare], ends[spare])
+        if self.decode_merge_gap > 0:
+            people = merge_nearby_fragments(people, coords,
+                                            self.decode_merge_gap,
+                                            self.decode_merge_ratio)
+        people = people[(people >= 0).sum(1) >= self.decode_min_keypoints]
         found = people >= 0
 
         M = len(people)

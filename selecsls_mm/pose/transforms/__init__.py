@@ -1,4 +1,6 @@
 from .bottomup_mask import NumpyBottomupGetHeatmapMask
+from .flip import BottomupRandomFlip
 from .formatting import PackPAFInputs
 
-__all__ = ['NumpyBottomupGetHeatmapMask', 'PackPAFInputs']
+__all__ = ['BottomupRandomFlip', 'NumpyBottomupGetHeatmapMask',
+           'PackPAFInputs']

@@ -1,0 +1,3 @@
+from .bottomup_estimator import PAFBottomupPoseEstimator
+
+__all__ = ['PAFBottomupPoseEstimator']
