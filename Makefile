@@ -19,7 +19,8 @@ MMPOSE_VERSION := 1.1.0
 
 env: $(STAMP)
 
-$(STAMP): requirements/runtime.txt requirements/build.txt requirements/tests.txt setup.py Makefile
+$(STAMP): requirements/runtime.txt requirements/pose.txt requirements/build.txt requirements/tests.txt \
+          setup.py Makefile
 	@test -x $(PY) || { echo "[env] creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "[env] build tools, then the pinned stack (requirements/runtime.txt)"
 	@$(PIP) install -q -r requirements/build.txt $(QUIET)
@@ -90,3 +91,26 @@ $(MMCV_WHEEL): | $(VENV_FULL)/.base
 	    || { tail -40 $(MMCV_BUILD_LOG); echo "[env-full] mmcv build failed: $(MMCV_BUILD_LOG)"; exit 1; } && \
 	  mv "$$tmp"/out/mmcv-$(MMCV_VERSION)-*.whl $@.part && mv $@.part $@ && \
 	  echo "[env-full] mmcv wheel built in $$(( ($$(date +%s) - start) / 60 )) min: $@"
+
+$(STAMP_FULL): $(VENV_FULL)/.base $(MMCV_WHEEL) requirements/full.txt requirements/pose.txt requirements/tests.txt setup.py Makefile
+	@echo "[env-full] mmcv $(MMCV_VERSION) from $(MMCV_WHEEL), mmpretrain, mmdet (requirements/full.txt)"
+	@$(PIP_FULL) install -q $(MMCV_WHEEL) -r requirements/full.txt $(QUIET)
+	@$(PY_FULL) -c "import xtcocotools.coco" 2>/dev/null || { echo "[env-full] building xtcocotools from source"; \
+	  $(PIP_FULL) install -q --no-binary xtcocotools --no-build-isolation xtcocotools $(QUIET); }
+	@echo "[env-full] mmpose $(MMPOSE_FULL_VERSION) (--no-deps), test requirements, selecsls-mm (editable)"
+	@$(PIP_FULL) install -q --no-deps mmpose==$(MMPOSE_FULL_VERSION) $(QUIET)
+	@$(PIP_FULL) install -q -r requirements/tests.txt $(QUIET)
+	@$(PIP_FULL) install -q --no-deps --no-build-isolation -e . $(QUIET)
+	@$(PY_FULL) -W ignore -c "import mmcv.ops, mmdet.apis, mmpose.apis, selecsls_mm.pose; \
+	  import mmcv, mmdet, mmpose; print('[env-full] ok: mmcv', mmcv.__version__, '(ops), mmdet', \
+	  mmdet.__version__, ', mmpose', mmpose.__version__)"
+	@touch $@
+
+env-full: $(STAMP_FULL)
+
+# SELECSLS_MM_FULL_STACK=1: tests that need the full stack fail instead of skipping.
+test-full: $(STAMP_FULL)
+	SELECSLS_MM_FULL_STACK=1 $(PY_FULL) -m pytest tests -rs
+
+clean-venv-full:
+	rm -rf $(VENV_FULL)

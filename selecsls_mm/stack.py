@@ -152,7 +152,7 @@ def check_config(cfg: Config) -> None:
         if not has_module('mmdet'):
             raise MissingDependencyError(
                 'this is an mmdet config, but mmdet is not installed: '
-                f"pip install -e '.[det]' with full mmcv, or use {FULL_STACK}.")
+                f'use {FULL_STACK}.')
         if not mmcv_has_ops():
             raise MissingDependencyError(
                 'mmdet models need mmcv\'s compiled ops, but this environment '
@@ -202,12 +202,12 @@ def load_config(path: str) -> Config:
     """
     for package in _base_packages(path):
         if not has_module(package):
-            extra = {'mmdet': 'det', 'mmpose': 'pose'}.get(package)
-            how = f"pip install -e '.[{extra}]'" if extra else \
-                f'pip install {package}'
+            how = {'mmdet': f'use {FULL_STACK}',
+                   'mmpose': f'{POSE_INSTALL}, or use {FULL_STACK}'}.get(
+                       package, f'pip install {package}')
             raise MissingDependencyError(
                 f'{path} inherits from {package}, which is not installed: '
-                f'{how}, or use {FULL_STACK}.')
+                f'{how}.')
     try:
         cfg = Config.fromfile(path)
     except MissingDependencyError:

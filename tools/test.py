@@ -17,7 +17,7 @@ import os
 import os.path as osp
 
 import mmengine
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import ConfigDict, DictAction
 from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -26,6 +26,7 @@ import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (fill_dataloader_defaults,
                                       setup_cpu_distributed,
                                       teardown_distributed)
+from selecsls_mm.stack import MissingDependencyError, load_config
 
 
 def parse_args():
@@ -122,7 +123,12 @@ def merge_args(cfg, args):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    try:
+        # Also checks that the installed stack can build what the config
+        # names (mmpose version, mmcv ops, mmdet); one line if not.
+        cfg = load_config(args.config)
+    except MissingDependencyError as err:
+        raise SystemExit(f'error: {err}')
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
 

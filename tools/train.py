@@ -16,7 +16,7 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.device import get_device
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -25,6 +25,7 @@ import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (fill_dataloader_defaults,
                                       setup_cpu_distributed,
                                       teardown_distributed)
+from selecsls_mm.stack import MissingDependencyError, load_config
 
 
 def parse_args():
@@ -118,7 +119,12 @@ def main():
     if args.amp and get_device() == 'cpu':
         raise SystemExit('--amp needs a GPU (or NPU/MLU): mmengine\'s '
                          'AmpOptimWrapper does not run on CPU; drop --amp')
-    cfg = Config.fromfile(args.config)
+    try:
+        # Also checks that the installed stack can build what the config
+        # names (mmpose version, mmcv ops, mmdet); one line if not.
+        cfg = load_config(args.config)
+    except MissingDependencyError as err:
+        raise SystemExit(f'error: {err}')
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
 
