@@ -16,6 +16,7 @@ so that a refused file fails with a message that says why.
 """
 import os.path as osp
 import pickle
+import zipfile
 from typing import Any, Optional
 
 import numpy as np
@@ -26,6 +27,26 @@ from mmengine.runner import CheckpointLoader
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """Raised for a checkpoint that holds more than tensors and data."""
+
+
+class UnreadableCheckpointError(ValueError):
+    """Raised for a file torch cannot read as a checkpoint (truncated by an
+    interrupted download or copy, or another kind of file)."""
+
+
+def _unreadable(filename: str,
+                err: BaseException) -> UnreadableCheckpointError:
+    """A one-line error for a checkpoint torch failed to read."""
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else \
+        type(err).__name__
+    size = osp.getsize(filename)
+    if zipfile.is_zipfile(filename):
+        return UnreadableCheckpointError(
+            f'cannot read checkpoint {filename} ({size} bytes): {reason}')
+    return UnreadableCheckpointError(
+        f'{filename} ({size} bytes) is not a complete torch checkpoint: it is '
+        'truncated (e.g. an interrupted download or copy) or not a checkpoint '
+        f'at all (torch: {reason}); fetch or save it again')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
@@ -94,6 +115,8 @@ def load_checkpoint_file(filename: str,
         FileNotFoundError: If the file does not exist.
         UnsafeCheckpointError: If the file holds anything besides tensors,
             containers and the allowlisted types (e.g. code).
+        UnreadableCheckpointError: If torch cannot read the file (truncated
+            or not a checkpoint).
     """
     register_safe_globals()
     filename = osp.expanduser(filename)
@@ -118,6 +141,10 @@ def load_checkpoint_file(filename: str,
             f'Reason: {reason}. If the file comes from a source you trust, '
             're-save just its state dict (torch.save(model.state_dict(), '
             'path)) and load that.') from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
+        if isinstance(err, PermissionError):
+            raise
+        raise _unreadable(filename, err) from None
 
 
 def _load_from_local(filename: str, map_location=None) -> Any:

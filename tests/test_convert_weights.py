@@ -10,9 +10,10 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 from helpers import randomize_bn
+from selecsls_mm.checkpoint import UnsafeCheckpointError
 from selecsls_mm.converters import (ConversionError,
+                                    convert_reference_checkpoint,
                                     convert_reference_state_dict)
-from tools.convert_weights import main as convert_main
 
 TIMM_ARCHS = {'42': 'selecsls42', '42b': 'selecsls42b', '60': 'selecsls60',
               '60b': 'selecsls60b', '84': 'selecsls84'}
@@ -54,7 +55,7 @@ def test_timm_checkpoint_gives_same_logits(arch, tmp_path):
     reference = timm_reference(arch)
     src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
     torch.save(reference.state_dict(), src)
-    convert_main([str(src), str(dst)])
+    convert_reference_checkpoint(str(src), str(dst))
     model = classifier(arch)
     load_checkpoint(model, str(dst), strict=True, logger='silent')
     x = torch.randn(2, 3, 96, 80)
@@ -88,7 +89,7 @@ def test_original_release_layout_and_file_formats(tmp_path):
             save_file({k: v.contiguous() for k, v in obj.items()}, str(src))
         else:
             torch.save(obj, src)
-        convert_main([str(src), str(dst), '--arch', '60'])
+        convert_reference_checkpoint(str(src), str(dst), arch='60')
         ckpt = torch.load(dst, weights_only=True)
         assert ckpt['meta']['arch'] == '60'
         model = classifier('60')
@@ -100,7 +101,7 @@ def test_converted_backbone_loads_through_init_cfg(tmp_path):
     reference = timm_reference('60')
     src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
     torch.save(reference.state_dict(), src)
-    convert_main([str(src), str(dst)])
+    convert_reference_checkpoint(str(src), str(dst))
     from mmpose.registry import MODELS as POSE_MODELS
     backbone = POSE_MODELS.build(
         dict(type='SelecSLS', arch='60', out_indices=(3, ),
@@ -117,11 +118,11 @@ def test_converted_backbone_loads_through_init_cfg(tmp_path):
     assert (ours - expected).abs().max() <= 1e-4
 
 
-def _convert_fails(tmp_path, state, match, *extra):
+def _convert_fails(tmp_path, state, match, arch=None):
     src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
     torch.save(state, src)
-    with pytest.raises(SystemExit, match=match):
-        convert_main([str(src), str(dst), *extra])
+    with pytest.raises(ConversionError, match=match):
+        convert_reference_checkpoint(str(src), str(dst), arch)
     assert not dst.exists() and os.listdir(tmp_path) == ['src.pth']
 
 
@@ -133,8 +134,7 @@ def test_missing_unexpected_and_misshaped_tensors(tmp_path):
                    r'missing tensor features\.3\.conv4\.1\.running_var')
     extra = dict(state, **{'features.3.extra.weight': torch.zeros(1)})
     _convert_fails(tmp_path, extra,
-                   r'unexpected tensor features\.3\.extra\.weight', '--arch',
-                   '42b')
+                   r'unexpected tensor features\.3\.extra\.weight', '42b')
     misshaped = dict(state, **{'head.1.0.weight': torch.zeros(1024, 960, 1, 1)})
     _convert_fails(tmp_path, misshaped, r'head\.1\.0\.weight has shape '
                    r'\(1024, 960, 1, 1\), arch 42b needs \(1024, 960, 3, 3\)')
@@ -143,7 +143,7 @@ def test_missing_unexpected_and_misshaped_tensors(tmp_path):
 def test_wrong_arch_and_other_networks(tmp_path):
     state = timm.create_model('selecsls60').state_dict()
     _convert_fails(tmp_path, state, "do not fit arch '42'.*fit arch '60'",
-                   '--arch', '42')
+                   '42')
     _convert_fails(tmp_path, timm.create_model('resnet18').state_dict(),
                    r'not a SelecSLS checkpoint.*found conv1\.weight')
     _convert_fails(tmp_path, timm.create_model('selecsls84').state_dict(),
@@ -164,7 +164,8 @@ def test_checkpoint_that_carries_code_is_refused(tmp_path):
 
     src = tmp_path / 'evil.pth'
     torch.save({'stem.0.weight': torch.zeros(1), 'x': Payload()}, src)
-    with pytest.raises(SystemExit, match='refusing to load.*could run code'):
-        convert_main([str(src), str(tmp_path / 'out.pth')])
+    with pytest.raises(UnsafeCheckpointError,
+                       match='refusing to load.*could run code'):
+        convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'pwned').exists()
     assert not (tmp_path / 'out.pth').exists()

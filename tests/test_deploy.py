@@ -1,5 +1,6 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""Deploy mode: BN folding, channel pruning and tools/deploy.py."""
+"""Deploy mode: BN folding, channel pruning and the deploy checkpoint
+(``selecsls_mm.deploy.deploy_checkpoint``, behind tools/deployment/deploy.py)."""
 import os.path as osp
 
 import pytest
@@ -8,22 +9,19 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from helpers import randomize_bn, load_tool
+from helpers import randomize_bn
 from selecsls_mm.deploy import (ConvAct, build_model, count_params,
+                                deploy_checkpoint, format_deploy_report,
                                 load_checkpoint_file, load_weights,
                                 prune_classifier, prune_selecsls)
+from selecsls_mm.utils import max_rel_diff
 from selecsls_mm.models.backbones import SelecSLS
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = sorted(SelecSLS.arch_settings)
 
 
-def rel_diff(a, b) -> float:
-    if isinstance(a, torch.Tensor):
-        a, b = [a], [b]
-    assert len(a) == len(b)
-    return max(((x - y).abs().max() / x.abs().max()).item()
-               for x, y in zip(a, b))
+rel_diff = max_rel_diff
 
 
 def build_classifier(arch='42', num_classes=10):
@@ -230,7 +228,7 @@ def _write_config(path):
 
 
 @pytest.mark.slow
-def test_deploy_tool_prunes_and_round_trips(tmp_path, capsys):
+def test_deploy_tool_prunes_and_round_trips(tmp_path):
     config = tmp_path / 'cfg.py'
     _write_config(config)
     model = build_model(Config.fromfile(str(config)))
@@ -243,12 +241,11 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path, capsys):
     _zero_channels(b.head2[1], [4, 5], True)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
 
-    tool = load_tool('deploy')
     out = tmp_path / 'out' / 'pruned.pth'
-    result = tool.main([str(tmp_path / 'in.pth'), str(out), '--config',
-                        str(config), '--prune-threshold', '1e-3',
-                        '--shape', '64', '64'])
-    printed = capsys.readouterr().out
+    result = deploy_checkpoint(str(tmp_path / 'in.pth'), str(out),
+                               config=str(config), prune_threshold=1e-3,
+                               shape=(64, 64))
+    printed = format_deploy_report(result)
     assert 'stem' in printed and 'MACs' in printed
     assert result['params'][1] < result['params'][0]
     assert result['macs'][1] < result['macs'][0]
@@ -280,20 +277,19 @@ def test_deploy_tool_config_from_meta_and_errors(tmp_path):
     _write_config(config)
     cfg = Config.fromfile(str(config))
     model = build_model(cfg)
-    tool = load_tool('deploy')
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'bare.pth')
     with pytest.raises(ValueError, match='--config'):
-        tool.main([str(tmp_path / 'bare.pth'), str(tmp_path / 'o.pth')])
+        deploy_checkpoint(str(tmp_path / 'bare.pth'), str(tmp_path / 'o.pth'))
     with pytest.raises(ValueError, match='.pth'):
-        tool.main([str(tmp_path / 'bare.pth'), str(tmp_path / 'o.onnx'),
-                   '--config', str(config)])
+        deploy_checkpoint(str(tmp_path / 'bare.pth'),
+                          str(tmp_path / 'o.onnx'), config=str(config))
 
     # Unpruned, config from meta: the whole config is written.
     torch.save(dict(state_dict=model.state_dict(),
                     meta=dict(cfg=cfg.pretty_text)), tmp_path / 'in.pth')
     out = tmp_path / 'fused.pth'
-    result = tool.main([str(tmp_path / 'in.pth'), str(out), '--shape', '64',
-                        '64'])
+    result = deploy_checkpoint(str(tmp_path / 'in.pth'), str(out),
+                               shape=(64, 64))
     assert result['max_rel_diff'] < 1e-4
     written = Config.fromfile(str(out.with_suffix('.py')))
     assert written.model.backbone.deploy and \
@@ -310,10 +306,9 @@ def test_deploy_tool_keeps_cfg_options(tmp_path):
     model = build_model(cfg)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
     out = tmp_path / 'fused.pth'
-    load_tool('deploy').main([
-        str(tmp_path / 'in.pth'), str(out), '--config', str(config),
-        '--shape', '64', '64', '--cfg-options', 'model.head.num_classes=5'
-    ])
+    deploy_checkpoint(str(tmp_path / 'in.pth'), str(out), config=str(config),
+                      shape=(64, 64),
+                      cfg_options={'model.head.num_classes': 5})
     written = Config.fromfile(str(out.with_suffix('.py')))
     assert written.model.head.num_classes == 5
     assert written.model.backbone.deploy

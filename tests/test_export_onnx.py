@@ -1,13 +1,15 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""tools/export_onnx.py: the ONNX graph matches PyTorch at several sizes."""
+"""ONNX export (``selecsls_mm.deploy.export_onnx``, behind
+tools/deployment/export_onnx.py): the graph matches PyTorch at several
+sizes."""
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import randomize_bn, load_tool
-from selecsls_mm.deploy import build_model
+from helpers import randomize_bn
+from selecsls_mm.deploy import build_model, export_onnx, run_onnx
 
 pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -46,15 +48,12 @@ def _reference(config, checkpoint, deploy):
 @pytest.mark.parametrize('backbone_only', [False, True])
 def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
     root, config, checkpoint = model_files
-    tool = load_tool('export_onnx')
     out = root / f'model_{backbone_only}.onnx'
-    args = [str(config), str(checkpoint), str(out), '--deploy', '--shape',
-            '64', '64', '--no-verify']
-    if backbone_only:
-        args.append('--backbone-only')
-    result = tool.main(args)
+    result = export_onnx(str(config), str(checkpoint), str(out), deploy=True,
+                         shape=(64, 64), verify=False,
+                         backbone_only=backbone_only)
     assert out.is_file()
-    assert not [p for p in root.iterdir() if p.name.startswith('.tmp_')]
+    assert not [p for p in root.iterdir() if p.name.startswith('.')]
     assert result['output_names'] == \
         (['feat3', 'feat5'] if backbone_only else ['logits'])
 
@@ -70,7 +69,7 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
             else:
                 expected = [model(x)]
                 bn_expected = [bn_model(x)]
-        got = tool.run_onnx(str(out), x)
+        got = run_onnx(str(out), x)
         assert len(got) == len(expected)
         for e, b, o in zip(expected, bn_expected, got):
             assert o.shape == e.shape
@@ -86,12 +85,11 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
 @pytest.mark.slow
 def test_export_bn_model_and_errors(model_files):
     root, config, checkpoint = model_files
-    tool = load_tool('export_onnx')
     out = root / 'bn.onnx'
-    result = tool.main([str(config), str(checkpoint), str(out), '--shape',
-                        '64', '64'])  # BN kept, built-in verification
+    result = export_onnx(str(config), str(checkpoint), str(out),
+                         shape=(64, 64))  # BN kept, built-in verification
     assert result['max_rel_diff'] < 1e-4
     with pytest.raises(ValueError, match='.onnx'):
-        tool.main([str(config), str(checkpoint), str(root / 'x.pth')])
+        export_onnx(str(config), str(checkpoint), str(root / 'x.pth'))
     with pytest.raises(FileNotFoundError, match='missing.pth'):
-        tool.main([str(config), str(root / 'missing.pth'), str(out)])
+        export_onnx(str(config), str(root / 'missing.pth'), str(out))

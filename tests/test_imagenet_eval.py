@@ -1,7 +1,8 @@
 """``tools/test.py configs/selecsls60_imagenet.py CKPT`` against timm.
 
 A timm ``selecsls60`` with random weights is saved, converted with
-``tools/convert_weights.py`` and evaluated by ``tools/test.py`` on a small
+``tools/model_converters/convert_weights.py`` and evaluated by
+``tools/test.py`` on a small
 ImageNet-layout folder. The reference is computed independently: the timm
 model on timm's own evaluation transform (PIL decoding, bicubic resize,
 centre crop). Labels are chosen from timm's ranking so that top-1 and top-5
@@ -62,7 +63,7 @@ def test_selecsls60_imagenet_test_tool_matches_timm(tmp_path):
     timm_file = str(tmp_path / 'selecsls60_timm.pth')
     ckpt = str(tmp_path / 'selecsls60_mm.pth')
     torch.save(ref.state_dict(), timm_file)
-    run_tool('tools/convert_weights.py', timm_file, ckpt)
+    run_tool('tools/model_converters/convert_weights.py', timm_file, ckpt)
 
     data_root = tmp_path / 'imagenet'
     (data_root / 'val').mkdir(parents=True)

@@ -1,8 +1,10 @@
-from .reference_weights import (ConversionError, convert_reference_state_dict,
+from .reference_weights import (ConversionError, convert_reference_checkpoint,
+                                convert_reference_state_dict,
                                 load_reference_state_dict,
                                 reference_to_mmpretrain_names)
 
 __all__ = [
-    'ConversionError', 'convert_reference_state_dict',
+    'ConversionError', 'convert_reference_checkpoint',
+    'convert_reference_state_dict',
     'load_reference_state_dict', 'reference_to_mmpretrain_names'
 ]

@@ -21,6 +21,7 @@ import torch
 
 from ..checkpoint import load_checkpoint_file
 from ..models.backbones.selecsls import SelecSLS
+from ..utils.fileio import atomic_output
 
 _BN_PARAMS = ('weight', 'bias', 'running_mean', 'running_var',
               'num_batches_tracked')
@@ -212,8 +213,15 @@ def load_reference_state_dict(path: str) -> Dict[str, torch.Tensor]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'source checkpoint {path} does not exist')
     if path.endswith('.safetensors'):
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
-        return load_file(path)
+        try:
+            return load_file(path)
+        except SafetensorError as err:
+            raise ConversionError(
+                f'{path} is not a complete safetensors file ({err}): it is '
+                'truncated (e.g. an interrupted download) or another format; '
+                'fetch it again') from None
     obj = load_checkpoint_file(path, map_location='cpu')
     for key in ('state_dict', 'model', 'state_dict_ema'):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -223,3 +231,32 @@ def load_reference_state_dict(path: str) -> Dict[str, torch.Tensor]:
             isinstance(v, torch.Tensor) for v in obj.values()):
         raise ConversionError(f'{path} does not hold a state dict of tensors')
     return obj
+
+
+def convert_reference_checkpoint(src: str,
+                                 dst: str,
+                                 arch: Optional[str] = None) -> dict:
+    """Convert the released weights in ``src`` and write an mmpretrain
+    checkpoint ``dst`` (``meta`` and ``state_dict``).
+
+    Nothing is written unless the whole conversion succeeds: the output goes
+    to a temporary file that is renamed to ``dst`` at the end.
+
+    Args:
+        src (str): The released weights (``.pth``, ``.bin``, ``.safetensors``).
+        dst (str): The checkpoint to write.
+        arch (str, optional): The arch; inferred from the tensors if None.
+
+    Returns:
+        dict: The checkpoint's meta (``arch``, ``source_format``,
+        ``num_classes``, ``source``) plus ``num_tensors``.
+    """
+    source = load_reference_state_dict(src)
+    try:
+        state_dict, meta = convert_reference_state_dict(source, arch)
+    except ConversionError as err:
+        raise ConversionError(f'cannot convert {src}: {err}') from None
+    meta['source'] = osp.basename(src)
+    with atomic_output(dst) as tmp:
+        torch.save(dict(meta=meta, state_dict=state_dict), tmp)
+    return dict(meta, num_tensors=len(state_dict))

@@ -51,7 +51,7 @@ def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):
             backbone_deploy is False:
         raise ValueError(
             f'{name} is a deploy checkpoint (BN folded, maybe pruned) but the '
-            'config builds the BN model; use the config tools/deploy.py wrote '
+            'config builds the BN model; use the config the deploy tool wrote '
             'next to it (same name, .py)')
     state_dict = checkpoint.get('state_dict', checkpoint)
     state_dict = {k[7:] if k.startswith('module.') else k: v

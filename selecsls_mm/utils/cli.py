@@ -1,8 +1,11 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """How the command-line tools end: an exit code, and a user's mistake as one
 line on stderr instead of a traceback."""
+import os.path as osp
 import pickle
+import runpy
 import sys
+import warnings
 from typing import Callable, List, Optional
 
 # Exceptions that describe bad input (a missing file, a wrong option, a
@@ -49,3 +52,22 @@ def run_main(main: Callable[[Optional[List[str]]], Optional[int]],
         print(error_line(err), file=sys.stderr)
         return 1
     return 0 if code is None else int(code)
+
+
+def run_moved_tool(old: str, new: str):
+    """Run the tool that moved from ``old`` to ``new`` as ``__main__``, after
+    a DeprecationWarning; what ``old`` now holds.
+
+    Args:
+        old (str): The old script's ``__file__``.
+        new (str): The new script's path relative to the old one's folder,
+            e.g. ``'deployment/deploy.py'``.
+    """
+    folder = osp.dirname(osp.abspath(old))
+    target = osp.normpath(osp.join(folder, new))
+    shown = osp.join(osp.basename(folder), osp.relpath(target, folder))
+    warnings.warn(
+        f'{osp.join(osp.basename(folder), osp.basename(old))} moved to '
+        f'{shown}; the old path still works but will be removed',
+        DeprecationWarning, stacklevel=2)
+    runpy.run_path(target, run_name='__main__')

@@ -7,6 +7,10 @@ import torch
 Outputs = Union[torch.Tensor, Sequence[torch.Tensor]]
 
 
+def _as_list(outputs: Outputs) -> list:
+    return [outputs] if isinstance(outputs, torch.Tensor) else list(outputs)
+
+
 def max_rel_diff(reference: Outputs, output: Outputs) -> float:
     """Largest absolute difference relative to the reference's scale.
 
@@ -17,14 +21,13 @@ def max_rel_diff(reference: Outputs, output: Outputs) -> float:
     Args:
         reference (Tensor | Sequence[Tensor]): The expected output(s).
         output (Tensor | Sequence[Tensor]): The output(s) to check, in the
-            same order and shapes.
+            same order and shapes (a single tensor and a one-element list
+            compare alike).
 
     Returns:
         float: The largest relative difference.
     """
-    if isinstance(reference, torch.Tensor):
-        reference, output = [reference], [output]
-    reference, output = list(reference), list(output)
+    reference, output = _as_list(reference), _as_list(output)
     if len(reference) != len(output):
         raise ValueError(f'{len(reference)} reference outputs but '
                          f'{len(output)} outputs to compare')

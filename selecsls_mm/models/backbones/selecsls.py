@@ -100,7 +100,7 @@ class SelecSLS(BaseBackbone):
             False.
         deploy (bool): Build the inference-only form: every conv has a bias
             and no norm layer (``norm_cfg`` is ignored), as written by
-            :meth:`switch_to_deploy` and ``tools/deploy.py``.
+            :meth:`switch_to_deploy` and ``tools/deployment/deploy.py``.
             Defaults to False.
         init_cfg (dict | list[dict], optional): Initialization config.
     """

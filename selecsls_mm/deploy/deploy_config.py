@@ -1,0 +1,97 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""The config of a deploy checkpoint: where the source config comes from and
+what the written one changes."""
+import os.path as osp
+import pprint
+from typing import Optional
+
+import torch.nn as nn
+from mmengine.config import Config
+
+
+def load_source_config(checkpoint: dict,
+                       checkpoint_path: str,
+                       config: Optional[str] = None,
+                       cfg_options: Optional[dict] = None) -> Config:
+    """The config of the model a checkpoint holds.
+
+    Args:
+        checkpoint (dict): The loaded checkpoint.
+        checkpoint_path (str): Its path, for error messages.
+        config (str, optional): A config file; without it, the config that
+            mmengine runners store in ``meta['cfg']``.
+        cfg_options (dict, optional): Settings merged into the config.
+
+    Returns:
+        Config: The config.
+    """
+    if config:
+        if not osp.isfile(config):
+            raise FileNotFoundError(f'config {config} does not exist')
+        cfg = Config.fromfile(config)
+    else:
+        meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) \
+            else {}
+        text = meta.get('cfg') if isinstance(meta, dict) else None
+        if not isinstance(text, str):
+            raise ValueError(
+                f'{checkpoint_path} stores no config in its meta (meta["cfg"]'
+                '); pass the config it was trained with: --config CONFIG')
+        cfg = Config.fromstring(text, file_format='.py')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def deploy_overrides(model: nn.Module, pruned: bool) -> dict:
+    """The ``model`` settings that build the deploy form of ``model``.
+
+    Args:
+        model (nn.Module): The model after pruning (widths are read from it).
+        pruned (bool): Whether any channel was removed; then the explicit
+            widths (``backbone.arch``, ``stem_channels``, the classifier's
+            ``head.in_channels``) are written.
+
+    Returns:
+        dict: Settings to merge into the config's ``model``.
+    """
+    backbone = model.backbone
+    overrides = dict(backbone=dict(deploy=True))
+    if pruned:
+        arch = backbone.arch
+        overrides['backbone'].update(
+            stem_channels=backbone.out_channels[0],
+            arch=dict(_delete_=True,
+                      blocks=[list(b) for b in arch['blocks']],
+                      head=[list(h) for h in arch['head']]))
+        head = getattr(model, 'head', None)
+        if hasattr(head, 'in_channels') and hasattr(head, 'fc'):
+            overrides['head'] = dict(in_channels=head.fc.in_features)
+    return overrides
+
+
+def deploy_config_text(base: Optional[str], cfg: Config, out_dir: str,
+                       overrides: dict) -> str:
+    """The text of the deploy config.
+
+    Args:
+        base (str, optional): The source config file; the result inherits
+            it (``_base_``, relative to ``out_dir``). None when the config
+            came from a checkpoint's meta or was changed by ``cfg_options``:
+            then the whole merged config is written.
+        cfg (Config): The source config (used when ``base`` is None).
+        out_dir (str): The folder the config is written to.
+        overrides (dict): From :func:`deploy_overrides`.
+
+    Returns:
+        str: The config file's text.
+    """
+    if base is None:
+        merged = Config(cfg.to_dict())
+        merged.merge_from_dict(dict(model=overrides))
+        return merged.pretty_text
+    rel = osp.relpath(osp.abspath(base), osp.abspath(out_dir))
+    return ('# Deploy form written by tools/deployment/deploy.py; use it with '
+            'the checkpoint of the same name.\n'
+            f'_base_ = [{rel!r}]\n'
+            f'model = {pprint.pformat(overrides, width=79, compact=True)}\n')

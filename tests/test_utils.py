@@ -1,0 +1,108 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""selecsls_mm.utils: the one copy of each shared helper."""
+import os
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from selecsls_mm.utils import (TensorModeWrapper, atomic_output, build_model,
+                               complexity, count_macs, count_params,
+                               error_line, max_rel_diff, run_main)
+
+
+def test_atomic_output_replaces_only_on_success(tmp_path):
+    path = tmp_path / 'sub' / 'out.pth'
+    with atomic_output(str(path)) as tmp:
+        assert tmp.endswith('.pth') and os.path.dirname(tmp) == str(
+            path.parent)
+        with open(tmp, 'w') as f:
+            f.write('first')
+    assert path.read_text() == 'first'
+
+    with pytest.raises(RuntimeError, match='disk full'):
+        with atomic_output(str(path)) as tmp:
+            with open(tmp, 'w') as f:
+                f.write('half of the sec')  # a writer that dies mid-way
+            raise RuntimeError('disk full')
+    assert path.read_text() == 'first'
+    assert os.listdir(path.parent) == ['out.pth']  # no temp file left
+
+
+def test_count_macs_by_hand():
+    # Conv 3->8, 3x3, padding 1 on 10x12: 8*10*12 outputs x 27 MACs each;
+    # Linear 8->5 after pooling: 40 MACs; a transposed conv 8->4, 2x2
+    # stride 2 on 10x12: every input pixel feeds 4*2*2 outputs with 8 MACs.
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
+                          nn.ReLU())
+    x = torch.randn(2, 3, 10, 12)
+    assert count_macs(model, x) == 8 * 10 * 12 * 27
+    head = nn.Sequential(model, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(8, 5))
+    assert count_macs(head, x) == 8 * 10 * 12 * 27 + 8 * 5
+    up = nn.Sequential(model, nn.ConvTranspose2d(8, 4, 2, stride=2))
+    assert count_macs(up, x) == 8 * 10 * 12 * 27 + 10 * 12 * 8 * 4 * 2 * 2
+    params, macs = complexity(head.train(), (10, 12))
+    assert params == count_params(head) == 3 * 8 * 9 + 8 + 16 + 8 * 5 + 5
+    assert macs == 8 * 10 * 12 * 27 + 40 and head.training
+
+
+def test_max_rel_diff():
+    ref = torch.tensor([[2.0, -4.0], [1.0, 0.0]])
+    assert max_rel_diff(ref, ref) == 0
+    assert max_rel_diff(ref, ref + 0.4) == pytest.approx(0.1)
+    # the worst of several outputs, each relative to its own scale
+    assert max_rel_diff([ref, ref * 10], [ref + 0.04, ref * 10 + 2]) == \
+        pytest.approx(0.05)
+    assert max_rel_diff(ref, [ref - 0.8]) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match='shapes differ'):
+        max_rel_diff(ref, ref[0])
+    with pytest.raises(ValueError, match='2 reference outputs but 1'):
+        max_rel_diff([ref, ref], [ref])
+
+
+CLASSIFIER = dict(
+    type='ImageClassifier',
+    backbone=dict(type='SelecSLS', arch='42', out_indices=(1, )),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=3, in_channels=128))
+
+
+def test_build_model_and_tensor_mode():
+    before = DefaultScope.get_current_instance()
+    model = build_model(Config(dict(model=CLASSIFIER))).eval()
+    assert DefaultScope.get_current_instance() is before  # nothing leaked
+    x = torch.randn(2, 3, 40, 36)
+    logits = TensorModeWrapper(model)(x)
+    assert logits.shape == (2, 3)
+    torch.testing.assert_close(logits, model.head.fc(
+        model.neck(model.backbone(x))[-1]))
+    backbone = model.backbone
+    assert TensorModeWrapper(backbone)(x)[0].shape == (2, 128, 10, 9)
+    with pytest.raises(KeyError, match='NoSuchBackbone'):
+        build_model(Config(dict(model=dict(CLASSIFIER, backbone=dict(
+            type='NoSuchBackbone')))))
+    with pytest.raises(ValueError, match='no `model`'):
+        build_model(Config(dict(optimizer=dict())))
+
+
+def test_run_main_exit_codes(capsys):
+    assert run_main(lambda argv: None) == 0
+    assert run_main(lambda argv: 3) == 3
+
+    def bad_input(argv):
+        raise FileNotFoundError('checkpoint x.pth does not exist\n(detail)')
+
+    assert run_main(bad_input) == 1
+    assert capsys.readouterr().err == \
+        'error: checkpoint x.pth does not exist (detail)\n'
+    assert error_line(KeyError('Foo is not in the model registry')) == \
+        'error: Foo is not in the model registry'
+
+    def bug(argv):
+        raise ZeroDivisionError('a bug keeps its traceback')
+
+    with pytest.raises(ZeroDivisionError):
+        run_main(bug)
