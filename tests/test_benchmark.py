@@ -1,21 +1,29 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""tools/benchmark.py and selecsls_mm.benchmark: the tool runs end to end,
-the saved-for-backward counter is exact, specs parse or fail clearly.
-No timing assertions: speed is reported by the tool, never unit-tested."""
+"""selecsls_mm.benchmark (the experiments behind tools/benchmark.py) and
+the tool's command line: the saved-for-backward counter is exact, specs and
+runtimes parse or fail in one line, every runtime and BN folding keeps the
+outputs of eager, results have the structure the report reads. No timing
+assertions: speed is reported by the tool, never unit-tested."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from helpers import load_tool
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import randomize_bn
 
-from selecsls_mm.benchmark import (SavedTensorCounter, build_benchmark_model,
-                                   count_flops, paired_ratio,
-                                   parse_model_spec, saved_activation_bytes,
-                                   summarize, time_interleaved)
+from selecsls_mm.benchmark import (BenchmarkSettings, SavedTensorCounter,
+                                   build_benchmark_model, build_models,
+                                   check_runtime, fold_bn, paired_ratio,
+                                   parse_model_spec, prepare_forward,
+                                   run_complexity, run_forward, run_training,
+                                   saved_activation_bytes, summarize,
+                                   time_interleaved)
+from selecsls_mm.benchmark import report
 from selecsls_mm.models.backbones.selecsls import SelecSLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -81,12 +89,6 @@ def test_saved_bytes_with_cp_lower_for_selecsls():
     assert not plain.training and not cp.training  # mode restored
 
 
-def test_flops_of_a_conv():
-    conv = nn.Conv2d(2, 3, 3, padding=1, bias=False)
-    # 2 FLOPs per multiply-add, one 2x3x3 dot product per output element.
-    assert count_flops(conv, torch.randn(1, 2, 5, 5)) == 2 * 3 * 25 * 18
-
-
 def test_summarize():
     stats = summarize([4.0, 1.0, 3.0, 2.0, 100.0])
     assert stats.median == 3.0 and stats.min == 1.0 and stats.max == 100.0
@@ -141,13 +143,27 @@ def test_model_specs():
 
 
 def test_timm_features_match_selecsls():
+    """Ours and timm's feature extractors compute the same features: timm's
+    weights converted to ours give the same last head conv output."""
     pytest.importorskip('timm')
+    from selecsls_mm.converters.reference_weights import \
+        convert_reference_state_dict
     ours = build_benchmark_model(parse_model_spec('selecsls42b'))
     timm_model = build_benchmark_model(parse_model_spec('timm:selecsls42b'))
-    x = torch.randn(1, 3, 64, 64)
+    randomize_bn(timm_model)
+    state = {k[len('model.'):]: v for k, v in
+             timm_model.state_dict().items()}
+    state['fc.weight'], state['fc.bias'] = torch.zeros(1, 1024), \
+        torch.zeros(1)  # num_classes=0 dropped timm's classifier
+    converted, _ = convert_reference_state_dict(state, '42b')
+    ours.load_state_dict({k[len('backbone.'):]: v for k, v in
+                          converted.items() if k.startswith('backbone.')})
+    x = torch.randn(1, 3, 80, 64)
     with torch.no_grad():
-        # Same feature level (no classifier): the last head conv's output.
-        assert ours(x)[-1].shape == timm_model(x).shape == (1, 1024, 1, 1)
+        expected = timm_model(x)
+        got = ours(x)[-1]
+    assert got.shape == expected.shape == (1, 1024, 2, 1)
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
     with pytest.raises(ValueError, match='gradient checkpointing'):
         build_benchmark_model(parse_model_spec('timm:selecsls42b:with_cp'))
 
@@ -171,107 +187,283 @@ def test_deploy_spec():
         assert model(x)[-1].shape == eager(x)[-1].shape
 
 
+
+
+def test_unknown_peer_names_list_close_ones():
+    pytest.importorskip('timm')
+    with pytest.raises(ValueError, match='close timm names: .*selecsls60'):
+        build_benchmark_model(parse_model_spec('timm:selecsls61'))
+    with pytest.raises(ValueError, match='close mmpretrain names: ResNet'):
+        build_benchmark_model(parse_model_spec('mmpretrain:ResNot-50'))
+
+
+CPU = torch.device('cpu')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('spec', ['mmpretrain:ResNet-18', 'timm:selecsls42b',
+                                  'selecsls42b'])
+def test_fold_bn_every_model_keeps_outputs(spec):
+    if spec.startswith('timm'):
+        pytest.importorskip('timm')
+    model = build_benchmark_model(parse_model_spec(spec))
+    randomize_bn(model, seed=1)
+    x = torch.randn(2, 3, 72, 56)
+    with torch.no_grad():
+        expected = model(x)
+    folded, how = fold_bn(model)
+    assert how in ('torch.fx fuse', 'switch_to_deploy()')
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        got = folded(x)
+    for e, g in zip(expected if isinstance(expected, tuple) else [expected],
+                    got if isinstance(got, tuple) else [got]):
+        assert (g - e).abs().max() <= 1e-4 * e.abs().max()
+
+
+@pytest.mark.parametrize('runtime', ['eager', 'jit', 'onnxruntime'])
+def test_runtime_matches_eager(runtime):
+    if runtime == 'onnxruntime':
+        pytest.importorskip('onnxruntime')
+    model = SelecSLS(arch='42b', out_indices=(2, 5))
+    randomize_bn(model, seed=2)
+    model.switch_to_deploy()
+    model.eval()
+    settings = BenchmarkSettings(CPU, channels_last=True, runtime=runtime)
+    model = settings.place(model)
+    x = settings.inputs(1, (96, 64))
+    with torch.no_grad():
+        expected = model(x)
+    prepared = prepare_forward(model, x, settings)
+    got = [torch.as_tensor(o) for o in prepared.run()]
+    assert len(got) == 2
+    for e, g in zip(expected, got):
+        assert g.shape == e.shape
+        assert (g - e).abs().max() <= 1e-4 * e.abs().max()
+    assert 0 <= prepared.max_rel_diff <= 1e-4
+    assert prepared.runtime == runtime
+
+
 @pytest.mark.slow
-def test_tool_end_to_end(tmp_path, capsys):
-    tool = load_tool('benchmark')
-    out = tmp_path / 'out.json'
-    rc = tool.main([
-        '--sizes', '64', '--batch-sizes', '1', '--iters', '1', '--warmup',
-        '0', '--models', 'selecsls42b', 'mmpretrain:ResNet-18:channels_last',
-        '--baselines', 'mmpretrain:ResNet-18:channels_last', '--memory',
-        '--train-batch', '2', '--train-size', '64', '--json', str(out)
-    ])
-    assert rc == 0
-    text = capsys.readouterr().out
-    assert '| mmpretrain:ResNet-18:channels_last / selecsls42b |' in text
-    assert 'threads' in text and torch.__version__ in text
-    data = json.loads(out.read_text())
-    assert {'environment', 'settings', 'date', 'command', 'forward',
-            'complexity', 'memory'} <= set(data)
-    assert data['environment']['threads'] == torch.get_num_threads()
-    cells = data['forward']['cells']
-    resnet = 'mmpretrain:ResNet-18:channels_last'
-    assert [c['model'] for c in cells] == ['selecsls42b', resnet]
+def test_compile_runtime_matches_eager():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
+                          nn.ReLU(), nn.Conv2d(8, 4, 1))
+    randomize_bn(model, seed=3)
+    model.eval()
+    settings = BenchmarkSettings(CPU, runtime='compile')
+    x = settings.inputs(2, (20, 12))
+    with torch.no_grad():
+        expected = model(x)
+    prepared = prepare_forward(model, x, settings)
+    got = prepared.run()
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
+    assert prepared.max_rel_diff <= 1e-4
+
+
+def test_runtime_errors_are_one_line(monkeypatch):
+    with pytest.raises(ValueError, match='choose one of eager, jit'):
+        check_runtime('tensorrt')
+    with pytest.raises(ValueError, match='--amp cannot be combined'):
+        check_runtime('onnxruntime', BenchmarkSettings(CPU, amp=True))
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # not installed
+    with pytest.raises(ImportError, match='pip install onnx onnxruntime'):
+        check_runtime('onnxruntime')
+
+
+def test_unexportable_model_says_which_runtimes_work():
+    pytest.importorskip('onnxruntime')
+
+    class Eigen(nn.Module):
+
+        def forward(self, x):
+            return torch.linalg.eigvals(x[0, 0])
+
+    settings = BenchmarkSettings(CPU, channels_last=False,
+                                 runtime='onnxruntime')
+    with pytest.raises(ValueError, match='cannot be exported to ONNX.*eager'):
+        prepare_forward(Eigen(), torch.randn(1, 3, 4, 4), settings)
+
+
+def _tiny_models(settings):
+    specs = [parse_model_spec("dict(type='SelecSLS', arch='42b', "
+                              'out_indices=(1,))'),
+             parse_model_spec('mmpretrain:ResNet-18')]
+    return build_models(specs, settings, fold=True)
+
+
+def test_run_forward_results_and_report():
+    settings = BenchmarkSettings(CPU, channels_last=True)
+    models = _tiny_models(settings)
+    assert {v['fold'] for v in models.values()} == {
+        'switch_to_deploy()', 'torch.fx fuse'}
+    ours, resnet = list(models)
+    result = run_forward(models, settings, [(64, 48)], [1, 2],
+                         runtimes=['eager', 'jit'], baselines=[resnet],
+                         iters=2, warmup=0)
+    assert result['runtimes'] == ['eager', 'jit']
+    cells = result['cells']
+    assert len(cells) == 2 * 2 * 2  # batches x runtimes x models
+    labels = [c['model'] for c in cells[:4]]
+    assert labels == [f'{ours} [eager]', f'{resnet} [eager]',
+                      f'{ours} [jit]', f'{resnet} [jit]']
     for c in cells:
-        assert c['size'] == [64, 64] and c['batch'] == 1
-        assert len(c['times']) == 1 and c['median'] > 0
-    ratio, = data['forward']['ratios']
-    assert ratio['numerator'] == resnet
-    assert ratio['denominator'] == 'selecsls42b'
-    assert ratio['ratio'] == pytest.approx(cells[1]['median'] /
-                                           cells[0]['median'])
-    params = {c['model']: c['params'] for c in data['complexity']}
-    assert params[resnet] == 11176512  # torchvision's too
-    rows = {r['model']: r for r in data['memory']['rows']}
-    assert set(rows) == {'selecsls42b', 'selecsls42b:with_cp', resnet}
+        assert c['size'] == [64, 48] and len(c['times']) == c['n'] == 2
+        assert c['max_rel_diff'] <= 1e-4
+    times = {(c['model'], c['batch']): c['times'] for c in cells}
+    pairs = {(r['numerator'], r['denominator']) for r in result['ratios']}
+    assert pairs == {(f'{resnet} [eager]', f'{ours} [eager]'),
+                     (f'{resnet} [jit]', f'{ours} [jit]'),
+                     (f'{ours} [eager]', f'{ours} [jit]'),
+                     (f'{resnet} [eager]', f'{resnet} [jit]')}
+    for r in result['ratios']:
+        assert r['ratio'] == pytest.approx(paired_ratio(
+            times[r['numerator'], r['batch']],
+            times[r['denominator'], r['batch']]))
+    text = report.forward_report(result)
+    assert f'| {resnet} [jit] / {ours} [jit] |' in text
+    assert '64x48 bs2' in text and 'max relative difference' in text
+
+
+def test_run_complexity_counts_macs():
+    settings = BenchmarkSettings(CPU, channels_last=False)
+    conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+    rows = run_complexity({'conv': dict(model=conv, channels_last=False)},
+                          settings, [(5, 7)])
+    # one 3x3x3 dot product (27 MACs) per output element, 4 x 7 x 5 of them
+    assert rows == [dict(model='conv', params=108,
+                         macs={'5x7': 27 * 4 * 35})]
+
+
+def test_run_training_rows_and_ratios():
+    settings = BenchmarkSettings(CPU, channels_last=False)
+    specs = [parse_model_spec('selecsls42b'),
+             parse_model_spec('selecsls42b:deploy'),
+             parse_model_spec('mmpretrain:ResNet-18')]
+    result = run_training(specs, settings, batch=2, size=(64, 64),
+                          baselines=['mmpretrain:ResNet-18'], iters=1,
+                          warmup=0)
+    rows = {r['model']: r for r in result['rows']}
+    # deploy forms do not train; a with_cp row is added for ours
+    assert set(rows) == {'selecsls42b', 'selecsls42b:with_cp',
+                         'mmpretrain:ResNet-18'}
     assert rows['selecsls42b:with_cp']['saved_bytes'] < \
+        0.5 * rows['selecsls42b']['saved_bytes']
+    ratios = {(r['numerator'], r['denominator']): r
+              for r in result['ratios']}
+    assert set(ratios) == {('selecsls42b', 'mmpretrain:ResNet-18'),
+                           ('selecsls42b:with_cp', 'mmpretrain:ResNet-18'),
+                           ('selecsls42b:with_cp', 'selecsls42b')}
+    r = ratios['selecsls42b:with_cp', 'selecsls42b']
+    assert r['saved'] == rows['selecsls42b:with_cp']['saved_bytes'] / \
         rows['selecsls42b']['saved_bytes']
-    assert {(r['numerator'], r['denominator'])
-            for r in data['memory']['ratios']} == {
-                ('selecsls42b', resnet), ('selecsls42b:with_cp', resnet),
-                ('selecsls42b:with_cp', 'selecsls42b')}
+    assert '| selecsls42b:with_cp / selecsls42b |' in \
+        report.training_report(result)
 
 
-@pytest.mark.slow
-def test_tool_jit_amp_channels_last(tmp_path, capsys):
-    tool = load_tool('benchmark')
-    out = tmp_path / 'out.json'
-    assert tool.main([
-        '--sizes', '64', '--batch-sizes', '1', '2', '--iters', '1',
-        '--warmup', '0', '--models', 'selecsls42b:deploy',
-        'mmpretrain:ResNet-18', '--jit', '--amp', '--channels-last',
-        '--no-complexity', '--json', str(out)
-    ]) == 0
-    assert 'autocast; channels_last; traced' in capsys.readouterr().out
-    data = json.loads(out.read_text())
-    assert set(data) >= {'forward'} and 'complexity' not in data
-    assert len(data['forward']['cells']) == 4
-    assert data['settings']['jit'] and data['settings']['amp']
-
-
-def test_tool_bad_input(tmp_path, capsys):
-    tool = load_tool('benchmark')
-    out = tmp_path / 'never.json'
-    assert tool.main(['--models', 'resnet50', '--json', str(out)]) == 2
-    assert 'SelecSLS archs' in capsys.readouterr().err
-    assert not out.exists()
-    if not torch.cuda.is_available():
-        assert tool.main(['--device', 'cuda', '--models', 'selecsls42b']) == 2
-        assert 'CUDA is not available' in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        tool.main(['--sizes', '64x'])
-
-
-def test_synthetic_people_inside_map():
-    from selecsls_mm.benchmark.pose import synthetic_people
-    people = synthetic_people(10, (128, 96), np.random.default_rng(1))
-    assert people.shape == (10, 17, 2) and people.dtype == np.float32
-    assert people[..., 0].min() > 0 and people[..., 0].max() < 128
-    assert people[..., 1].min() > -5 and people[..., 1].max() < 96 + 5
-    # ankles below the nose: upright people
-    assert (people[:, 15:, 1] > people[:, :1, 1]).all()
+def test_write_json_never_half_written(tmp_path):
+    path = tmp_path / 'out.json'
+    report.write_json(str(path), dict(a=1))
+    with pytest.raises(TypeError):
+        report.write_json(str(path), dict(a=object()))  # not serialisable
+    assert json.loads(path.read_text()) == dict(a=1)
+    assert os.listdir(tmp_path) == ['out.json']
 
 
 POSE_CONFIG = os.path.join(
     ROOT, 'configs', 'pose', 'xnect-paf_selecsls60_8xb32-140e_coco-512x320.py')
 
 
+def test_decode_vs_people_finds_everyone():
+    pytest.importorskip('mmpose')
+    from mmengine.config import Config
+
+    from selecsls_mm.benchmark.pose import time_decode_vs_people
+    import selecsls_mm.pose  # noqa: F401  (registers the codec)
+    decoder = Config.fromfile(POSE_CONFIG).model.head.decoder
+    rows = time_decode_vs_people(decoder.to_dict(), num_people=(1, 6),
+                                 heatmap_size=(48, 40), scenes=2, iters=2)
+    assert [r['num_people'] for r in rows] == [1, 6]
+    for r in rows:
+        assert r['found'] == [r['num_people']] * 2
+        assert r['heatmap_size'] == [48, 40] and r['n'] == 2
+
+
+def test_pose_peers_unknown_or_not_installed():
+    pytest.importorskip('mmpose')
+    import mmpose
+    from mmengine.utils import digit_version
+
+    from selecsls_mm.benchmark.pose import build_peer, peer_config
+    with pytest.raises(ValueError, match='known peers: ae-hrnet-w32'):
+        peer_config('openpose')
+    assert peer_config('ae-hrnet-w32').endswith(
+        'ae_hrnet-w32_8xb24-300e_coco-512x512.py')
+    if digit_version(mmpose.__version__) < digit_version('1.2.0'):
+        with pytest.raises(ImportError, match='does not ship .*full stack'):
+            build_peer('rtmo-s')
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not os.path.exists(POSE_CONFIG),
-                    reason='the XNect pose config is not in this checkout')
-def test_tool_pose(tmp_path, capsys):
-    tool = load_tool('benchmark')
-    out = tmp_path / 'pose.json'
-    rc = tool.main(['--pose', POSE_CONFIG, '--pose-size', '64x64', '--iters',
-                    '1', '--warmup', '0', '--json', str(out)])
-    assert rc == 0
-    assert 'decode only: 10 people, 128x128 maps' in capsys.readouterr().out
-    pose = json.loads(out.read_text())['pose']
-    assert pose['size'] == [64, 64]
-    assert pose['network']['n'] == pose['decode']['n'] == 1
-    assert pose['fps'] == pytest.approx(1e3 / pose['network_plus_decode_ms'])
-    synth = pose['decode_synthetic']
-    assert synth['num_people'] == 10 and synth['n'] == 20
-    assert len(synth['people_found']) == 4
-    assert tool.main(['--pose', str(tmp_path / 'missing.py')]) == 2
-    assert 'not found' in capsys.readouterr().err
+def test_pose_end_to_end_split(tmp_path):
+    pytest.importorskip('mmpose')
+    from selecsls_mm.benchmark.pose import (build_pose_model, sample_photo,
+                                            time_pose_end_to_end)
+    model = build_pose_model(POSE_CONFIG)
+    image = sample_photo('flower.jpg')[::2, ::3]  # 320x214, non-square
+    rows = time_pose_end_to_end({'ours': model}, image, iters=1, warmup=0)
+    assert [(r['model'], r['flip']) for r in rows] == [('ours', False),
+                                                       ('ours', True)]
+    for r in rows:
+        parts = r['preprocessing'] + r['network'] + r['grouping']
+        assert parts == pytest.approx(r['total'], rel=1e-6)
+        assert min(r['preprocessing'], r['network'], r['grouping']) > 0
+        assert r['n'] == 1 and r['people'] >= 0
+    text = report.pose_report(rows, 'ours')
+    assert '| ours | on |' in text and 'img/s' in text
+
+
+def _tool(*args):
+    return subprocess.run([sys.executable, 'tools/benchmark.py', *args],
+                          cwd=ROOT, text=True, capture_output=True,
+                          timeout=600)
+
+
+def test_tool_flags_and_bad_input():
+    proc = _tool('--help')
+    assert proc.returncode == 0
+    for flag in ('--models', '--baselines', '--sizes', '--deploy',
+                 '--channels-last', '--no-channels-last', '--memory',
+                 '--no-forward', '--pose', '--json', '--iters', '--warmup',
+                 '--amp', '--jit', '--runtime', '--pose-peers'):
+        assert flag in proc.stdout
+    proc = _tool('--models', 'resnet50', '--json', 'never.json')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "error: unknown model spec 'resnet50'")
+    assert not os.path.exists(os.path.join(ROOT, 'never.json'))
+    proc = _tool('--pose', '--pose-peers', 'openpose')
+    assert proc.returncode == 1
+    assert 'known peers: ae-hrnet-w32, dekr-hrnet-w32, rtmo-s, rtmo-m' in \
+        proc.stderr.strip().splitlines()[-1]
+    proc = _tool('--runtime', 'tensorrt')
+    assert proc.returncode == 2 and 'invalid choice' in proc.stderr
+
+
+@pytest.mark.slow
+def test_tool_end_to_end(tmp_path):
+    out = tmp_path / 'out.json'
+    proc = _tool('--sizes', '64', '--batch-sizes', '1', '--iters', '1',
+                 '--warmup', '0', '--models', 'selecsls42b',
+                 'mmpretrain:ResNet-18', '--baselines',
+                 'mmpretrain:ResNet-18', '--jit', '--deploy', '--json',
+                 str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'channels_last, runtime jit, BN folded' in proc.stdout
+    assert '| mmpretrain:ResNet-18 / selecsls42b |' in proc.stdout
+    data = json.loads(out.read_text())
+    assert data['settings']['runtime'] == ['jit']
+    assert data['bn_folding'] == {'selecsls42b': 'switch_to_deploy()',
+                                  'mmpretrain:ResNet-18': 'torch.fx fuse'}
+    assert [c['model'] for c in data['forward']['cells']] == [
+        'selecsls42b', 'mmpretrain:ResNet-18']
+    assert data['complexity'][1]['params'] == 11176512  # torchvision's too

@@ -1,24 +1,29 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""Parameters and FLOPs.
+"""The complexity experiment: parameters and MACs per image of every model,
+counted by the project's one counter (:mod:`selecsls_mm.utils.complexity`,
+unit: multiply-accumulates)."""
+from typing import Dict, Sequence, Tuple
 
-FLOPs come from :class:`torch.utils.flop_counter.FlopCounterMode` (built
-into torch): it counts matrix multiplications and convolutions at 2 FLOPs
-per multiply-add and ignores element-wise ops (BN, ReLU, additions), so
-FLOPs = 2 x the MACs that papers and timm quote.
-"""
-import torch
-import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
+from ..utils.complexity import count_macs, count_params
+from .settings import BenchmarkSettings
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters (each shared parameter once)."""
-    return sum(p.numel() for p in model.parameters())
+def run_complexity(models: Dict[str, dict], settings: BenchmarkSettings,
+                   sizes: Sequence[Tuple[int, int]]) -> list:
+    """Parameters and MACs per image at each size.
 
+    Args:
+        models (dict): Label -> ``dict(model=..., channels_last=bool)``.
+        settings (BenchmarkSettings): Device and layout of the inputs.
+        sizes (Sequence[tuple]): Input sizes (W, H).
 
-def count_flops(model: nn.Module, inputs: torch.Tensor) -> int:
-    """FLOPs of one inference forward of ``model`` on ``inputs``."""
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        model(inputs)
-    return int(counter.get_total_flops())
+    Returns:
+        list[dict]: ``model``, ``params``, ``macs`` (``'WxH'`` -> MACs).
+    """
+    out = []
+    for label, entry in models.items():
+        macs = {f'{s[0]}x{s[1]}': count_macs(entry['model'], settings.inputs(
+            1, s, entry['channels_last'])) for s in sizes}
+        out.append(dict(model=label, params=count_params(entry['model']),
+                        macs=macs))
+    return out

@@ -8,8 +8,9 @@ that rows of one table compare like with like.
 """
 import ast
 import copy
+import difflib
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch.nn as nn
 from torch import Tensor
@@ -191,11 +192,12 @@ def build_benchmark_model(spec: ModelSpec) -> nn.Module:
         except ImportError:
             raise ImportError(f'model spec {spec.text!r} needs timm; '
                               '`pip install timm`') from None
-        try:
-            model = timm.create_model(spec.name, pretrained=False,
-                                      num_classes=0)
-        except RuntimeError as e:  # timm's "Unknown model"
-            raise ValueError(f'model spec {spec.text!r}: {e}') from None
+        if spec.name not in timm.list_models():
+            raise ValueError(f'unknown timm model {spec.name!r} in '
+                             f'{spec.text!r}; close timm names: ' +
+                             _close(spec.name, timm.list_models()))
+        model = timm.create_model(spec.name, pretrained=False,
+                                  num_classes=0)
         if 'with_cp' in spec.options:
             try:
                 model.set_grad_checkpointing(True)
@@ -207,9 +209,15 @@ def build_benchmark_model(spec: ModelSpec) -> nn.Module:
     else:
         import selecsls_mm  # noqa: F401  (registers SelecSLS)
         from mmpretrain.registry import MODELS
+        import mmpretrain.models  # noqa: F401  (fills the registry)
+        name = str(spec.cfg['type']).split('.')[-1]
+        if MODELS.get(spec.cfg['type']) is None:
+            raise ValueError(f'unknown model type {name!r} in '
+                             f'{spec.text!r}; close mmpretrain names: ' +
+                             _close(name, list(MODELS.module_dict)))
         try:
             model = MODELS.build(copy.deepcopy(spec.cfg))
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, AssertionError) as e:
             raise ValueError(f'model spec {spec.text!r}: {e}') from None
     if 'deploy' in spec.options:
         if not hasattr(model, 'switch_to_deploy'):
@@ -221,3 +229,77 @@ def build_benchmark_model(spec: ModelSpec) -> nn.Module:
         model.switch_to_deploy()
     model.eval()  # mmpretrain's train() does not return the module
     return model
+
+
+def _close(name: str, names: Sequence[str]) -> str:
+    """Up to five registered names that look like ``name``."""
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=5,
+                                      cutoff=0.5)
+    return ', '.join(lowered[c] for c in close) or '(none close)'
+
+
+def fold_bn(model: nn.Module) -> Tuple[nn.Module, str]:
+    """Fold every BN into the conv before it, for inference.
+
+    SelecSLS uses its own ``switch_to_deploy()``; any other model is fused
+    by ``torch.fx.experimental.optimization.fuse`` (a symbolic trace,
+    conv + BN pairs folded), so peers get the same treatment as ours.
+
+    Args:
+        model (nn.Module): A model in eval mode.
+
+    Returns:
+        tuple: The folded model and how it was folded (for the report);
+        a model fx cannot trace is returned unchanged with the reason.
+    """
+    if hasattr(model, 'switch_to_deploy'):
+        model.switch_to_deploy()
+        return model, 'switch_to_deploy()'
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for m in model.modules()):
+        return model, 'no BN'
+    from torch.fx.experimental.optimization import fuse
+    model.eval()  # mmpretrain's train() does not return the module
+    try:
+        folded = fuse(model, inplace=False)
+    except Exception as e:  # symbolic tracing fails in many ways
+        return model, f'not folded (torch.fx: {type(e).__name__})'
+    folded.eval()
+    return folded, 'torch.fx fuse'
+
+
+def build_models(specs: Sequence[ModelSpec], settings,
+                 fold: bool = False) -> Dict[str, dict]:
+    """Build every spec's model, placed as the run's settings say.
+
+    Args:
+        specs (Sequence[ModelSpec]): The models, labels unique.
+        settings (BenchmarkSettings): Device and memory format.
+        fold (bool): Fold BN into convs in every model (:func:`fold_bn`).
+
+    Returns:
+        dict: Label -> ``dict(model=..., channels_last=bool, fold=str)``
+        (``fold``: how BN was folded, '' when not asked).
+    """
+    models: Dict[str, dict] = {}
+    for spec in specs:
+        if spec.label in models:
+            raise ValueError(f'model {spec.label!r} is listed twice')
+        model, how = build_benchmark_model(spec), ''
+        if 'deploy' in spec.options:
+            how = 'switch_to_deploy()'
+        if fold:
+            model, how = fold_bn(model)
+        models[spec.label] = dict(
+            model=settings.place(model, spec.channels_last),
+            channels_last=spec.channels_last or settings.channels_last,
+            fold=how)
+    return models
+
+
+def ratio_pairs(labels: Sequence[str],
+                baselines: Sequence[str]) -> List[Tuple[str, str]]:
+    """(baseline, model) for every baseline present and every other model."""
+    return [(b, m) for b in baselines if b in labels for m in labels
+            if m != b]

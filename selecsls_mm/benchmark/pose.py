@@ -1,71 +1,255 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""Pose-model helpers for the benchmark: build the model of an MMPose
-config, and synthetic multi-person scenes for timing the PAF decoder."""
+"""The pose experiments: bottom-up pose models end to end through mmpose's
+own inference path, split into pre/post-processing, network and grouping,
+and the PAF decoder's time against the number of people."""
 import copy
 import os.path as osp
-from typing import Optional
+import time
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 import torch.nn as nn
 
-# A standing person in COCO keypoint order (nose, eyes, ears, shoulders,
-# elbows, wrists, hips, knees, ankles; left before right) as (x, y) offsets
-# in units of the person's height, x from the body's axis, y from the top.
-_COCO_TEMPLATE = np.array(
-    [(0.00, 0.06), (0.03, 0.04), (-0.03, 0.04), (0.06, 0.05), (-0.06, 0.05),
-     (0.12, 0.20), (-0.12, 0.20), (0.16, 0.37), (-0.16, 0.37), (0.18, 0.52),
-     (-0.18, 0.52), (0.08, 0.53), (-0.08, 0.53), (0.09, 0.75), (-0.09, 0.75),
-     (0.10, 0.97), (-0.10, 0.97)],
-    dtype=np.float32)
+from .settings import BenchmarkSettings
+from .timing import summarize, time_interleaved
+
+# mmpose's bottom-up peers, built from the configs mmpose ships
+# (mmpose/.mim/configs), and what each needs beyond the lite stack.
+POSE_PEERS = {
+    'ae-hrnet-w32': dict(
+        config='body_2d_keypoint/associative_embedding/coco/'
+        'ae_hrnet-w32_8xb24-300e_coco-512x512.py', needs=None),
+    'dekr-hrnet-w32': dict(
+        config='body_2d_keypoint/dekr/coco/'
+        'dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
+        needs='mmcv.ops (DeformConv2d): the full stack, mmcv with its C++ '
+        'ops, see docs/install.md'),
+    'rtmo-s': dict(
+        config='body_2d_keypoint/rtmo/coco/rtmo-s_8xb32-600e_coco-640x640.py',
+        needs='mmpose >= 1.2 with mmcv.ops and mmdet: the full stack, see '
+        'docs/install.md'),
+    'rtmo-m': dict(
+        config='body_2d_keypoint/rtmo/coco/'
+        'rtmo-m_16xb16-600e_coco-640x640.py',
+        needs='mmpose >= 1.2 with mmcv.ops and mmdet: the full stack, see '
+        'docs/install.md'),
+}
 
 
-def synthetic_people(num_people: int,
-                     map_size=(128, 128),
-                     rng: Optional[np.random.Generator] = None,
-                     height_range=(0.25, 0.5),
-                     jitter: float = 0.03) -> np.ndarray:
-    """Random standing people (COCO 17 keypoints) inside a map.
-
-    Args:
-        num_people (int): Number of people N.
-        map_size (tuple): Map size [W, H].
-        rng (np.random.Generator, optional): Random source.
-        height_range (tuple): Person height as a fraction of H.
-        jitter (float): Keypoint noise, a fraction of the person's height.
-
-    Returns:
-        np.ndarray: Keypoints of shape (N, 17, 2) in map pixels.
-    """
-    rng = rng if rng is not None else np.random.default_rng(0)
-    W, H = map_size
-    heights = rng.uniform(*height_range, size=(num_people, 1, 1)) * H
-    poses = _COCO_TEMPLATE[None] + rng.normal(
-        0, jitter, size=(num_people, ) + _COCO_TEMPLATE.shape)
-    centre_x = rng.uniform(0.1 * W, 0.9 * W, size=(num_people, 1))
-    top = rng.uniform(0, 1, size=(num_people, 1)) * (H - heights[:, :, 0])
-    keypoints = poses * heights
-    keypoints[..., 0] += centre_x
-    keypoints[..., 1] += top
-    return keypoints.astype(np.float32)
-
-
-def build_pose_model(config: str, checkpoint: Optional[str] = None,
+def build_pose_model(config, checkpoint: Optional[str] = None,
                      device: str = 'cpu') -> nn.Module:
     """Build the pose estimator of an MMPose config for inference.
 
-    No pretrained backbone weights are loaded (the backbone's ``init_cfg``
-    is dropped), so no file but ``checkpoint`` is needed.
+    No pretrained backbone weights are loaded (mmpose's ``init_model`` drops
+    the backbone's ``init_cfg``), so no file but ``checkpoint`` is needed.
+
+    Args:
+        config (str | Config): The config file or object.
+        checkpoint (str, optional): Weights to load.
+        device (str): Where to build the model.
+
+    Returns:
+        nn.Module: The estimator in eval mode, with ``cfg`` and
+        ``dataset_meta`` set as mmpose's inference API expects.
     """
-    if not osp.isfile(config):
+    if isinstance(config, str) and not osp.isfile(config):
         raise FileNotFoundError(f'pose config {config!r} not found; pass a '
                                 'config file, e.g. one in configs/pose/')
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
     from mmpose.apis import init_model
-    return init_model(config, checkpoint, device=device)
+    return init_model(config, checkpoint, device=device).eval()
 
 
-def synthetic_codec(decoder_cfg: dict, heatmap_size=(128, 128)):
+def fold_pose_backbone(model: nn.Module) -> str:
+    """Fold BN into convs in a pose model's backbone (ours by
+    ``switch_to_deploy()``, others by torch.fx); returns how."""
+    from .models import fold_bn
+    model.backbone, how = fold_bn(model.backbone)
+    return how
+
+
+def peer_config(name: str) -> str:
+    """The path of a peer's config inside the installed mmpose package.
+
+    Raises:
+        ValueError: An unknown peer name (the known ones are listed).
+        ImportError: The installed mmpose does not ship the config, or the
+            peer needs packages that are missing; the message says what to
+            install.
+    """
+    if name not in POSE_PEERS:
+        raise ValueError(f'unknown pose peer {name!r}; known peers: '
+                         f'{", ".join(POSE_PEERS)}')
+    import mmpose
+    peer = POSE_PEERS[name]
+    path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs',
+                    peer['config'])
+    if not osp.isfile(path):
+        raise ImportError(f'pose peer {name}: mmpose {mmpose.__version__} '
+                          f'does not ship {osp.basename(path)}; it needs '
+                          f'{peer["needs"]}')
+    return path
+
+
+def build_peer(name: str, device: str = 'cpu') -> nn.Module:
+    """Build an mmpose peer from mmpose's own config (random weights).
+
+    Raises:
+        ImportError: One line saying what the peer needs when it cannot be
+            built on this stack.
+    """
+    path = peer_config(name)
+    try:
+        return build_pose_model(path, device=device)
+    except (ImportError, KeyError, ModuleNotFoundError) as e:
+        needs = POSE_PEERS[name]['needs'] or 'its mmpose dependencies'
+        first = ' '.join(str(e).split())[:120]
+        raise ImportError(f'pose peer {name} cannot be built here ({first}); '
+                          f'it needs {needs}') from None
+
+
+def sample_photo(name: str = 'china.jpg') -> np.ndarray:
+    """A real photo shipped by scikit-learn, as BGR (mmpose's channel order
+    for loaded images).
+
+    Args:
+        name (str): ``'china.jpg'`` (640x427) or ``'flower.jpg'``.
+
+    Returns:
+        np.ndarray: The image, (H, W, 3), uint8, BGR.
+    """
+    from sklearn.datasets import load_sample_image
+    return np.ascontiguousarray(load_sample_image(name)[:, :, ::-1])
+
+
+class _PartTimer:
+    """Accumulates wall time spent in wrapped methods of a pose estimator:
+    ``features`` (``extract_feat``: backbone and neck), ``head_forward``
+    and ``head_predict`` (the head's whole ``predict``, its forward
+    included); flipped passes included."""
+
+    def __init__(self, model: nn.Module):
+        self.totals: Dict[str, float] = defaultdict(float)
+        self._wrap(model, 'extract_feat', 'features', _ae_feature_list(model))
+        self._wrap(model.head, 'forward', 'head_forward')
+        self._wrap(model.head, 'predict', 'head_predict')
+
+    def _wrap(self, owner, method: str, part: str,
+              convert: Callable = lambda out: out):
+        inner = getattr(owner, method)
+
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return convert(inner(*args, **kwargs))
+            finally:
+                self.totals[part] += time.perf_counter() - start
+
+        setattr(owner, method, timed)  # instance attribute shadows method
+
+    def reset(self):
+        self.totals.clear()
+
+
+def time_pose_end_to_end(models: Dict[str, nn.Module],
+                         image: np.ndarray,
+                         flips: Sequence[bool] = (False, True),
+                         iters: int = 5,
+                         warmup: int = 1,
+                         progress: Optional[Callable[[str], None]] = None
+                         ) -> List[dict]:
+    """Time ``mmpose.apis.inference_bottomup`` of several models on one
+    image, interleaved, with and without flip test.
+
+    Each call is split into: network (backbone, neck and head forward,
+    both passes with flip test), grouping (the rest of the head's
+    ``predict``: flip merging, decoding/grouping into people, NMS) and
+    pre/post-processing (the rest: test pipeline, data preprocessor,
+    packing the results).
+
+    Args:
+        models (dict): Row label -> bottom-up estimator (from
+            :func:`build_pose_model` or :func:`build_peer`).
+        image (np.ndarray): BGR image (H, W, 3).
+        flips (Sequence[bool]): Flip-test settings to time. A model whose
+            head cannot flip (``flip_test`` unsupported) gets only False.
+        iters (int): Timed calls per model and setting.
+        warmup (int): Untimed calls first.
+        progress (callable, optional): Called with a status line.
+
+    Returns:
+        list[dict]: One row per model and flip setting: ``model``, ``flip``,
+        ``total`` / ``network`` / ``grouping`` / ``preprocessing`` (medians
+        in ms), ``img_per_s``, ``people`` (found in the last call),
+        ``times`` (total ms per call), ``n``.
+    """
+    from mmpose.apis import inference_bottomup
+    timers = {label: _PartTimer(m) for label, m in models.items()}
+    parts: Dict[Tuple[str, bool], List[dict]] = defaultdict(list)
+    people: Dict[Tuple[str, bool], int] = {}
+    fns = {}
+    for label, model in models.items():
+        for flip in flips:
+            if flip and not _can_flip(model):
+                continue
+
+            def call(label=label, model=model, flip=flip):
+                model.test_cfg['flip_test'] = flip
+                timer = timers[label]
+                timer.reset()
+                start = time.perf_counter()
+                results = inference_bottomup(model, image)
+                total = time.perf_counter() - start
+                t = timer.totals
+                # the head's forward runs inside its predict
+                parts[label, flip].append(dict(
+                    network=t['features'] + t['head_forward'],
+                    grouping=t['head_predict'] - t['head_forward'],
+                    preprocessing=total - t['features'] - t['head_predict'],
+                    total=total))
+                people[label, flip] = len(results[0].pred_instances)
+            fns[label, flip] = call
+    if progress:
+        progress(f'pose end to end: {len(fns)} model x flip settings ...')
+    times = time_interleaved(fns, iters, warmup, torch.device('cpu'))
+    rows = []
+    for key, measured in parts.items():
+        label, flip = key
+        measured = measured[warmup:]  # the warm-up calls come first
+        ms = {p: float(np.median([m[p] for m in measured])) * 1e3
+              for p in ('preprocessing', 'network', 'grouping', 'total')}
+        rows.append(dict(model=label, flip=flip, **ms,
+                         img_per_s=1e3 / ms['total'], people=people[key],
+                         times=times[key], n=len(times[key])))
+    return rows
+
+
+def _ae_feature_list(model: nn.Module) -> Callable:
+    """mmpose's associative-embedding head asserts, without flip test, a
+    *list* of feature tensors, while its own estimator passes the backbone's
+    *tuple* (so ``flip_test=False`` fails upstream). The same features as a
+    list make that path run; other heads get their features untouched."""
+    if type(model.head).__name__ != 'AssociativeEmbeddingHead':
+        return lambda feats: feats
+
+    def convert(feats):
+        if model.test_cfg.get('flip_test', False) or \
+                not isinstance(feats, tuple):
+            return feats
+        return list(feats)
+    return convert
+
+
+def _can_flip(model: nn.Module) -> bool:
+    """Whether a bottom-up model supports mmpose's flip test (heatmap-style
+    heads do; RTMO's does not)."""
+    return type(model.head).__name__ != 'RTMOHead'
+
+
+def synthetic_codec(decoder_cfg: dict, heatmap_size=(64, 64)):
     """The codec of a pose head, re-built for maps of ``heatmap_size``
     (input size scaled alike, so the stride stays that of the config)."""
     from mmpose.registry import KEYPOINT_CODECS
@@ -76,3 +260,87 @@ def synthetic_codec(decoder_cfg: dict, heatmap_size=(128, 128)):
     cfg['input_size'] = tuple(
         int(round(s * r)) for s, r in zip(heatmap_size, stride))
     return KEYPOINT_CODECS.build(cfg)
+
+
+def time_decode_vs_people(decoder_cfg: dict,
+                          num_people: Sequence[int] = (1, 5, 10, 30),
+                          heatmap_size: Tuple[int, int] = (64, 64),
+                          scenes: int = 4,
+                          iters: int = 20,
+                          seed: int = 0) -> List[dict]:
+    """Time a codec's ``decode`` on clean maps of N people.
+
+    For each N, ``scenes`` random scenes of articulated people
+    (:func:`selecsls_mm.pose.synthetic.synthetic_scene`, 10-40% of the
+    image height, some cut by the border) are encoded by the codec itself;
+    decode is then timed round-robin over them.
+
+    Args:
+        decoder_cfg (dict): The codec config (``model.head.decoder``).
+        num_people (Sequence[int]): People per scene.
+        heatmap_size (tuple): Map size (W, H); the input size follows the
+            config's stride.
+        scenes (int): Scenes per N.
+        iters (int): Timed decodes per N.
+        seed (int): Random seed.
+
+    Returns:
+        list[dict]: ``num_people``, ``found`` (people decoded per scene),
+        ``heatmap_size`` and the stats of :class:`TimingStats` in ms.
+    """
+    from selecsls_mm.pose.synthetic import synthetic_scene
+    codec = synthetic_codec(decoder_cfg, heatmap_size)
+    w, h = (int(s) for s in codec.input_size)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in num_people:
+        encoded = []
+        for _ in range(scenes):
+            keypoints, visible = synthetic_scene(
+                rng, (w, h), n, height_range=(0.1 * h, 0.4 * h),
+                truncation=0.2)
+            maps = codec.encode(keypoints, visible)
+            encoded.append((maps['heatmaps'], maps['pafs']))
+        found = [len(codec.decode(*maps)[0]) for maps in encoded]
+        counter = iter(range(10**9))
+
+        def decode(encoded=encoded, counter=counter):
+            return codec.decode(*encoded[next(counter) % len(encoded)])
+
+        times = time_interleaved(dict(decode=decode), iters, 1,
+                                 torch.device('cpu'))['decode']
+        rows.append(dict(num_people=n, found=found,
+                         heatmap_size=list(heatmap_size),
+                         **summarize(times).to_dict()))
+    return rows
+
+
+class _PoseNetwork(nn.Module):
+    """Backbone (+ neck) and head forward of a pose estimator: images to
+    raw outputs, without preprocessing, flip test or decoding."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.head.forward(self.model.extract_feat(x))
+
+
+def time_pose_network(model: nn.Module, size: Tuple[int, int],
+                      settings: BenchmarkSettings, iters: int = 10,
+                      warmup: int = 2) -> dict:
+    """Time the network alone (batch 1, no flip test) at ``size`` (W, H).
+
+    Returns:
+        dict: ``size`` and the stats of :class:`TimingStats` in ms.
+    """
+    from .runtimes import prepare_forward
+    network = settings.place(_PoseNetwork(model).eval())
+    x = settings.inputs(1, size)
+    prepared = prepare_forward(network, x, settings)
+    times = time_interleaved(dict(network=prepared.run), iters, warmup,
+                             settings.device)['network']
+    return dict(size=list(size), runtime=prepared.runtime,
+                max_rel_diff=prepared.max_rel_diff,
+                **summarize(times).to_dict())

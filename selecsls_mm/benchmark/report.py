@@ -1,0 +1,161 @@
+# Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
+"""The benchmark report: markdown tables from the experiments' results,
+and the JSON file with every number (written atomically)."""
+import json
+from typing import List, Sequence
+
+from ..utils.fileio import atomic_output
+from .timing import paired_ratio
+
+MiB = 2**20
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A GitHub markdown table."""
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '|'.join('---' for _ in header) + '|']
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return '\n'.join(lines)
+
+
+def fmt_ms(ms: float) -> str:
+    """Milliseconds with three significant digits or so."""
+    return f'{ms:.2f}' if ms < 10 else f'{ms:.1f}' if ms < 100 else \
+        f'{ms:.0f}'
+
+
+def header_line(env: dict, settings_line: str, what: str) -> str:
+    """The report's first line: device, torch, threads, settings."""
+    return (f"# device: {env['device_name']} ({env['device']}); torch "
+            f"{env['torch']}; {env['threads']} threads; {settings_line}; "
+            f'eval mode, torch.inference_mode; {what}')
+
+
+def _cells(result: dict) -> List[tuple]:
+    seen = []
+    for c in result['cells']:
+        key = (tuple(c['size']), c['batch'])
+        if key not in seen:
+            seen.append(key)
+    return seen
+
+
+def forward_report(result: dict) -> str:
+    """Forward times (median, IQR), ratio rows and the runtime check."""
+    cells = _cells(result)
+    labels = list(dict.fromkeys(c['model'] for c in result['cells']))
+    by_key = {(c['model'], tuple(c['size']), c['batch']): c
+              for c in result['cells']}
+    header = ['model'] + [f'{s[0]}x{s[1]} bs{b}' for s, b in cells]
+    rows = [[label] + [
+        f"{fmt_ms(by_key[label, s, b]['median'])} "
+        f"({fmt_ms(by_key[label, s, b]['iqr'])})" for s, b in cells]
+            for label in labels]
+    ratio = {(r['numerator'], r['denominator'], tuple(r['size']),
+              r['batch']): r['ratio'] for r in result['ratios']}
+    pairs = list(dict.fromkeys((r['numerator'], r['denominator'])
+                               for r in result['ratios']))
+    rows += [[f'{a} / {b}'] + [f'{ratio[a, b, s, bs]:.2f}'
+                               for s, bs in cells] for a, b in pairs]
+    n = sorted({c['n'] for c in result['cells']})
+    diff = max(c['max_rel_diff'] for c in result['cells'])
+    lines = [
+        '\nForward time, ms: median (IQR) over '
+        f"{n[0] if n[0] == n[-1] else f'{n[0]}-{n[-1]}'} interleaved "
+        'iterations; "A / B" rows: median of per-iteration time(A) / '
+        'time(B) (> 1: B is faster)',
+        markdown_table(header, rows),
+        f'runtime outputs vs eager: max relative difference {diff:.1e} '
+        '(max|eager - runtime| / max|eager|, every model and cell)']
+    return '\n'.join(lines)
+
+
+def complexity_report(rows: List[dict]) -> str:
+    """Parameters and GMACs per image."""
+    sizes = list(rows[0]['macs']) if rows else []
+    table = [[r['model'], f"{r['params'] / 1e6:.2f}"] +
+             [f"{r['macs'][s] / 1e9:.2f}" for s in sizes] for r in rows]
+    return ('\nParameters and MACs per image (multiply-accumulates; '
+            'selecsls_mm.utils.complexity: convs and matmuls)\n' +
+            markdown_table(['model', 'params (M)'] +
+                           [f'GMACs {s}' for s in sizes], table))
+
+
+def training_report(result: dict) -> str:
+    """Saved-for-backward bytes, step times and their ratios."""
+    size = 'x'.join(str(s) for s in result['size'])
+    header = ['model', 'saved for backward (MiB)', 'train step ms (IQR)']
+    cuda = any('cuda' in r for r in result['rows'])
+    if cuda:
+        header.append('CUDA peak allocated (MiB)')
+    table = []
+    for r in result['rows']:
+        step = r['train_step']
+        line = [r['model'], f"{r['saved_bytes'] / MiB:.0f}",
+                f"{fmt_ms(step['median'])} ({fmt_ms(step['iqr'])})"]
+        if cuda:
+            line.append(f"{r['cuda']['peak'] / MiB:.0f}")
+        table.append(line)
+    n = result['rows'][0]['train_step']['n'] if result['rows'] else 0
+    ratios = markdown_table(
+        ['A / B', 'saved for backward', 'train step time (paired median)'],
+        [[f"{r['numerator']} / {r['denominator']}", f"{r['saved']:.2f}",
+          f"{r['train_step']:.2f}"] for r in result['ratios']])
+    return (f"\nTraining, batch {result['batch']}, {size}: activations "
+            'saved for backward (autograd saved-tensor hooks, each storage '
+            'once, parameters excluded) and forward+backward time over '
+            f'{n} interleaved steps\n' + markdown_table(header, table) +
+            '\n\n' + ratios)
+
+
+def pose_report(rows: List[dict], reference: str = None) -> str:
+    """The end-to-end pose table, with throughput ratios against
+    ``reference`` (a row label) at the same flip setting."""
+    table = []
+    for r in rows:
+        line = [r['model'], 'on' if r['flip'] else 'off',
+                fmt_ms(r['preprocessing']), fmt_ms(r['network']),
+                fmt_ms(r['grouping']), fmt_ms(r['total']),
+                f"{r['img_per_s']:.2f}", r['people']]
+        ref = next((x for x in rows if x['model'] == reference
+                    and x['flip'] == r['flip']), None)
+        line.append(f"{paired_ratio(ref['times'], r['times']):.2f}"
+                    if ref is not None else '')
+        table.append(line)
+    n = rows[0]['n'] if rows else 0
+    return ('\nBottom-up pose end to end (mmpose.apis.inference_bottomup, '
+            f'one real photo, batch 1; ms, medians of {n} interleaved '
+            'calls; random weights, so "people" found is not a quality '
+            'measure)\n' + markdown_table(
+                ['model', 'flip test', 'pre/post-processing', 'network',
+                 'grouping', 'total', 'img/s', 'people',
+                 f'throughput / {reference}'], table))
+
+
+def decode_report(rows: List[dict], config: str) -> str:
+    """Decode time against the number of people."""
+    size = 'x'.join(str(s) for s in rows[0]['heatmap_size']) if rows else ''
+    return (f'\nPAF decode ({config}) on {size} maps encoded by the codec '
+            'from synthetic people, ms median (IQR)\n' + markdown_table(
+                ['people', 'found per scene', 'ms', 'decodes/s'],
+                [[r['num_people'], ' '.join(str(f) for f in r['found']),
+                  f"{fmt_ms(r['median'])} ({fmt_ms(r['iqr'])})",
+                  f"{1e3 / r['median']:.0f}"] for r in rows]))
+
+
+def pose_network_report(rows: dict) -> str:
+    """The pose networks alone (batch 1, no flip, no decoding)."""
+    table = [[label, 'x'.join(str(s) for s in r['size']), r['runtime'],
+              f"{fmt_ms(r['median'])} ({fmt_ms(r['iqr'])})",
+              f"{1e3 / r['median']:.1f}"] for label, r in rows.items()]
+    return ('\nPose networks alone (backbone, neck, head; batch 1, no flip '
+            'test, no pre/post-processing), ms median (IQR)\n' +
+            markdown_table(['model', 'input', 'runtime', 'ms', 'fps'],
+                           table))
+
+
+def write_json(path: str, data: dict):
+    """Write ``data`` as JSON to ``path`` via a temp file and a rename, so
+    the file is never half-written."""
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
+        json.dump(data, f, indent=1)
