@@ -3,6 +3,7 @@ narrow allowlist; anything that could run code is refused."""
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -66,14 +67,6 @@ class _RunsCode:
         return (os.system, (f'touch {self.path}', ))
 
 
-class _ReachesThroughGetattr:
-    """Pickles as getattr(HistoryBuffer, '__init__'): the allowlisted
-    getattr must resolve only HistoryBuffer's statistics methods."""
-
-    def __reduce__(self):
-        return (getattr, (HistoryBuffer, '__init__'))
-
-
 def test_checkpoint_that_runs_code_is_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = tmp_path / 'evil.pth'
@@ -87,12 +80,39 @@ def test_checkpoint_that_runs_code_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_getattr_is_limited_to_statistics_methods(tmp_path):
+class _Getattr:
+    """Pickles as ``getattr(obj, name)``."""
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return (getattr, (self.obj, self.name))
+
+
+# Public attributes of allowlisted classes that are not HistoryBuffer's
+# statistics methods: the allowlisted getattr must not resolve them.
+@pytest.mark.parametrize('obj, name', [
+    (HistoryBuffer, '__init__'),
+    (HistoryBuffer, 'update'),
+    (HistoryBuffer, 'register_statistics'),
+    (HistoryBuffer, 'statistics'),
+    (np.ndarray, 'mean'),
+    (np.ndarray, 'tofile'),
+])
+def test_getattr_is_limited_to_statistics_methods(tmp_path, obj, name):
     path = tmp_path / 'getattr.pth'
-    torch.save({'x': _ReachesThroughGetattr()}, path)
+    torch.save({'x': _Getattr(obj, name)}, path)
     with pytest.raises(UnsafeCheckpointError,
-                       match=r"getattr\(.*HistoryBuffer.*'__init__'\)"):
+                       match=rf"getattr\(.*{obj.__name__}.*'{name}'\)"):
         load_checkpoint_file(str(path))
+
+
+@pytest.mark.parametrize('name', ['mean', 'min', 'max', 'current'])
+def test_statistics_methods_resolve(tmp_path, name):
+    path = tmp_path / 'stat.pth'
+    torch.save({'x': _Getattr(HistoryBuffer, name)}, path)
+    assert load_checkpoint_file(str(path))['x'] is getattr(HistoryBuffer, name)
 
 
 def test_missing_file_is_named(tmp_path):
