@@ -1,11 +1,12 @@
-"""tools/digits_demo.py: the digits dataset it writes, and a reduced run."""
+"""tools/digits_demo.py: the digits dataset it writes
+(``selecsls_mm.datasets.write_digits_dataset``), and a reduced run."""
 import os.path as osp
 import re
 import subprocess
 import sys
 
 import pytest
-from helpers import load_tool
+from selecsls_mm.datasets import write_digits_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -17,9 +18,8 @@ def read_split(root, split):
 
 def test_write_digits_layout(tmp_path):
     from PIL import Image
-    demo = load_tool('digits_demo')
     root = tmp_path / 'digits'
-    splits = demo.write_digits(str(root), 32, 0.2)
+    splits = write_digits_dataset(str(root), 32, 0.2)
     train, val = read_split(root, 'train'), read_split(root, 'val')
     assert splits == dict(train=len(train), val=len(val))
     assert len(train) + len(val) == 1797  # every scanned digit, once
@@ -32,12 +32,19 @@ def test_write_digits_layout(tmp_path):
     assert img.size == (32, 32)
     # Reused when complete; no temporary folders are left behind.
     mtime = (root / 'meta' / 'val.txt').stat().st_mtime_ns
-    assert demo.write_digits(str(root), 32, 0.2) == splits
+    assert write_digits_dataset(str(root), 32, 0.2) == splits
     assert (root / 'meta' / 'val.txt').stat().st_mtime_ns == mtime
     assert [p.name for p in tmp_path.iterdir()] == ['digits']
     # Other settings rewrite it.
-    demo.write_digits(str(root), 40, 0.2)
+    write_digits_dataset(str(root), 40, 0.2)
     assert Image.open(root / 'val' / next(iter(val))).size == (40, 40)
+    # A folder it did not write is never deleted.
+    other = tmp_path / 'photos'
+    other.mkdir()
+    (other / 'keep.jpg').write_bytes(b'x')
+    with pytest.raises(FileExistsError, match='not a digits dataset'):
+        write_digits_dataset(str(other), 32, 0.2)
+    assert (other / 'keep.jpg').exists()
 
 
 @pytest.mark.slow

@@ -106,3 +106,17 @@ def test_run_main_exit_codes(capsys):
 
     with pytest.raises(ZeroDivisionError):
         run_main(bug)
+
+
+def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    from selecsls_mm.utils import atomic_directory
+    path = tmp_path / 'data'
+    with pytest.raises(RuntimeError, match='interrupted'):
+        with atomic_directory(str(path)) as tmp:
+            (tmp_path / os.path.basename(tmp) / 'a.png').write_bytes(b'x')
+            raise RuntimeError('interrupted')
+    assert os.listdir(tmp_path) == []
+    with atomic_directory(str(path)) as tmp:
+        (tmp_path / os.path.basename(tmp) / 'a.png').write_bytes(b'x')
+        assert not path.exists()
+    assert os.listdir(tmp_path) == ['data'] and os.listdir(path) == ['a.png']

@@ -3,9 +3,10 @@
 
 ``make demo`` runs this script. It
 
-1. writes scikit-learn's handwritten digits (1797 scanned 8x8 images that ship
-   inside the package, so nothing is downloaded) as an ImageNet-layout dataset
-   under ``data/digits`` (``train/``, ``val/``, ``meta/{train,val}.txt``), the
+1. writes scikit-learn's handwritten digits (1797 scanned 8x8 images that
+   ship inside the package, so nothing is downloaded) as an ImageNet-layout
+   dataset (``selecsls_mm.datasets.write_digits_dataset``) under
+   ``data/digits`` (``train/``, ``val/``, ``meta/{train,val}.txt``), the
    validation split held out and stratified by class, images upsampled to
    32x32 because SelecSLS needs at least 32 px;
 2. trains ``configs/selecsls42_digits.py`` with ``tools/train.py``;
@@ -21,18 +22,17 @@ import argparse
 import json
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
-import numpy as np
+from selecsls_mm.datasets import write_digits_dataset
+from selecsls_mm.utils import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Train + evaluate SelecSLS on scikit-learn digits (CPU)')
     parser.add_argument(
@@ -60,7 +60,7 @@ def parse_args():
         type=float,
         default=0.2,
         help='held-out fraction of the images')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.size < 32:
         parser.error(f'--size {args.size}: SelecSLS needs at least 32 px')
     if args.epochs is not None and args.epochs < 1:
@@ -70,62 +70,8 @@ def parse_args():
     return args
 
 
-def write_digits(data_root: str, size: int, val_fraction: float) -> dict:
-    """Write the digits as an ImageNet-layout dataset; return split sizes.
-
-    The dataset is built in a temporary folder and renamed into place, so an
-    interrupted run never leaves a half-written dataset behind; a complete
-    one with the same settings is reused.
-    """
-    from PIL import Image
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    settings = dict(size=size, val_fraction=val_fraction, seed=0)
-    info_file = osp.join(data_root, 'meta', 'info.json')
-    if osp.isfile(info_file):
-        with open(info_file) as f:
-            info = json.load(f)
-        if info.get('settings') == settings:
-            return info['splits']
-        shutil.rmtree(data_root)
-
-    digits = load_digits()
-    # 0..16 ink levels -> 0..255 grey.
-    images = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)
-    index = np.arange(len(images))
-    train_idx, val_idx = train_test_split(
-        index, test_size=val_fraction, random_state=0,
-        stratify=digits.target)
-
-    parent = osp.dirname(osp.abspath(data_root))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.digits.', dir=parent)
-    try:
-        os.makedirs(osp.join(tmp, 'meta'))
-        splits = {}
-        for split, ids in (('train', train_idx), ('val', val_idx)):
-            os.makedirs(osp.join(tmp, split))
-            lines = []
-            for i in sorted(ids):
-                name = f'{i:04d}.png'
-                img = Image.fromarray(images[i], mode='L').resize(
-                    (size, size), Image.BICUBIC)
-                img.save(osp.join(tmp, split, name))
-                lines.append(f'{name} {digits.target[i]}\n')
-            with open(osp.join(tmp, 'meta', f'{split}.txt'), 'w') as f:
-                f.writelines(lines)
-            splits[split] = len(lines)
-        with open(osp.join(tmp, 'meta', 'info.json'), 'w') as f:
-            json.dump(dict(settings=settings, splits=splits), f)
-        os.replace(tmp, data_root)
-    finally:
-        if osp.exists(tmp):
-            shutil.rmtree(tmp)
-    return splits
-
-
 def run(cmd):
+    """Run a tool as a child process, failing with one line if it fails."""
     print('$', ' '.join(cmd), flush=True)
     env = dict(os.environ)
     # On a machine shared with other jobs two OpenMP threads wait for each
@@ -133,14 +79,19 @@ def run(cmd):
     # shared 2-core machine); one thread is steady. On an idle machine
     # OMP_NUM_THREADS=2 is about twice as fast.
     env.setdefault('OMP_NUM_THREADS', '1')
-    subprocess.run(cmd, check=True, cwd=ROOT, env=env)
+    code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    if code:
+        raise ChildProcessError(
+            f'{osp.basename(cmd[1])} failed with exit code {code}; its output '
+            'is above')
 
 
-def main():
-    args = parse_args()
+def main(argv=None) -> int:
+    args = parse_args(argv)
     start = time.perf_counter()
 
-    splits = write_digits(args.data_root, args.size, args.val_fraction)
+    splits = write_digits_dataset(args.data_root, args.size,
+                                  args.val_fraction)
     print(f'digits dataset: {splits["train"]} train / {splits["val"]} '
           f'held-out val images of {args.size}x{args.size} px in '
           f'{args.data_root}', flush=True)
@@ -178,7 +129,8 @@ def main():
     print(f'\nSelecSLS digits demo: top-1 {top1:.2f}% on {splits["val"]} '
           f'held-out images; wall time {wall:.0f} s '
           f'(dataset + training + test)', flush=True)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))

@@ -15,6 +15,7 @@ Examples::
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mmengine
 from mmengine.config import ConfigDict, DictAction
@@ -26,10 +27,11 @@ import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (fill_dataloader_defaults,
                                       setup_cpu_distributed,
                                       teardown_distributed)
-from selecsls_mm.stack import MissingDependencyError, load_config
+from selecsls_mm.stack import load_config
+from selecsls_mm.utils import run_main
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -68,7 +70,7 @@ def parse_args():
         help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0).
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if args.out is None and args.out_item is not None:
@@ -121,14 +123,11 @@ def merge_args(cfg, args):
     return cfg
 
 
-def main():
-    args = parse_args()
-    try:
-        # Also checks that the installed stack can build what the config
-        # names (mmpose version, mmcv ops, mmdet); one line if not.
-        cfg = load_config(args.config)
-    except MissingDependencyError as err:
-        raise SystemExit(f'error: {err}')
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    # Also checks that the installed stack can build what the config names
+    # (mmpose version, mmcv ops, mmdet): MissingDependencyError if not.
+    cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
 
@@ -146,7 +145,8 @@ def main():
 
     if args.out and args.out_item == 'metrics':
         mmengine.dump(metrics, args.out)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))

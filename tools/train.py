@@ -15,6 +15,7 @@ Examples::
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 from mmengine.device import get_device
@@ -25,10 +26,11 @@ import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (fill_dataloader_defaults,
                                       setup_cpu_distributed,
                                       teardown_distributed)
-from selecsls_mm.stack import MissingDependencyError, load_config
+from selecsls_mm.stack import load_config
+from selecsls_mm.utils import run_main
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -66,7 +68,7 @@ def parse_args():
         help='job launcher')
     # torch.distributed.launch passes --local-rank (torch >= 2.0).
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -114,17 +116,14 @@ def merge_args(cfg, args):
     return cfg
 
 
-def main():
-    args = parse_args()
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.amp and get_device() == 'cpu':
-        raise SystemExit('--amp needs a GPU (or NPU/MLU): mmengine\'s '
+        raise ValueError('--amp needs a GPU (or NPU/MLU): mmengine\'s '
                          'AmpOptimWrapper does not run on CPU; drop --amp')
-    try:
-        # Also checks that the installed stack can build what the config
-        # names (mmpose version, mmcv ops, mmdet); one line if not.
-        cfg = load_config(args.config)
-    except MissingDependencyError as err:
-        raise SystemExit(f'error: {err}')
+    # Also checks that the installed stack can build what the config names
+    # (mmpose version, mmcv ops, mmdet): MissingDependencyError if not.
+    cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
 
@@ -134,7 +133,8 @@ def main():
         runner = RUNNERS.build(cfg)
     runner.train()
     teardown_distributed()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))

@@ -1,6 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """How the command-line tools end: an exit code, and a user's mistake as one
 line on stderr instead of a traceback."""
+import os
 import os.path as osp
 import pickle
 import runpy
@@ -8,11 +9,14 @@ import sys
 import warnings
 from typing import Callable, List, Optional
 
+from ..stack import MissingDependencyError
+
 # Exceptions that describe bad input (a missing file, a wrong option, a
-# checkpoint that does not fit): the message is the whole story. Anything
-# else is a bug and keeps its traceback.
+# checkpoint that does not fit, a package the config needs): the message is
+# the whole story. Anything else is a bug and keeps its traceback; so do
+# these when the environment variable SELECSLS_MM_TRACEBACK is set.
 USER_ERRORS = (OSError, ValueError, TypeError, KeyError,
-               pickle.UnpicklingError)
+               pickle.UnpicklingError, MissingDependencyError)
 
 
 def error_line(err: BaseException) -> str:
@@ -37,7 +41,8 @@ def run_main(main: Callable[[Optional[List[str]]], Optional[int]],
     Use it as ``sys.exit(run_main(main))`` under ``if __name__ ==
     '__main__'``. ``main`` returns its exit code (None counts as 0). A user
     error (:data:`USER_ERRORS`) prints :func:`error_line` to stderr and gives
-    1; other exceptions propagate with their traceback.
+    1 (with ``SELECSLS_MM_TRACEBACK=1`` in the environment it propagates);
+    other exceptions propagate with their traceback.
 
     Args:
         main (callable): The tool's ``main(argv)``.
@@ -49,6 +54,8 @@ def run_main(main: Callable[[Optional[List[str]]], Optional[int]],
     try:
         code = main(argv)
     except USER_ERRORS as err:
+        if os.environ.get('SELECSLS_MM_TRACEBACK'):
+            raise
         print(error_line(err), file=sys.stderr)
         return 1
     return 0 if code is None else int(code)

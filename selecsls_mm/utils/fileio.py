@@ -1,8 +1,10 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""Write files atomically: a crash or an error never leaves half a file."""
+"""Write files and folders atomically: a crash or an error never leaves half
+a file (or a half-filled folder) behind."""
 import contextlib
 import os
 import os.path as osp
+import shutil
 import tempfile
 from typing import Iterator
 
@@ -34,3 +36,27 @@ def atomic_output(path: str) -> Iterator[str]:
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str) -> Iterator[str]:
+    """Yield a temporary folder next to ``path``; on success it is renamed to
+    ``path``, on error it is removed with everything in it.
+
+    Args:
+        path (str): The final folder; it must not exist when the block ends
+            (remove an outdated one first). Its parent is created if needed.
+
+    Yields:
+        str: The temporary folder to fill.
+    """
+    path = osp.abspath(osp.expanduser(path))
+    parent, name = osp.split(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{name}.', suffix='.tmp', dir=parent)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            shutil.rmtree(tmp)
