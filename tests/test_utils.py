@@ -21,6 +21,10 @@ def test_atomic_output_replaces_only_on_success(tmp_path):
         with open(tmp, 'w') as f:
             f.write('first')
     assert path.read_text() == 'first'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() gives
+    path.chmod(0o640)
 
     with pytest.raises(RuntimeError, match='disk full'):
         with atomic_output(str(path)) as tmp:
@@ -29,6 +33,11 @@ def test_atomic_output_replaces_only_on_success(tmp_path):
             raise RuntimeError('disk full')
     assert path.read_text() == 'first'
     assert os.listdir(path.parent) == ['out.pth']  # no temp file left
+    with atomic_output(str(path)) as tmp:
+        with open(tmp, 'w') as f:
+            f.write('second')
+    assert path.read_text() == 'second'
+    assert path.stat().st_mode & 0o777 == 0o640  # kept from the old file
 
 
 def test_count_macs_by_hand():

@@ -9,10 +9,23 @@ import tempfile
 from typing import Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private (0600/0700) entries; the renamed result gets
+# the permissions a plain open()/makedirs() would have given it.
+_UMASK = _umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str) -> Iterator[str]:
     """Yield a temporary path next to ``path``; on success it is renamed to
     ``path``, on error it is removed and ``path`` is left untouched.
+    The result has the permissions of the file it replaces, or those the
+    umask gives a new file.
 
     The temporary file keeps the extension of ``path`` (``.onnx``, ``.pth``)
     for writers that look at it, and lives in the same folder, so the final
@@ -32,6 +45,9 @@ def atomic_output(path: str) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        mode = os.stat(path).st_mode & 0o7777 if osp.exists(path) else \
+            0o666 & ~_UMASK
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if osp.exists(tmp):
@@ -56,6 +72,7 @@ def atomic_directory(path: str) -> Iterator[str]:
     tmp = tempfile.mkdtemp(prefix=f'.{name}.', suffix='.tmp', dir=parent)
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if osp.exists(tmp):
