@@ -214,3 +214,33 @@ def test_decode_rejects_mismatched_heatmaps_and_pafs():
     with pytest.raises(RuntimeError, match='no decoder'):
         build_head(num_limbs=19).decode(
             (torch.rand(1, 17, 8, 8), torch.rand(1, 38, 8, 8)))
+
+
+def test_flip_test_averages_both_halves_with_mirrored_pafs():
+    """The original maps show one person, the maps of the flipped image
+    show two: the second person must come back from the flipped half alone,
+    at half score, in the right place (so the flipped PAFs are mirrored
+    with the right signs and the flipped half is used)."""
+    size, stride = 64, 2
+    codec = KEYPOINT_CODECS.build(codec_cfg(size, stride))
+    head = build_head(decoder=codec_cfg(size, stride))
+    kpts, vis = two_people(size)
+    only_first = vis.copy()
+    only_first[1] = 0
+    targets = {
+        'orig': codec.encode(kpts, only_first),
+        'flip': codec.encode(*flip_people(kpts, vis, size)),
+    }
+    head.forward = lambda feats: (torch.as_tensor(
+        targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
+    sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
+    pred = head.predict(['orig', 'flip'], [sample],
+                        test_cfg=dict(flip_test=True, shift_heatmap=True))[0]
+    assert len(pred.keypoints) == 2
+    order = np.argsort(-pred.bbox_scores)
+    first, second = pred.keypoints[order]
+    scores = pred.keypoint_scores[order]
+    assert np.abs(first - kpts[0]).max() < 1.5
+    assert np.abs(second - kpts[1]).max() < 1.5
+    np.testing.assert_allclose(scores[0], 1, atol=0.1)
+    np.testing.assert_allclose(scores[1], 0.5, atol=0.1)
