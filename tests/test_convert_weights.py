@@ -1,5 +1,6 @@
 """Weight conversion from timm / original-release checkpoints, checked
 against timm as the independent reference implementation."""
+import io
 import os
 
 import pytest
@@ -9,25 +10,11 @@ from mmengine.runner import load_checkpoint
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
-from helpers import randomize_bn
+from reference_models import ARCHS, reference_model
 from selecsls_mm.checkpoint import UnsafeCheckpointError
 from selecsls_mm.converters import (ConversionError,
                                     convert_reference_checkpoint,
                                     convert_reference_state_dict)
-
-TIMM_ARCHS = {'42': 'selecsls42', '42b': 'selecsls42b', '60': 'selecsls60',
-              '60b': 'selecsls60b', '84': 'selecsls84'}
-
-
-def timm_reference(arch):
-    """A timm SelecSLS with random weights; for 84 with the 1x1 last head
-    conv of the original release (timm uses 3x3 there)."""
-    model = timm.create_model(TIMM_ARCHS[arch], pretrained=False)
-    if arch == '84':
-        model.head[3][0] = torch.nn.Conv2d(1024, 1280, 1, bias=False)
-    randomize_bn(model)
-    return model.eval()
-
 
 def classifier(arch, num_classes=1000):
     in_channels = 1024 if arch.endswith('b') else 1280
@@ -50,9 +37,10 @@ def _logits(model, x):
         return model(x, mode='tensor')
 
 
-@pytest.mark.parametrize('arch', list(TIMM_ARCHS))
+# 42..84: timm's models; 102: timm's blocks with the original release's table.
+@pytest.mark.parametrize('arch', ARCHS)
 def test_timm_checkpoint_gives_same_logits(arch, tmp_path):
-    reference = timm_reference(arch)
+    reference = reference_model(arch)
     src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
     torch.save(reference.state_dict(), src)
     convert_reference_checkpoint(str(src), str(dst))
@@ -67,7 +55,7 @@ def test_timm_checkpoint_gives_same_logits(arch, tmp_path):
 
 def test_original_release_layout_and_file_formats(tmp_path):
     from safetensors.torch import save_file
-    reference = timm_reference('60')
+    reference = reference_model('60')
     state = reference.state_dict()
     # The original SelecSLS-Pytorch release names the classifier
     # `classifier.0` (a Sequential) and some files come from DataParallel.
@@ -77,6 +65,7 @@ def test_original_release_layout_and_file_formats(tmp_path):
         'SelecSLS60_statedict.pth': original,
         'wrapped.pth': {'state_dict': {f'module.{k}': v
                                        for k, v in original.items()}},
+        'model_wrapped.pth': {'model': state, 'epoch': 90},
         'pytorch_model.bin': state,
         'model.safetensors': state,
     }
@@ -98,7 +87,7 @@ def test_original_release_layout_and_file_formats(tmp_path):
 
 
 def test_converted_backbone_loads_through_init_cfg(tmp_path):
-    reference = timm_reference('60')
+    reference = reference_model('60')
     src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
     torch.save(reference.state_dict(), src)
     convert_reference_checkpoint(str(src), str(dst))
@@ -169,3 +158,43 @@ def test_checkpoint_that_carries_code_is_refused(tmp_path):
         convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'pwned').exists()
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_failed_write_leaves_the_old_output(tmp_path, monkeypatch):
+    """The output is written to a temporary file and renamed: a write that
+    fails half-way (disk full, interrupted) leaves the previous output as it
+    was and no partial file."""
+    src, dst = tmp_path / 'src.pth', tmp_path / 'out.pth'
+    torch.save(reference_model('42', random_bn=False).state_dict(), src)
+    dst.write_bytes(b'previous checkpoint')
+    real_save = torch.save
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        data = buffer.getvalue()[:len(buffer.getvalue()) // 2]
+        if hasattr(f, 'write'):
+            f.write(data)
+        else:
+            with open(f, 'wb') as out:
+                out.write(data)
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(torch, 'save', save_half_then_fail)
+    with pytest.raises(OSError, match='No space left'):
+        convert_reference_checkpoint(str(src), str(dst))
+    assert dst.read_bytes() == b'previous checkpoint'
+    assert sorted(os.listdir(tmp_path)) == ['out.pth', 'src.pth']
+
+
+def test_truncated_safetensors_names_the_file(tmp_path):
+    from safetensors.torch import save_file
+    src = tmp_path / 'model.safetensors'
+    state = reference_model('42b', random_bn=False).state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(src))
+    data = src.read_bytes()
+    src.write_bytes(data[:len(data) // 3])  # an interrupted download
+    with pytest.raises(ConversionError,
+                       match=f'{src} is not a complete safetensors file'):
+        convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
+    assert os.listdir(tmp_path) == ['model.safetensors']
