@@ -1,7 +1,64 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+"""What ``tools/train.py`` and ``tools/test.py`` share: the common options,
+the work directory, the runner, and the config adjustments for CPU-only and
+distributed runs."""
+import argparse
+import os
+import os.path as osp
+
 import torch
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser, split: str):
+    """Add the options every runner tool takes: ``--cfg-options``,
+    ``--launcher`` and ``--local-rank`` (passed by
+    ``torch.distributed.launch``).
+
+    Args:
+        parser (ArgumentParser): The tool's parser.
+        split (str): ``'train'`` or ``'test'``, for the help text.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy pairs merged into the '
+        f'config, e.g. {split}_dataloader.batch_size=8 or key="[a,b]"; no '
+        'white space is allowed')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def export_local_rank(args: argparse.Namespace):
+    """Set ``LOCAL_RANK`` from ``--local-rank`` unless the launcher set it."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+
+
+def set_work_dir(cfg: Config, args: argparse.Namespace):
+    """``cfg.work_dir``: ``--work-dir``, else the config's, else
+    ``./work_dirs/<config name>``; also sets ``cfg.launcher``."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The config's ``runner_type`` (mmengine ``Runner`` when unset)."""
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
 
 
 def fill_dataloader_defaults(cfg, field: str, persistent_workers: bool):

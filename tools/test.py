@@ -13,19 +13,18 @@ Examples::
     bash tools/dist_test.sh CONFIG CKPT 8
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 import mmengine
-from mmengine.config import ConfigDict, DictAction
+from mmengine.config import ConfigDict
 from mmengine.evaluator import DumpResults
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.runner_setup import (fill_dataloader_defaults,
-                                      setup_cpu_distributed,
+from selecsls_mm.runner_setup import (add_runner_arguments, build_runner,
+                                      export_local_rank,
+                                      fill_dataloader_defaults,
+                                      set_work_dir, setup_cpu_distributed,
                                       teardown_distributed)
 from selecsls_mm.stack import load_config
 from selecsls_mm.utils import run_main
@@ -47,13 +46,6 @@ def parse_args(argv=None):
         choices=['metrics', 'pred'],
         help='what --out holds; defaults to the predictions')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy pairs merged into the '
-        'config, e.g. test_dataloader.batch_size=8 or key="[a,b]"; no white '
-        'space is allowed')
-    parser.add_argument(
         '--amp', action='store_true', help='test with mixed precision')
     parser.add_argument(
         '--show-dir', help='directory to save visualized predictions in')
@@ -63,16 +55,9 @@ def parse_args(argv=None):
         '--interval', type=int, default=1, help='visualize every N samples')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='window display seconds')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_runner_arguments(parser, 'test')
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     if args.out is None and args.out_item is not None:
         parser.error('--out-item needs --out FILE')
     if args.out and args.out_item != 'metrics' and \
@@ -86,14 +71,7 @@ def parse_args(argv=None):
 
 def merge_args(cfg, args):
     """Merge CLI arguments into the config."""
-    cfg.launcher = args.launcher
-
-    # work_dir priority: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args)  # CLI > config > ./work_dirs/<config name>
 
     cfg.load_from = args.checkpoint
 
@@ -131,10 +109,7 @@ def main(argv=None) -> int:
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
+    runner = build_runner(cfg)
 
     if args.out and args.out_item in ('pred', None):
         runner.test_evaluator.metrics.append(

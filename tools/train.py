@@ -13,18 +13,15 @@ Examples::
     bash tools/dist_train.sh CONFIG 8          # 8 GPUs (or CPU processes)
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 from mmengine.device import get_device
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.runner_setup import (fill_dataloader_defaults,
-                                      setup_cpu_distributed,
+from selecsls_mm.runner_setup import (add_runner_arguments, build_runner,
+                                      export_local_rank,
+                                      fill_dataloader_defaults,
+                                      set_work_dir, setup_cpu_distributed,
                                       teardown_distributed)
 from selecsls_mm.stack import load_config
 from selecsls_mm.utils import run_main
@@ -54,23 +51,9 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the learning rate by the actual total batch size over '
         '`auto_scale_lr.base_batch_size` of the config')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy pairs merged into the '
-        'config, e.g. train_dataloader.batch_size=8 or key="[a,b]"; no white '
-        'space is allowed')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_runner_arguments(parser, 'train')
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    export_local_rank(args)
     return args
 
 
@@ -81,14 +64,7 @@ def merge_args(cfg, args):
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    cfg.launcher = args.launcher
-
-    # work_dir priority: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args)  # CLI > config > ./work_dirs/<config name>
 
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
@@ -127,10 +103,7 @@ def main(argv=None) -> int:
     cfg = merge_args(cfg, args)
     setup_cpu_distributed(cfg)
 
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        runner = RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     runner.train()
     teardown_distributed()
     return 0

@@ -302,4 +302,3 @@ class SelecSLS(BaseBackbone):
                 if isinstance(m, _BatchNorm):
                     m.eval()
         return self
-
