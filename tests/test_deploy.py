@@ -40,6 +40,12 @@ def build_classifier(arch='42', num_classes=10):
 def test_fused_matches_unfused(arch):
     model = SelecSLS(arch, out_indices=(0, 1, 2, 3, 4, 5))
     randomize_bn(model, signed=True)
+    # Dead channels (variance 0, as after a ReLU that never fires) make
+    # BN's eps matter.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _BatchNorm):
+                m.running_var[::7] = 0
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -209,6 +215,53 @@ def test_prune_keeps_output_level_channels():
     assert model.stage3[0].conv6.out_channels == 286
     torch.testing.assert_close(got, expected, rtol=1e-5,
                                atol=1e-5 * expected.abs().max().item())
+
+
+def test_prune_folds_constants_through_3x3_consumers():
+    """A removed channel with a non-zero constant read by a 3x3 conv: the
+    constant times the sum of all nine taps is folded, exact everywhere but
+    the one-pixel zero-padded border."""
+    model = SelecSLS('60', out_indices=(3, ))
+    randomize_bn(model, signed=True)
+    model.eval()
+    block = model.stage2[1]
+    _zero_channels(block.conv2, [7, 8, 100], True)  # conv2 feeds 3x3 conv3
+    seen = []
+    block.conv3.register_forward_hook(lambda m, i, out: seen.append(out))
+    x = torch.randn(1, 3, 128, 96)
+    with torch.no_grad():
+        model(x)
+        report = prune_selecsls(model, 1e-3)
+        model(x)
+    assert {r['name']: r['before'] - r['after'] for r in report
+            if r['after'] < r['before']} == {'stage2.1.conv2': 3}
+    expected, got = seen
+    assert got.shape == expected.shape == (1, 64, 16, 12)
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
+    torch.testing.assert_close(got[inner], expected[inner], rtol=1e-5,
+                               atol=1e-5 * expected.abs().max().item())
+
+
+def test_prune_keeps_one_channel_of_a_conv_it_would_empty():
+    model = build_classifier('42')
+    conv5 = model.backbone.stage2[1].conv5  # read by the 1x1 conv6 only
+    _zero_channels(conv5, list(range(conv5.out_channels)), True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        report = prune_classifier(model, 1e-3)
+        got = model(x)
+    assert conv5.out_channels == 1
+    assert [r for r in report if r['name'] == 'stage2.1.conv5'] == \
+        [dict(name='stage2.1.conv5', before=72, after=1)]
+    torch.testing.assert_close(got, expected, rtol=1e-5,
+                               atol=1e-5 * expected.abs().max().item())
+    # The recorded widths rebuild it.
+    backbone = model.backbone
+    assert backbone.arch['blocks'][3][2] == (144, 144, 72, 144, 1)
+    rebuilt = SelecSLS(arch=backbone.arch, out_indices=(5, ), deploy=True)
+    backbone.switch_to_deploy()
+    rebuilt.load_state_dict(backbone.state_dict())
 
 
 def test_prune_needs_bn_form():
