@@ -242,6 +242,22 @@ def test_runtime_matches_eager(runtime):
         assert (g - e).abs().max() <= 1e-4 * e.abs().max()
     assert 0 <= prepared.max_rel_diff <= 1e-4
     assert prepared.runtime == runtime
+    if runtime == 'onnxruntime':  # really run by ONNX Runtime
+        import onnxruntime
+        assert isinstance(prepared.engine, onnxruntime.InferenceSession)
+        assert all(isinstance(o, np.ndarray) for o in prepared.run())
+    elif runtime == 'jit':
+        assert isinstance(prepared.engine, torch.jit.ScriptModule)
+    else:
+        assert prepared.engine is model
+
+
+def test_runtime_difference_is_measured():
+    # Dropout in train mode: the checked call and the reference differ.
+    model = nn.Dropout(0.5).train()
+    x = torch.ones(1, 3, 8, 8)
+    prepared = prepare_forward(model, x, BenchmarkSettings(CPU))
+    assert prepared.max_rel_diff == 1.0  # 0 where the other has 2
 
 
 @pytest.mark.slow
@@ -258,6 +274,7 @@ def test_compile_runtime_matches_eager():
     got = prepared.run()
     assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
     assert prepared.max_rel_diff <= 1e-4
+    assert prepared.engine is not model  # the compiled function runs
 
 
 def test_runtime_errors_are_one_line(monkeypatch):
@@ -296,6 +313,12 @@ def test_run_forward_results_and_report():
     models = _tiny_models(settings)
     assert {v['fold'] for v in models.values()} == {
         'switch_to_deploy()', 'torch.fx fuse'}
+    for entry in models.values():  # every model in channels_last
+        assert entry['channels_last']
+        convs = [m for m in entry['model'].modules()
+                 if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        assert convs and all(c.weight.is_contiguous(
+            memory_format=torch.channels_last) for c in convs)
     ours, resnet = list(models)
     result = run_forward(models, settings, [(64, 48)], [1, 2],
                          runtimes=['eager', 'jit'], baselines=[resnet],
@@ -420,6 +443,24 @@ def test_pose_end_to_end_split(tmp_path):
         assert r['n'] == 1 and r['people'] >= 0
     text = report.pose_report(rows, 'ours')
     assert '| ours | on |' in text and 'img/s' in text
+
+
+def test_ae_head_gets_a_feature_list_without_flip():
+    from types import SimpleNamespace
+
+    from selecsls_mm.benchmark.pose import _ae_feature_list
+
+    class AssociativeEmbeddingHead:
+        pass
+
+    feats = (torch.zeros(1), )
+    ae = SimpleNamespace(head=AssociativeEmbeddingHead(),
+                         test_cfg=dict(flip_test=False))
+    assert _ae_feature_list(ae)(feats) == [feats[0]]
+    ae.test_cfg['flip_test'] = True  # flip test wants the tuples
+    assert _ae_feature_list(ae)(feats) is feats
+    other = SimpleNamespace(head=object(), test_cfg=dict(flip_test=False))
+    assert _ae_feature_list(other)(feats) is feats
 
 
 def _tool(*args):

@@ -201,10 +201,9 @@ def run_pose(args, settings, results):
     print(report.pose_report(rows, reference))
     for line in skipped.values():
         print(f'not timed: {line}')
-    decoder = models[os.path.basename(configs[0])[:-3]].head.decoder
-    decode = pose.time_decode_vs_people(
-        decoder.to_dict() if hasattr(decoder, 'to_dict') else decoder,
-        iters=max(args.iters, 20))
+    ours = models[os.path.basename(configs[0])[:-3]]
+    decode = pose.time_decode_vs_people(ours.cfg.model.head.decoder,
+                                        iters=max(args.iters, 20))
     print(report.decode_report(decode, os.path.basename(configs[0])))
     results['pose'] = dict(rows=rows, skipped=skipped, decode=decode)
     if args.pose_size:

@@ -82,10 +82,14 @@ class PreparedForward:
         runtime (str): The runtime's name.
         max_rel_diff (float): ``max|eager - runtime| / max|eager|`` of the
             outputs on the bound input (fp32 eager reference).
+        engine (object): What runs the forward: the module, the traced
+            ``ScriptModule``, the compiled function or the ONNX Runtime
+            ``InferenceSession``.
     """
     run: Callable[[], Any]
     runtime: str
     max_rel_diff: float
+    engine: Any = None
 
 
 def _onnx_session(model: nn.Module, x: torch.Tensor, device: torch.device):
@@ -161,6 +165,7 @@ def prepare_forward(model: nn.Module, x: torch.Tensor,
 
         def run():
             return session.run(None, feed)
+        engine = session
     else:
         if runtime == 'jit':
             with torch.no_grad(), settings.autocast(), \
@@ -179,5 +184,7 @@ def prepare_forward(model: nn.Module, x: torch.Tensor,
         def run():
             with torch.inference_mode(), settings.autocast():
                 return call(x)
+        engine = call
     output = as_tensors(run())
-    return PreparedForward(run, runtime, max_rel_diff(reference, output))
+    return PreparedForward(run, runtime, max_rel_diff(reference, output),
+                           engine)
