@@ -4,15 +4,14 @@ tools/deployment/export_onnx.py): the graph matches PyTorch at several
 sizes."""
 import os.path as osp
 
+import onnx  # noqa: F401  (requirements/tests.txt: a missing one fails)
+import onnxruntime  # noqa: F401
 import pytest
 import torch
 from mmengine.config import Config
 
 from helpers import randomize_bn
 from selecsls_mm.deploy import build_model, export_onnx, run_onnx
-
-pytest.importorskip('onnxruntime')
-pytest.importorskip('onnx')
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = (
@@ -77,7 +76,6 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
             torch.testing.assert_close(o, e, rtol=1e-4, atol=1e-4 * scale)
             torch.testing.assert_close(o, b, rtol=1e-4, atol=1e-4 * scale)
 
-    import onnx
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert props['mean'] == str([123.675, 116.28, 103.53])
 
