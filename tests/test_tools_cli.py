@@ -76,3 +76,25 @@ def test_deploy_and_export_bad_input_is_one_line_error(tmp_path):
     assert proc.returncode == 1
     assert _stderr_lines(proc) == [f'error: {missing} does not exist']
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_get_flops_counts_the_config_model():
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    config = osp.join('configs', 'selecsls42_digits.py')
+    proc = _run('tools/analysis_tools/get_flops.py', config, '--shape', '32',
+                '32', '--shape', '64', '48')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if 'GMACs' in line]
+    assert [line.split(':')[0] for line in lines] == \
+        [f'{config} at 32x32', f'{config} at 64x48']
+    model = MODELS.build(Config.fromfile(
+        osp.join(REPO_ROOT, config)).model)
+    params = sum(p.numel() for p in model.parameters())
+    assert all(f'{params / 1e6:.2f} M parameters' in line for line in lines)
+    macs = [int(line.split('(')[1].split()[0]) for line in lines]
+    # 64x48 has three times the pixels of 32x32; only the linear head after
+    # global pooling (10 classes x 480 features) does not scale.
+    head = 10 * 480
+    assert macs[1] - head == 3 * (macs[0] - head)
