@@ -20,9 +20,8 @@ import cv2
 import mmcv
 from mmengine.logging import MMLogger
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import selecsls_mm  # noqa: E402,F401  (registers modules, safe loading)
-from selecsls_mm.fileio import atomic_output  # noqa: E402
+import selecsls_mm  # noqa: F401  (registers modules, safe loading)
+from selecsls_mm.utils import atomic_output, run_main
 
 
 def parse_args(argv=None):
@@ -48,16 +47,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
     for path, what in ((args.image, 'image'), (args.config, 'config'),
                        (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
-            raise SystemExit(f'error: {what} file {path!r} does not exist')
+            raise FileNotFoundError(f'{what} file {path!r} does not exist')
     ext = osp.splitext(args.out)[1].lower()
     if ext not in ('.png', '.jpg', '.jpeg', '.bmp'):
-        raise SystemExit(
-            f'error: --out {args.out!r} needs an image extension (.png, '
+        raise ValueError(
+            f'--out {args.out!r} needs an image extension (.png, '
             '.jpg)')
 
     from mmpose.apis import inference_bottomup, init_model
@@ -84,7 +83,7 @@ def main(argv=None):
 
     ok, encoded = cv2.imencode(ext, mmcv.rgb2bgr(drawn))
     if not ok:
-        raise SystemExit(f'error: could not encode {args.out!r}')
+        raise ValueError(f'could not encode {args.out!r}')
     with atomic_output(args.out) as tmp:
         with open(tmp, 'wb') as f:
             f.write(encoded.tobytes())
@@ -93,7 +92,8 @@ def main(argv=None):
     num = int((people.keypoint_scores > args.kpt_thr).any(axis=1).sum()) \
         if len(people) else 0
     print(f'{num} people drawn in {args.out}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_main(main))
