@@ -157,20 +157,24 @@ def score_limb_candidates(
     # meet and where the peak may be off by a fraction of a pixel
     t = (np.arange(num_samples) + 0.5) / num_samples
     need = int(np.ceil(min_fraction * num_samples - 1e-9))
-    flat = pafs.reshape(len(pafs), H * W)
+    flat = np.ascontiguousarray(pafs, dtype=np.float32).ravel()
+    xy = coords.astype(np.float32)
 
     def agreement(cand: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """PAF . segment direction at fractions ``ts`` along candidates."""
-        p0 = coords[starts[cand]]
-        delta = coords[ends[cand]] - p0  # (C, 2)
-        unit = delta / np.maximum(np.hypot(*delta.T), 1e-6)[:, None]
-        pts = p0[:, None, :] + ts[None, :, None] * delta[:, None, :]
-        ix = np.clip(np.rint(pts[..., 0]), 0, W - 1).astype(np.intp)
-        iy = np.clip(np.rint(pts[..., 1]), 0, H - 1).astype(np.intp)
-        pix = iy * W + ix
-        ch = 2 * limbs[cand][:, None]
-        return flat[ch, pix] * unit[:, :1] + \
-            flat[ch + 1, pix] * unit[:, 1:]  # (C, S)
+        p0 = xy[starts[cand]]
+        delta = xy[ends[cand]] - p0  # (C, 2)
+        norm = np.sqrt(delta[:, 0]**2 + delta[:, 1]**2)
+        unit = delta / np.maximum(norm, 1e-6)[:, None]
+        ts = ts.astype(np.float32)[None]
+        ix = np.rint(p0[:, :1] + ts * delta[:, :1]).astype(np.intp)
+        iy = np.rint(p0[:, 1:] + ts * delta[:, 1:]).astype(np.intp)
+        np.clip(ix, 0, W - 1, out=ix)
+        np.clip(iy, 0, H - 1, out=iy)
+        # flat index of the x channel of the limb at each sample
+        idx = (2 * H * W) * limbs[cand][:, None] + iy * W + ix
+        return flat.take(idx) * unit[:, :1] + \
+            flat.take(idx + H * W) * unit[:, 1:]  # (C, S)
 
     # Exact early rejection: a candidate needs `need` agreeing samples, so
     # one whose first num_samples - need + 1 samples (spread along the
@@ -182,7 +186,7 @@ def score_limb_candidates(
     limbs, starts, ends = limbs[alive], starts[alive], ends[alive]
     values = agreement(np.arange(len(limbs)), t)
     delta = coords[ends] - coords[starts]
-    length = np.hypot(delta[:, 0], delta[:, 1])
+    length = np.sqrt(delta[:, 0]**2 + delta[:, 1]**2)
     penalty = np.minimum(max_length / np.maximum(length, 1e-6) - 1, 0)
     scores = values.mean(-1) + penalty
     valid = ((values > sample_thr).sum(-1) >= need) & (scores > 0) & (
@@ -218,7 +222,8 @@ def assemble_people(starts: np.ndarray,
                     num_keypoints: int,
                     min_keypoints: int = 1,
                     spare_starts: Optional[np.ndarray] = None,
-                    spare_ends: Optional[np.ndarray] = None) -> np.ndarray:
+                    spare_ends: Optional[np.ndarray] = None,
+                    attach_below: int = 3) -> np.ndarray:
     """Merge limb connections that share peaks into people.
 
     First pass: connections are taken in the given order, by decreasing
@@ -229,22 +234,23 @@ def assemble_people(starts: np.ndarray,
     joined by any limb become one); a connection that would give a person
     two different peaks of one keypoint type is dropped.
 
-    Second pass: pieces with fewer than ``min_keypoints`` keypoints (single
+    Second pass: pieces with fewer than ``attach_below`` keypoints (single
     peaks included) are fragments whose limbs lost the per-limb matching;
     the spare connections (every candidate that passed the PAF test, by
     decreasing score) may attach such a fragment to a person with no
-    keypoint type in common. Pieces still below ``min_keypoints`` are
-    dropped.
+    keypoint type in common. Pieces below ``min_keypoints`` are dropped.
 
     Args:
         starts (np.ndarray): Start peak index of each connection, (C, ).
         ends (np.ndarray): End peak index of each connection, (C, ).
         types (np.ndarray): Keypoint index of every peak, (P, ).
         num_keypoints (int): Number of keypoint types K.
-        min_keypoints (int): Smallest person kept. Defaults to 1.
+        min_keypoints (int): Smallest piece returned. Defaults to 1.
         spare_starts (np.ndarray, optional): Start peaks of the spare
             connections, (S, ). Defaults to None (no second pass).
         spare_ends (np.ndarray, optional): Their end peaks, (S, ).
+        attach_below (int): Pieces smaller than this take part in the
+            second pass. Defaults to 3.
 
     Returns:
         np.ndarray: Shape (M, K), int, the peak index of each keypoint of
@@ -268,10 +274,10 @@ def assemble_people(starts: np.ndarray,
 
     for pa, pb in zip(starts.tolist(), ends.tolist()):
         join(pa, pb)
-    if spare_starts is not None and min_keypoints > 1:
+    if spare_starts is not None:
         for pa, pb in zip(spare_starts.tolist(), spare_ends.tolist()):
             if min(len(pieces[owner[pa]]),
-                   len(pieces[owner[pb]])) < min_keypoints:
+                   len(pieces[owner[pb]])) < attach_below:
                 join(pa, pb)
 
     people = []
@@ -307,30 +313,53 @@ def merge_nearby_fragments(people: np.ndarray, coords: np.ndarray,
     Returns:
         np.ndarray: The people after merging, shape (M', K).
     """
-    num_keypoints = people.shape[1]
-    people = [p.copy() for p in people]
-    alive = [True] * len(people)
-    pts = [coords[p[p >= 0]] for p in people]
-    for b in sorted(range(len(people)),
-                    key=lambda i: (people[i] >= 0).sum()):
-        gaps = []
-        for a in range(len(people)):
-            if a == b or not alive[a] or (
-                    (people[a] >= 0) & (people[b] >= 0)).any():
-                continue
-            gap = np.sqrt(
-                ((pts[a][:, None] - pts[b][None])**2).sum(-1).min())
-            size = max(np.ptp(pts[a], 0).dot(np.ptp(pts[a], 0)),
-                       np.ptp(pts[b], 0).dot(np.ptp(pts[b], 0)))**0.5
-            gaps.append((gap, size, a))
-        if not gaps:
+    M, K = people.shape
+    if M < 2:
+        return people
+    people = people.copy()
+    found = people >= 0
+    # pieces with a keypoint type in common cannot merge; only pieces with
+    # some partner take part (in a crowd of whole people, few do)
+    shared = (found.astype(np.float32) @ found.T.astype(np.float32)) > 0
+    part = np.nonzero(~shared.all(1))[0]
+    if len(part) < 2:
+        return people
+    rest = np.setdiff1d(np.arange(M), part)
+    kept, people, found = people[rest], people[part], found[part]
+    shared = shared[np.ix_(part, part)]
+    M = len(part)
+    # gap[a, b]: shortest distance between a keypoint of a and one of b
+    owner, peaks = np.nonzero(found)  # sorted by piece
+    peaks = people[owner, peaks]
+    pts = coords[peaks]
+    dx = pts[:, None, 0] - pts[None, :, 0]
+    dy = pts[:, None, 1] - pts[None, :, 1]
+    dist = np.sqrt(dx * dx + dy * dy)  # (np.hypot is several times slower)
+    first = np.searchsorted(owner, np.arange(M))
+    gap = np.minimum.reduceat(np.minimum.reduceat(dist, first, axis=0),
+                              first, axis=1)
+    lo = np.minimum.reduceat(pts, first, axis=0)
+    hi = np.maximum.reduceat(pts, first, axis=0)
+    size = np.sqrt(((hi - lo)**2).sum(1))
+    alive = np.ones(M, dtype=bool)
+    for b in np.argsort(found.sum(1), kind='stable'):
+        cand = np.nonzero(alive & ~shared[b])[0]
+        cand = cand[cand != b]
+        if not len(cand):
             continue
-        gaps.sort()
-        gap, size, a = gaps[0]
-        if gap <= max_gap * size and (len(gaps) == 1
-                                      or gaps[1][0] >= ratio * gap):
-            people[a] = np.where(people[a] >= 0, people[a], people[b])
-            pts[a] = coords[people[a][people[a] >= 0]]
-            alive[b] = False
-    kept = [p for p, keep in zip(people, alive) if keep]
-    return np.array(kept, dtype=np.intp).reshape(-1, num_keypoints)
+        order = np.argsort(gap[b, cand], kind='stable')
+        a = cand[order[0]]
+        g = gap[b, a]
+        if g > max_gap * max(size[a], size[b]) or (
+                len(cand) > 1 and gap[b, cand[order[1]]] < ratio * g):
+            continue
+        # b joins a
+        people[a] = np.where(found[a], people[a], people[b])
+        found[a] |= found[b]
+        gap[a] = gap[:, a] = np.minimum(gap[a], gap[b])
+        shared[a] = shared[:, a] = shared[a] | shared[b]
+        lo[a], hi[a] = np.minimum(lo[a], lo[b]), np.maximum(hi[a], hi[b])
+        size[a] = np.sqrt(((hi[a] - lo[a])**2).sum())
+        alive[b] = False
+    return np.concatenate([kept, people[alive]])
+

@@ -437,8 +437,11 @@ class PartAffinityField(BaseKeypointCodec):
         accepted = match_limbs(limbs, starts, ends, limb_scores,
                                self.num_limbs, len(types))
         spare = np.argsort(-limb_scores, kind='stable')
+        # keep every piece (single peaks too) for the fragment merging,
+        # then drop what is still too small to be a person
         people = assemble_people(starts[accepted], ends[accepted], types, K,
-                                 1, starts[spare], ends[spare])
+                                 1, starts[spare], ends[spare],
+                                 attach_below=self.decode_min_keypoints)
         if self.decode_merge_gap > 0:
             people = merge_nearby_fragments(people, coords,
                                             self.decode_merge_gap,
