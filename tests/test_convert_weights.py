@@ -15,6 +15,7 @@ from selecsls_mm.checkpoint import UnsafeCheckpointError
 from selecsls_mm.converters import (ConversionError,
                                     convert_reference_checkpoint,
                                     convert_reference_state_dict)
+from selecsls_mm.utils import TensorModeWrapper
 
 def classifier(arch, num_classes=1000):
     in_channels = 1024 if arch.endswith('b') else 1280
@@ -34,7 +35,7 @@ def _build_classifier(arch, num_classes, in_channels):
 
 def _logits(model, x):
     with torch.no_grad():
-        return model(x, mode='tensor')
+        return TensorModeWrapper(model)(x)
 
 
 # 42..84: timm's models; 102: timm's blocks with the original release's table.
