@@ -48,6 +48,15 @@ def parse_size(text: str):
     return int(parts[0]), int(parts[1])
 
 
+def parse_cell(text: str):
+    """``'512:16'`` or ``'512x320:1'`` -> ((W, H), batch)."""
+    size, _, batch = text.partition(':')
+    if not batch.isdigit() or int(batch) < 1:
+        raise argparse.ArgumentTypeError(
+            f'bad cell {text!r}: give SIZE:BATCH, e.g. 512:16 or 224x224:1')
+    return parse_size(size), int(batch)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
@@ -61,6 +70,9 @@ def parse_args(argv=None):
                    default=[(512, 512), (400, 400), (224, 224)],
                    help='input sizes, S or WxH')
     p.add_argument('--batch-sizes', nargs='+', type=int, default=[1, 16])
+    p.add_argument('--cells', nargs='+', type=parse_cell, default=None,
+                   help='time only these SIZE:BATCH cells (e.g. 512:16 '
+                   '224:1) instead of every size with every batch size')
     p.add_argument('--iters', type=int, default=10,
                    help='timed iterations per model and cell')
     p.add_argument('--warmup', type=int, default=2,
@@ -156,10 +168,13 @@ def run_backbones(args, settings, results):
     if not args.no_forward:
         results['forward'] = run_forward(
             models, settings, args.sizes, args.batch_sizes, args.runtime,
-            args.baselines, args.iters, args.warmup, args.min_time, progress)
+            args.baselines, args.iters, args.warmup, args.min_time, progress,
+            args.cells)
         print(report.forward_report(results['forward']))
     if not args.no_complexity:
-        results['complexity'] = run_complexity(models, settings, args.sizes)
+        sizes = list(dict.fromkeys(s for s, _ in args.cells)) if args.cells \
+            else args.sizes
+        results['complexity'] = run_complexity(models, settings, sizes)
         print(report.complexity_report(results['complexity']))
     del models
     if args.memory:
@@ -225,7 +240,8 @@ def main(argv=None) -> int:
     env = describe_environment(device)
     what = ('bottom-up pose, end to end' if args.pose is not None else
             'backbone features only (no classifier), every model alike')
-    print(report.header_line(env, settings.describe(), what))
+    print(report.header_line(env, settings.describe(
+        ['eager'] if args.pose is not None else args.runtime), what))
     results = dict(environment=env, settings=vars(args).copy(),
                    date=datetime.datetime.now().isoformat(timespec='seconds'),
                    command=' '.join(['tools/benchmark.py'] + (

@@ -41,7 +41,9 @@ def run_forward(models: Dict[str, dict],
                 iters: int = 10,
                 warmup: int = 2,
                 min_time: float = 0.0,
-                progress: Optional[Callable[[str], None]] = None) -> dict:
+                progress: Optional[Callable[[str], None]] = None,
+                cells: Optional[Sequence[Tuple[Tuple[int, int], int]]] = None
+                ) -> dict:
     """Time one inference forward of every model in every cell.
 
     Within a cell every (model, runtime) entry runs round-robin
@@ -63,6 +65,8 @@ def run_forward(models: Dict[str, dict],
         warmup (int): Untimed iterations per cell.
         min_time (float): Keep iterating until a cell took this many seconds.
         progress (callable, optional): Called with one status line per cell.
+        cells (Sequence, optional): ``((W, H), batch)`` pairs to time
+            instead of every size with every batch size.
 
     Returns:
         dict: ``unit`` ('ms'), ``runtimes``, ``cells`` (one dict per entry
@@ -72,7 +76,8 @@ def run_forward(models: Dict[str, dict],
         ``batch``, ``ratio``: median of per-iteration time ratios).
     """
     runtimes = list(runtimes or [settings.runtime])
-    cells = [(tuple(s), b) for s in sizes for b in batch_sizes]
+    cells = [(tuple(s), b) for s, b in cells] if cells else \
+        [(tuple(s), b) for s in sizes for b in batch_sizes]
     results, raw, cache = [], {}, {}
     for size, batch in cells:
         if progress:

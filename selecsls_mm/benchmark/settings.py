@@ -61,13 +61,14 @@ class BenchmarkSettings:
             return x.contiguous(memory_format=torch.channels_last)
         return x.contiguous()
 
-    def describe(self) -> str:
-        """One line for the report header."""
+    def describe(self, runtimes=None) -> str:
+        """One line for the report header (``runtimes``: all the run's
+        runtimes, when several are timed side by side)."""
         parts = ['fp32' + (' + autocast ' + (
             'fp16' if self.device.type == 'cuda' else 'bf16')
                            if self.amp else ''),
                  'channels_last' if self.channels_last else 'NCHW',
-                 f'runtime {self.runtime}']
+                 'runtime ' + ' + '.join(runtimes or [self.runtime])]
         if self.fold_bn:
             parts.append('BN folded into convs')
         return ', '.join(parts) + ' (every model alike)'
