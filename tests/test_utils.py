@@ -129,3 +129,55 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
         (tmp_path / os.path.basename(tmp) / 'a.png').write_bytes(b'x')
         assert not path.exists()
     assert os.listdir(tmp_path) == ['data'] and os.listdir(path) == ['a.png']
+
+
+@pytest.mark.parametrize('old, name, new', [
+    ('selecsls_mm.fileio', 'atomic_output', 'selecsls_mm.utils'),
+    ('selecsls_mm.deploy.build', 'build_model', 'selecsls_mm.utils'),
+    ('selecsls_mm.deploy.complexity', 'count_macs', 'selecsls_mm.utils'),
+    ('selecsls_mm.deploy.conv_act', 'ConvAct', 'selecsls_mm.models.utils'),
+    ('selecsls_mm.deploy.fuse', 'fuse_conv_modules',
+     'selecsls_mm.models.utils'),
+])
+def test_old_import_paths_warn_and_work(old, name, new, monkeypatch):
+    import importlib
+    import sys
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=f'{old} moved to'):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new),
+                                            name)
+
+
+def test_models_do_not_import_deploy_or_tools():
+    """The model layer stands alone: nothing under selecsls_mm/models
+    imports selecsls_mm.deploy (pruning, export) or the benchmark."""
+    import ast
+    import selecsls_mm.models as models
+    root = os.path.dirname(models.__file__)
+    found = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if not name.endswith('.py'):
+                continue
+            path = os.path.join(folder, name)
+            package = 'selecsls_mm.' + os.path.relpath(
+                folder, os.path.dirname(root)).replace(os.sep, '.')
+            with open(path) as f:
+                tree = ast.parse(f.read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom):
+                    base = package.split('.')
+                    if node.level:
+                        base = base[:len(base) - node.level + 1]
+                        target = '.'.join(base + [node.module or ''])
+                    else:
+                        target = node.module
+                    targets = [target]
+                elif isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                else:
+                    continue
+                found += [(name, t) for t in targets if t.startswith(
+                    ('selecsls_mm.deploy', 'selecsls_mm.benchmark'))]
+    assert found == []
