@@ -38,7 +38,8 @@ def _rot(angle: np.ndarray) -> np.ndarray:
 
 def random_pose(rng: np.random.Generator,
                 max_rotation: float = 30.,
-                articulation: float = 1.) -> np.ndarray:
+                articulation: float = 1.,
+                back_view: float = 0.2) -> np.ndarray:
     """One random articulated person of unit height, COCO keypoint order.
 
     Args:
@@ -47,6 +48,8 @@ def random_pose(rng: np.random.Generator,
             in ``[-max_rotation, max_rotation]`` degrees. Defaults to 30.
         articulation (float): Scale of the random joint angles; 0 gives a
             frontal person standing upright with hanging arms. Defaults to 1.
+        back_view (float): Probability that the person is seen from the
+            back (their left on the image left). Defaults to 0.2.
 
     Returns:
         np.ndarray: Keypoints (17, 2), float64, centred on the middle of
@@ -55,7 +58,7 @@ def random_pose(rng: np.random.Generator,
     a = float(articulation)
     # which way the person faces: > 0 frontal (person's left on image
     # right), < 0 from the back; small magnitudes are near-profile views
-    facing = rng.choice([-1., 1.], p=[0.2, 0.8]) * (
+    facing = (-1. if rng.random() < back_view else 1.) * (
         1. - a * rng.uniform(0., 0.7))
     k = np.zeros((17, 2))
     pelvis = np.array([0., 0.53])
@@ -177,9 +180,12 @@ def realistic_scene(rng: np.random.Generator,
                     image_size: Tuple[int, int] = (512, 512),
                     num_people: Optional[int] = None,
                     **kwargs) -> Tuple[np.ndarray, np.ndarray]:
-    """A scene as in issue 8's round trip: 1-10 people 15-95% of the image
-    height tall, rotated up to 30 degrees, 40% of them cut by the border,
-    15% of keypoints unlabelled at random.
+    """A scene as in issue 8's round trip: 1-10 people, rotated up to 30
+    degrees, 40% of them cut by the border, 15% of keypoints unlabelled at
+    random. Heights range from 15% of the image height up to
+    ``min(95%, 150% / sqrt(N))``: one person may fill the frame, ten people
+    share it (as in photos; ten people each nearly as tall as the image
+    would stand inside each other).
 
     Args:
         rng (np.random.Generator): Random source.
@@ -192,7 +198,8 @@ def realistic_scene(rng: np.random.Generator,
     """
     h = image_size[1]
     n = int(rng.integers(1, 11)) if num_people is None else num_people
-    args = dict(height_range=(0.15 * h, 0.95 * h), max_rotation=30.,
+    top = min(0.95, 1.5 / np.sqrt(max(n, 1)))
+    args = dict(height_range=(0.15 * h, top * h), max_rotation=30.,
                 truncation=0.4, unlabelled=0.15, min_separation=16.)
     args.update(kwargs)
     return synthetic_scene(rng, image_size, n, **args)

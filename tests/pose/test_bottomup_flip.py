@@ -127,3 +127,26 @@ def test_target_peaks_sit_on_the_marks(photo, config):
             checked[flipped] += 1
     # both kinds of samples were seen, each with many marks
     assert checked[False] >= 20 and checked[True] >= 20, checked
+
+
+def test_flip_uses_the_size_of_the_flipped_image():
+    from mmpose.registry import TRANSFORMS
+    flip = TRANSFORMS.build(dict(type='BottomupRandomFlip', prob=1.0))
+    img = np.zeros((20, 50, 3), np.uint8)
+    img[5, 3] = 255
+    mask = np.zeros((20, 50), np.uint8)
+    mask[5, 3] = 1
+    results = dict(
+        img=img, img_shape=(20, 50), img_mask=mask,
+        input_size=(50, 20),  # (w, h), as BottomupRandomAffine stores it
+        keypoints=np.array([[[3., 5.], [10., 2.]]], np.float32),
+        keypoints_visible=np.ones((1, 2), np.float32),
+        bbox=np.array([[1., 2., 11., 6.]], np.float32),
+        flip_indices=[1, 0])
+    out = flip(results)
+    assert out['flip'] and out['input_size'] == (50, 20)
+    assert out['img'][5, 46].max() == 255 and out['img_mask'][5, 46] == 1
+    # mirrored by the width (50) and left/right swapped
+    np.testing.assert_allclose(out['keypoints'], [[[39., 2.], [46., 5.]]])
+    # (mmpose's flip_bbox keeps x1 and x2 in place: compare the x range)
+    np.testing.assert_allclose(np.sort(out['bbox'][0, ::2]), [38., 48.])

@@ -60,7 +60,8 @@ _base_ = [{base!r}]
 codec = dict(
     type='PartAffinityField', input_size=(128, 128), heatmap_size=(16, 16),
     sigma=1, paf_width=1,
-    skeleton=dict(from_file='configs/_base_/datasets/coco.py'),
+    skeleton=dict(from_file='configs/_base_/datasets/coco.py',
+                  limbs='coco_redundant'),
     decode_max_instances=10)
 model = dict(
     backbone=dict(arch=tiny_arch, stem_channels=16, init_cfg=scratch_init),
@@ -70,7 +71,7 @@ train_pipeline = [
     dict(type='LoadImage'),
     dict(type='BottomupRandomAffine', input_size=codec['input_size'],
          shift_factor=0.05, scale_factor=(0.9, 1.1), rotate_factor=5),
-    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='BottomupRandomFlip', direction='horizontal'),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='NumpyBottomupGetHeatmapMask'),
     dict(type='PackPAFInputs'),

@@ -242,5 +242,6 @@ def test_flip_test_averages_both_halves_with_mirrored_pafs():
     scores = pred.keypoint_scores[order]
     assert np.abs(first - kpts[0]).max() < 1.5
     assert np.abs(second - kpts[1]).max() < 1.5
-    np.testing.assert_allclose(scores[0], 1, atol=0.1)
-    np.testing.assert_allclose(scores[1], 0.5, atol=0.1)
+    # (peaks of the two halves are up to half a map pixel apart)
+    assert (scores[0] > 0.8).all() and (scores[0] <= 1).all()
+    assert (scores[1] > 0.35).all() and (scores[1] < 0.55).all()

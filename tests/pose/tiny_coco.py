@@ -1,8 +1,10 @@
 """A tiny COCO-keypoints dataset of drawn stick figures, built by the tests.
 
-Every figure is frontal (the person's left side on the image's right), so
-the left/right labels follow from geometry and stay consistent under
-horizontal flips; symmetric limbs share a colour.
+Figures come from the project's one synthetic-people generator
+(:mod:`selecsls_mm.pose.synthetic`). Every figure is frontal (the person's
+left side on the image's right), so the left/right labels follow from
+geometry and stay consistent under horizontal flips; symmetric limbs share a
+colour.
 """
 import json
 import os
@@ -11,18 +13,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-# frontal figure in a box of width 1 (x in [-0.5, 0.5]) and height 1 (y down)
-TEMPLATE = np.array([
-    [0.00, 0.08],  # nose
-    [0.05, 0.05], [-0.05, 0.05],  # eyes (left, right)
-    [0.10, 0.08], [-0.10, 0.08],  # ears
-    [0.22, 0.22], [-0.22, 0.22],  # shoulders
-    [0.30, 0.40], [-0.30, 0.40],  # elbows
-    [0.34, 0.57], [-0.34, 0.57],  # wrists
-    [0.13, 0.55], [-0.13, 0.55],  # hips
-    [0.15, 0.76], [-0.15, 0.76],  # knees
-    [0.16, 0.97], [-0.16, 0.97],  # ankles
-], dtype=np.float32)
+from selecsls_mm.pose.synthetic import random_pose
 
 # COCO skeleton (0-based) and a colour per symmetric pair of limbs
 LIMBS = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12),
@@ -37,12 +28,13 @@ _COLOURS = [(255, 64, 64), (64, 255, 64), (64, 64, 255), (255, 255, 64),
 
 def figure_keypoints(cx: float, top: float, height: float,
                      rng: np.random.Generator) -> np.ndarray:
-    """Keypoints (17, 2) of a figure centred at ``cx`` with its top at
-    ``top``, with a little pose jitter."""
-    kpts = TEMPLATE.copy()
-    kpts[7:11] += rng.uniform(-0.06, 0.06, size=(4, 2))  # arms
-    kpts[13:17, 0] += rng.uniform(-0.03, 0.03, size=4)  # legs
-    return kpts * height + np.array([cx, top], dtype=np.float32)
+    """Keypoints (17, 2) of a frontal, upright figure of the shared
+    synthetic-people generator, centred at ``cx`` with its top at ``top``,
+    with a little pose jitter."""
+    kpts = random_pose(rng, max_rotation=0, articulation=0.3,
+                       back_view=0) * height
+    kpts[:, 1] -= kpts[:, 1].min()
+    return (kpts + np.array([cx, top])).astype(np.float32)
 
 
 def draw_figure(img: np.ndarray, kpts: np.ndarray, thickness: int = 2):
