@@ -365,3 +365,33 @@ def test_deploy_tool_keeps_cfg_options(tmp_path):
     written = Config.fromfile(str(out.with_suffix('.py')))
     assert written.model.head.num_classes == 5
     assert written.model.backbone.deploy
+
+
+@pytest.mark.slow
+def test_deploy_failed_write_leaves_earlier_files(tmp_path, monkeypatch):
+    """A checkpoint write that dies half-way (disk full) leaves neither a
+    half checkpoint nor a config without its checkpoint."""
+    config = tmp_path / 'cfg.py'
+    _write_config(config)
+    model = build_model(Config.fromfile(str(config)))
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
+    out = tmp_path / 'out' / 'fused.pth'
+    out.parent.mkdir()
+    out.write_bytes(b'earlier checkpoint')
+    out.with_suffix('.py').write_text('# earlier config\n')
+    real_save = torch.save
+
+    def save_half_then_fail(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        with open(f, 'r+b') as fh:
+            fh.truncate(100)
+        raise OSError('No space left on device')
+
+    monkeypatch.setattr(torch, 'save', save_half_then_fail)
+    with pytest.raises(OSError, match='No space'):
+        deploy_checkpoint(str(tmp_path / 'in.pth'), str(out),
+                          config=str(config), shape=(64, 64))
+    assert sorted(p.name for p in out.parent.iterdir()) == \
+        ['fused.pth', 'fused.py']
+    assert out.read_bytes() == b'earlier checkpoint'
+    assert out.with_suffix('.py').read_text() == '# earlier config\n'

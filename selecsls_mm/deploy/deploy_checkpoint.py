@@ -1,7 +1,6 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Write the inference-only (deploy) form of a SelecSLS checkpoint and the
 config that rebuilds it."""
-import os
 import os.path as osp
 from typing import List, Optional, Tuple
 
@@ -30,7 +29,8 @@ def deploy_checkpoint(checkpoint: str,
     config) and sets ``model.backbone.deploy=True`` and, when pruned, the
     pruned widths. Before the checkpoint is written, the model is rebuilt
     from the written config and the new weights are loaded into it strictly.
-    Both files are written through a temporary file and a rename.
+    Both files are written through temporary files and renames: on any
+    error neither is written and earlier ones are left as they were.
 
     Args:
         checkpoint (str): The input checkpoint (BN form).
@@ -92,25 +92,24 @@ def deploy_checkpoint(checkpoint: str,
     # write the whole merged config instead of inheriting the file.
     base = None if cfg_options else config
     text = deploy_config_text(base, cfg, osp.dirname(out), overrides)
-    with atomic_output(out_cfg_path) as tmp:
-        with open(tmp, 'w', encoding='utf-8') as f:
-            f.write(text)
     meta = dict(source.get('meta', {}))
     meta['deploy'] = dict(
         source=osp.basename(checkpoint), prune_threshold=prune_threshold,
         arch=overrides['backbone'].get('arch', None),
         stem_channels=backbone.out_channels[0])
     new_checkpoint = dict(meta=meta, state_dict=model.state_dict())
-    try:
-        # The written config must rebuild this exact model.
-        out_cfg = Config.fromfile(out_cfg_path)
+    # Both files appear together or not at all: the config is renamed into
+    # place only after the checkpoint was written.
+    with atomic_output(out_cfg_path) as cfg_tmp:
+        with open(cfg_tmp, 'w', encoding='utf-8') as f:
+            f.write(text)
+        # The written config must rebuild this exact model (the temporary
+        # file sits next to OUT, so a relative _base_ resolves alike).
+        out_cfg = Config.fromfile(cfg_tmp)
         load_weights(build_model(out_cfg), new_checkpoint, out)
-    except Exception:
-        os.remove(out_cfg_path)
-        raise
-    meta['cfg'] = out_cfg.pretty_text
-    with atomic_output(out) as tmp:
-        torch.save(new_checkpoint, tmp)
+        meta['cfg'] = out_cfg.pretty_text
+        with atomic_output(out) as tmp:
+            torch.save(new_checkpoint, tmp)
     return dict(report=report, params=(params_before, params_after),
                 macs=(macs_before, macs_after), max_rel_diff=diff,
                 shape=shape, out=out, config=out_cfg_path)
