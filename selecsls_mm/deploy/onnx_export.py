@@ -140,14 +140,15 @@ def export_onnx(config: str,
     in_channels = getattr(backbone, 'in_channels', 3)
     example = torch.randn(1, in_channels, *shape,
                           generator=torch.Generator().manual_seed(0))
-    export_module(module, example, out, output_names, opset)
-
     preprocessor = cfg.get('data_preprocessor') or \
         cfg.model.get('data_preprocessor') or {}
     props = {k: preprocessor[k] for k in ('mean', 'std', 'to_rgb')
              if k in preprocessor}
     props['outputs'] = ','.join(output_names)
-    add_metadata(out, props)
+    # OUT appears only once the graph and its metadata are complete.
+    with atomic_output(out) as tmp:
+        export_module(module, example, tmp, output_names, opset)
+        add_metadata(tmp, props)
 
     diff = None
     if verify:
