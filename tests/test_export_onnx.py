@@ -91,3 +91,22 @@ def test_export_bn_model_and_errors(model_files):
         export_onnx(str(config), str(checkpoint), str(root / 'x.pth'))
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         export_onnx(str(config), str(root / 'missing.pth'), str(out))
+
+
+@pytest.mark.slow
+def test_failed_export_writes_nothing(model_files, monkeypatch):
+    """A failure after tracing (here: storing the metadata) leaves no
+    .onnx file, not one without its metadata."""
+    import selecsls_mm.deploy.onnx_export as onnx_export
+    root, config, checkpoint = model_files
+    out = root / 'failed.onnx'
+
+    def fail(path, props):
+        raise OSError('No space left on device')
+
+    monkeypatch.setattr(onnx_export, 'add_metadata', fail)
+    with pytest.raises(OSError, match='No space'):
+        export_onnx(str(config), str(checkpoint), str(out), shape=(64, 64),
+                    verify=False)
+    assert not out.exists()
+    assert not [p for p in root.iterdir() if p.name.startswith('.')]
