@@ -45,8 +45,11 @@ def test_valid_dataset_loads(tmp_path):
 
 def test_missing_annotation_file(tmp_path):
     root = make_root(tmp_path, None)
+    # The message names the file and says what it must hold.
     with pytest.raises(FileNotFoundError,
-                       match=re.escape(str(root / 'meta' / 'val.txt'))):
+                       match=re.escape(f'annotation file '
+                                       f'{root / "meta" / "val.txt"} does '
+                                       'not exist: write one line per image')):
         build(root)
 
 
