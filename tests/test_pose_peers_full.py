@@ -1,0 +1,21 @@
+"""mmpose's DEKR-HRNet-w32 (mmcv.ops.DeformConv2d) and RTMO-s/m (mmpose >=
+1.2) build from mmpose's own configs and run a forward on the full stack, so
+`tools/benchmark.py --pose` can time them (issue 9). Full stack only."""
+import pytest
+import torch
+
+from full_stack import require_full_stack
+
+require_full_stack()
+
+
+@pytest.mark.parametrize('name', ['dekr-hrnet-w32', 'rtmo-s', 'rtmo-m'])
+def test_peer_builds_and_runs(name):
+    from selecsls_mm.benchmark.pose import build_peer
+    model = build_peer(name)
+    x = torch.rand(1, 3, 256, 320)  # not square
+    with torch.no_grad():
+        out = model(x, mode='tensor')
+    tensors = [t for t in torch.utils._pytree.tree_leaves(out)
+               if isinstance(t, torch.Tensor)]
+    assert tensors and all(torch.isfinite(t).all() for t in tensors)
