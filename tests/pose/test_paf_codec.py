@@ -553,3 +553,13 @@ def test_round_trip_crowds_of_small_people():
     print(result, labelled, decoded)
     assert result['AP'] >= 0.98, result  # 0.988 measured
     assert decoded == labelled
+
+
+def test_decode_timing_for_the_benchmark():
+    from selecsls_mm.pose.decode_timing import time_paf_decode
+    result = time_paf_decode(num_people=(1, 6), scenes=2, repeats=1)
+    assert set(result) == {1, 6}
+    for n, row in result.items():
+        assert 0 < row['people'] <= 2 * n  # labelled people in 2 scenes
+        assert abs(row['found'] - row['people']) <= 1
+        assert 0 < row['min_ms'] <= row['ms']
