@@ -159,34 +159,37 @@ def score_limb_candidates(
     need = int(np.ceil(min_fraction * num_samples - 1e-9))
     flat = np.ascontiguousarray(pafs, dtype=np.float32).ravel()
     xy = coords.astype(np.float32)
+    x0, y0 = xy[starts, 0], xy[starts, 1]
+    dx, dy = xy[ends, 0] - x0, xy[ends, 1] - y0
+    length = np.sqrt(dx * dx + dy * dy)
+    ux, uy = dx / np.maximum(length, 1e-6), dy / np.maximum(length, 1e-6)
+    base = (2 * H * W) * limbs  # flat offset of each limb's x channel
 
-    def agreement(cand: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """PAF . segment direction at fractions ``ts`` along candidates."""
-        p0 = xy[starts[cand]]
-        delta = xy[ends[cand]] - p0  # (C, 2)
-        norm = np.sqrt(delta[:, 0]**2 + delta[:, 1]**2)
-        unit = delta / np.maximum(norm, 1e-6)[:, None]
+    def agreement(sel, ts: np.ndarray) -> np.ndarray:
+        """PAF . segment direction at fractions ``ts`` along the selected
+        candidates, shape (C, S)."""
         ts = ts.astype(np.float32)[None]
-        ix = np.rint(p0[:, :1] + ts * delta[:, :1]).astype(np.intp)
-        iy = np.rint(p0[:, 1:] + ts * delta[:, 1:]).astype(np.intp)
+        ix = np.rint(x0[sel, None] + ts * dx[sel, None]).astype(np.intp)
+        iy = np.rint(y0[sel, None] + ts * dy[sel, None]).astype(np.intp)
         np.clip(ix, 0, W - 1, out=ix)
         np.clip(iy, 0, H - 1, out=iy)
-        # flat index of the x channel of the limb at each sample
-        idx = (2 * H * W) * limbs[cand][:, None] + iy * W + ix
-        return flat.take(idx) * unit[:, :1] + \
-            flat.take(idx + H * W) * unit[:, 1:]  # (C, S)
+        idx = base[sel, None] + iy * W + ix
+        return flat.take(idx) * ux[sel, None] + \
+            flat.take(idx + H * W) * uy[sel, None]
 
     # Exact early rejection: a candidate needs `need` agreeing samples, so
     # one whose first num_samples - need + 1 samples (spread along the
     # segment) all disagree cannot pass; most wrong pairs end here.
     probe = np.linspace(0, num_samples - 1, num_samples - need + 1)
     probe = np.unique(np.round(probe).astype(int))
-    alive = np.nonzero(
-        (agreement(np.arange(len(limbs)), t[probe]) > sample_thr).any(1))[0]
+    probed = agreement(slice(None), t[probe]) > sample_thr
+    alive = probed[:, 0].copy()
+    for col in range(1, probed.shape[1]):
+        alive |= probed[:, col]
+    alive = np.nonzero(alive)[0]
+    values = agreement(alive, t)
     limbs, starts, ends = limbs[alive], starts[alive], ends[alive]
-    values = agreement(np.arange(len(limbs)), t)
-    delta = coords[ends] - coords[starts]
-    length = np.sqrt(delta[:, 0]**2 + delta[:, 1]**2)
+    length = length[alive]
     penalty = np.minimum(max_length / np.maximum(length, 1e-6) - 1, 0)
     scores = values.mean(-1) + penalty
     valid = ((values > sample_thr).sum(-1) >= need) & (scores > 0) & (
