@@ -563,3 +563,17 @@ def test_decode_timing_for_the_benchmark():
         assert 0 < row['people'] <= 2 * n  # labelled people in 2 scenes
         assert abs(row['found'] - row['people']) <= 1
         assert 0 < row['min_ms'] <= row['ms']
+
+
+def test_assembly_attaches_small_fragments_through_spare_limbs():
+    from selecsls_mm.pose.codecs.paf_grouping import assemble_people
+    types = np.array([0, 1, 2, 3, 0, 4, 5])
+    accepted = (np.array([0, 1, 5]), np.array([1, 2, 6]))  # 0-1-2 and 5-6
+    # spare candidates: peak 3 (type 3) to peak 2; peak 4 (type 0, a type
+    # the person has) to peak 1; the pair 5-6 to peak 0
+    spare = (np.array([2, 4, 0]), np.array([3, 1, 5]))
+    people = assemble_people(*accepted, types, 6, 3, *spare, attach_below=3)
+    assert people.tolist() == [[0, 1, 2, 3, 5, 6]]
+    # without the spare pass the fragments are dropped
+    people = assemble_people(*accepted, types, 6, 3)
+    assert people.tolist() == [[0, 1, 2, -1, -1, -1]]
