@@ -1,7 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Time the part-affinity-field decoder against the number of people."""
 import time
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 

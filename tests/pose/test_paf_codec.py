@@ -1,13 +1,11 @@
 """Tests of the part-affinity-field codec: target rendering, error handling
 and an encode -> decode round trip scored with COCO keypoint AP."""
-import json
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
-from mmpose.evaluation.metrics import CocoMetric
 from mmpose.registry import KEYPOINT_CODECS
 
 from coco_eval import coco_ap

@@ -141,12 +141,12 @@ def score_limb_candidates(
     """
     _, H, W = pafs.shape
     limbs, starts, ends = [], [], []
-    for l, (a, b) in enumerate(skeleton):
+    for limb, (a, b) in enumerate(skeleton):
         pa, pb = np.nonzero(types == a)[0], np.nonzero(types == b)[0]
         if len(pa) and len(pb):
             starts.append(np.repeat(pa, len(pb)))
             ends.append(np.tile(pb, len(pa)))
-            limbs.append(np.full(len(pa) * len(pb), l))
+            limbs.append(np.full(len(pa) * len(pb), limb))
     if not limbs:
         empty = np.empty(0, dtype=np.intp)
         return empty, empty, empty, np.empty(0)
@@ -365,4 +365,3 @@ def merge_nearby_fragments(people: np.ndarray, coords: np.ndarray,
         size[a] = np.sqrt(((hi[a] - lo[a])**2).sum())
         alive[b] = False
     return np.concatenate([kept, people[alive]])
-

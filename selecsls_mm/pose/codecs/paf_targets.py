@@ -104,7 +104,7 @@ def render_part_affinity_fields(
     limb_weights = np.zeros((N, L), dtype=np.float32)
     labelled = keypoints_visible >= 0.5
 
-    for l, (a, b) in enumerate(skeleton):
+    for limb, (a, b) in enumerate(skeleton):
         for n in np.nonzero(labelled[:, a] & labelled[:, b])[0]:
             pa, pb = keypoints[n, a], keypoints[n, b]
             delta = pb - pa
@@ -130,10 +130,10 @@ def render_part_affinity_fields(
             band = (dist <= paf_width).astype(np.float32)
             if not band.any():
                 continue
-            limb_weights[n, l] = 1
-            vec_sum[2 * l, y0:y1, x0:x1] += band * ux
-            vec_sum[2 * l + 1, y0:y1, x0:x1] += band * uy
-            counts[l, y0:y1, x0:x1] += band
+            limb_weights[n, limb] = 1
+            vec_sum[2 * limb, y0:y1, x0:x1] += band * ux
+            vec_sum[2 * limb + 1, y0:y1, x0:x1] += band * uy
+            counts[limb, y0:y1, x0:x1] += band
 
     pafs = vec_sum / np.maximum(np.repeat(counts, 2, axis=0), 1)
     return pafs.astype(np.float32), limb_weights
