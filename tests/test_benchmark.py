@@ -507,4 +507,9 @@ def test_tool_end_to_end(tmp_path):
                                   'mmpretrain:ResNet-18': 'torch.fx fuse'}
     assert [c['model'] for c in data['forward']['cells']] == [
         'selecsls42b', 'mmpretrain:ResNet-18']
-    assert data['complexity'][1]['params'] == 11176512  # torchvision's too
+    # torchvision's ResNet-18 has 11176512 parameters; folding replaces each
+    # BN channel's weight and bias by one conv bias
+    resnet = build_benchmark_model(parse_model_spec('mmpretrain:ResNet-18'))
+    bn_channels = sum(m.num_features for m in resnet.modules()
+                      if isinstance(m, nn.BatchNorm2d))
+    assert data['complexity'][1]['params'] == 11176512 - bn_channels
