@@ -49,16 +49,23 @@ def test_write_digits_layout(tmp_path):
 
 @pytest.mark.slow
 def test_demo_reduced_budget(tmp_path):
-    """One epoch instead of the config's schedule: far above chance (10%)."""
+    """Two epochs instead of the config's six. Measured on the 2-core CPU
+    (torch 2.14.1): 97.2% top-1 with one OpenMP thread (the demo's
+    default), 96.1% with two (the full demo: 98.6%). One epoch is not a
+    usable check: the cosine schedule ends while the network is still
+    learning, and top-1 moved from 49.7% to 61.1% with the thread count
+    alone."""
     proc = subprocess.run(
-        [sys.executable, 'tools/digits_demo.py', '--epochs', '1',
+        [sys.executable, 'tools/digits_demo.py', '--epochs', '2',
          '--data-root', str(tmp_path / 'digits'),
          '--work-dir', str(tmp_path / 'work')],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert re.search(r'eta: \d+:\d\d:\d\d', out)  # progress with ETA
+    assert 'Epoch(train) [2][40/45]' in out  # 1437 images, 32 per step
     found = re.search(r'top-1 ([\d.]+)% on (\d+) held-out images', out)
     assert found, out[-2000:]
     assert int(found[2]) == 360
-    assert float(found[1]) >= 30.0
+    # Below the lower of the two runs by 1.6 points (6 of 360 images).
+    assert float(found[1]) >= 94.5, out[-2000:]
