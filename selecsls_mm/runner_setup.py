@@ -7,9 +7,11 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from .utils.cli import add_cfg_options_argument
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser, split: str):
@@ -21,13 +23,7 @@ def add_runner_arguments(parser: argparse.ArgumentParser, split: str):
         parser (ArgumentParser): The tool's parser.
         split (str): ``'train'`` or ``'test'``, for the help text.
     """
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy pairs merged into the '
-        f'config, e.g. {split}_dataloader.batch_size=8 or key="[a,b]"; no '
-        'white space is allowed')
+    add_cfg_options_argument(parser, f'{split}_dataloader.batch_size=8')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],

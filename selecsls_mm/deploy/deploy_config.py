@@ -8,6 +8,8 @@ from typing import Optional
 import torch.nn as nn
 from mmengine.config import Config
 
+from ..stack import load_config
+
 
 def load_source_config(checkpoint: dict,
                        checkpoint_path: str,
@@ -28,7 +30,7 @@ def load_source_config(checkpoint: dict,
     if config:
         if not osp.isfile(config):
             raise FileNotFoundError(f'config {config} does not exist')
-        cfg = Config.fromfile(config)
+        cfg = load_config(config)  # also checks the installed stack
     else:
         meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) \
             else {}

@@ -7,8 +7,8 @@ from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 
+from ..stack import load_config
 from ..utils import (TensorModeWrapper, atomic_output, build_model,
                      load_checkpoint_file, load_weights, max_rel_diff)
 
@@ -114,7 +114,7 @@ def export_onnx(config: str,
             raise FileNotFoundError(f'{path} does not exist')
     if not out.endswith('.onnx'):
         raise ValueError(f'OUT must end with .onnx, got {out}')
-    cfg = Config.fromfile(config)
+    cfg = load_config(config)  # also checks the installed stack
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     model = build_model(cfg)

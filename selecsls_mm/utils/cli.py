@@ -1,6 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """How the command-line tools end: an exit code, and a user's mistake as one
 line on stderr instead of a traceback."""
+import argparse
 import os
 import os.path as osp
 import pickle
@@ -8,6 +9,8 @@ import runpy
 import sys
 import warnings
 from typing import Callable, List, Optional
+
+from mmengine.config import DictAction
 
 from ..stack import MissingDependencyError
 
@@ -17,6 +20,23 @@ from ..stack import MissingDependencyError
 # these when the environment variable SELECSLS_MM_TRACEBACK is set.
 USER_ERRORS = (OSError, ValueError, TypeError, KeyError,
                pickle.UnpicklingError, MissingDependencyError)
+
+
+def add_cfg_options_argument(parser: argparse.ArgumentParser,
+                             example: str = 'model.backbone.frozen_stages=1'):
+    """Add mmengine's ``--cfg-options key=value ...`` (merged into the
+    config with ``cfg.merge_from_dict``), the same in every tool.
+
+    Args:
+        parser (ArgumentParser): The tool's parser.
+        example (str): An example setting for the help text.
+    """
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, xxx=yyy pairs merged into the '
+        f'config, e.g. {example} or key="[a,b]"; no white space is allowed')
 
 
 def error_line(err: BaseException) -> str:

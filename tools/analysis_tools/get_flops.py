@@ -15,11 +15,10 @@ import argparse
 import sys
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
-
 import selecsls_mm  # noqa: F401  (registers modules)
-from selecsls_mm.utils import (TensorModeWrapper, build_model, complexity,
-                               run_main)
+from selecsls_mm.stack import load_config
+from selecsls_mm.utils import (TensorModeWrapper, add_cfg_options_argument,
+                               build_model, complexity, run_main)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -29,15 +28,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--shape', type=int, nargs=2, action='append', metavar=('H', 'W'),
         help='input size; repeat for several (default: 224 224)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, key=value')
+    add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
     model = build_model(cfg)

@@ -20,11 +20,9 @@ import argparse
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.deploy import deploy_checkpoint, format_deploy_report
-from selecsls_mm.utils import run_main
+from selecsls_mm.utils import add_cfg_options_argument, run_main
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -44,9 +42,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
         help='input size for the MAC count and the output check')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, key=value')
+    add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -20,11 +20,9 @@ import argparse
 import sys
 from typing import List, Optional
 
-from mmengine.config import DictAction
-
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.deploy import export_onnx
-from selecsls_mm.utils import run_main
+from selecsls_mm.utils import add_cfg_options_argument, run_main
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -47,8 +45,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='ONNX opset version')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip the onnxruntime comparison')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value')
+    add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
 
