@@ -549,7 +549,7 @@ def test_round_trip_crowds_of_small_people():
     result, labelled, decoded = _round_trip(codec, scenes, (512, 512),
                                             max_dets=30)
     print(result, labelled, decoded)
-    assert result['AP'] >= 0.98, result  # 0.988 measured
+    assert result['AP'] >= 0.99, result  # 0.994 measured
     assert decoded == labelled
 
 
@@ -575,3 +575,21 @@ def test_assembly_attaches_small_fragments_through_spare_limbs():
     # without the spare pass the fragments are dropped
     people = assemble_people(*accepted, types, 6, 3)
     assert people.tolist() == [[0, 1, 2, -1, -1, -1]]
+
+
+def test_upsampled_peak_search_splits_joints_a_map_pixel_apart():
+    from selecsls_mm.pose.codecs.paf_grouping import find_peaks_upsampled
+    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)],
+                              sigma=2.0)
+    kpts = np.array([[[20.3, 30.0], [20.0, 50.0]],
+                     [[21.4, 30.2], [40.0, 50.0]]], dtype=np.float32)
+    heatmaps = codec.encode(kpts)['heatmaps']
+    _, _, types = find_peaks(heatmaps, 0.1, 3, 5)
+    assert (types == 0).sum() == 1  # one peak on the map itself
+    coords, _, types = find_peaks_upsampled(heatmaps, 0.1, 3, 5, 2)
+    found = coords[types == 0][np.argsort(coords[types == 0, 0])]
+    np.testing.assert_allclose(found, kpts[:, 0], atol=0.25)
+    # a clean single peak is refined on the original map: exact
+    alone = coords[types == 1]
+    np.testing.assert_allclose(np.sort(alone[:, 0]), [20.0, 40.0],
+                               atol=0.02)

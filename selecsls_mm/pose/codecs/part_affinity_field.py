@@ -8,8 +8,8 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS
 
 from .limb_sets import LIMB_SETS
-from .paf_grouping import (assemble_people, find_peaks, match_limbs,
-                           merge_nearby_fragments,
+from .paf_grouping import (assemble_people, find_peaks_upsampled,
+                           match_limbs, merge_nearby_fragments,
                            score_limb_candidates)
 from .paf_targets import render_keypoint_heatmaps, render_part_affinity_fields
 
@@ -225,6 +225,10 @@ class PartAffinityField(BaseKeypointCodec):
             them in crowds. Defaults to 3.
         decode_topk (int): Maximum number of peaks per keypoint type.
             Defaults to 30.
+        decode_upsample (int): Find peaks on heatmaps upsampled (bicubic)
+            by this factor, so that joints of one type about a map pixel
+            apart stay apart; peaks that are clean maxima on the original
+            map are refined there. 1 disables. Defaults to 2.
         decode_subpixel (bool): Refine peaks to sub-pixel accuracy with a
             parabola fit of the log heatmap. Defaults to ``True``.
         decode_num_samples (int): Number of PAF samples along a candidate
@@ -279,6 +283,7 @@ class PartAffinityField(BaseKeypointCodec):
                  decode_keypoint_thr: float = 0.1,
                  decode_nms_kernel: int = 3,
                  decode_topk: int = 30,
+                 decode_upsample: int = 2,
                  decode_subpixel: bool = True,
                  decode_num_samples: int = 10,
                  decode_paf_thr: float = 0.05,
@@ -297,6 +302,9 @@ class PartAffinityField(BaseKeypointCodec):
             raise ValueError(
                 f'decode_nms_kernel must be a positive odd integer, got '
                 f'{decode_nms_kernel}.')
+        if int(decode_upsample) < 1:
+            raise ValueError('decode_upsample must be a positive integer, '
+                             f'got {decode_upsample}.')
         if decode_num_samples < 2:
             raise ValueError('decode_num_samples must be at least 2, got '
                              f'{decode_num_samples}.')
@@ -312,6 +320,7 @@ class PartAffinityField(BaseKeypointCodec):
         self.decode_keypoint_thr = decode_keypoint_thr
         self.decode_nms_kernel = decode_nms_kernel
         self.decode_topk = decode_topk
+        self.decode_upsample = int(decode_upsample)
         self.decode_subpixel = decode_subpixel
         self.decode_num_samples = decode_num_samples
         self.decode_paf_thr = decode_paf_thr
@@ -427,9 +436,9 @@ class PartAffinityField(BaseKeypointCodec):
         K, H, W = heatmaps.shape
         self._check_num_keypoints(K, 'heatmaps')
 
-        coords, peak_scores, types = find_peaks(
+        coords, peak_scores, types = find_peaks_upsampled(
             heatmaps, self.decode_keypoint_thr, self.decode_nms_kernel,
-            self.decode_topk, self.decode_subpixel)
+            self.decode_topk, self.decode_upsample, self.decode_subpixel)
         limbs, starts, ends, limb_scores = score_limb_candidates(
             pafs, self.skeleton, coords, types, self.decode_num_samples,
             self.decode_paf_thr, self.decode_min_fraction,
