@@ -17,6 +17,7 @@ from selecsls_mm.converters import (ConversionError,
                                     convert_reference_state_dict)
 from selecsls_mm.utils import TensorModeWrapper
 
+
 def classifier(arch, num_classes=1000):
     in_channels = 1024 if arch.endswith('b') else 1280
     # Other tests leave a default scope behind; build in mmpretrain's.

@@ -14,6 +14,7 @@ import re
 import mmengine
 import numpy as np
 import pytest
+import timm  # the independent reference (requirements/tests.txt)
 import torch
 from PIL import Image
 
@@ -43,7 +44,6 @@ def make_images(folder, seed=0):
 
 @pytest.mark.slow
 def test_selecsls60_imagenet_test_tool_matches_timm(tmp_path):
-    timm = pytest.importorskip('timm')
     from timm.data import create_transform, resolve_data_config
 
     torch.manual_seed(0)
