@@ -217,8 +217,7 @@ def run_pose(args, settings, results):
     for line in skipped.values():
         print(f'not timed: {line}')
     ours = models[os.path.basename(configs[0])[:-3]]
-    decode = pose.time_decode_vs_people(ours.cfg.model.head.decoder,
-                                        iters=max(args.iters, 20))
+    decode = pose.time_decode_vs_people(ours.cfg.model.head.decoder)
     print(report.decode_report(decode, os.path.basename(configs[0])))
     results['pose'] = dict(rows=rows, skipped=skipped, decode=decode)
     if args.pose_size:

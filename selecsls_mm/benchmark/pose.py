@@ -266,53 +266,32 @@ def time_decode_vs_people(decoder_cfg: dict,
                           num_people: Sequence[int] = (1, 5, 10, 30),
                           heatmap_size: Tuple[int, int] = (64, 64),
                           scenes: int = 4,
-                          iters: int = 20,
-                          seed: int = 0) -> List[dict]:
-    """Time a codec's ``decode`` on clean maps of N people.
+                          repeats: int = 5) -> List[dict]:
+    """Time a config's PAF decoder on maps of N people.
 
-    For each N, ``scenes`` random scenes of articulated people
-    (:func:`selecsls_mm.pose.synthetic.synthetic_scene`, 10-40% of the
-    image height, some cut by the border) are encoded by the codec itself;
-    decode is then timed round-robin over them.
+    The codec of ``decoder_cfg`` is rebuilt for ``heatmap_size`` maps
+    (:func:`synthetic_codec`) and timed by the project's decode timer,
+    :func:`selecsls_mm.pose.decode_timing.time_paf_decode` (clean maps the
+    codec encodes from realistic synthetic scenes).
 
     Args:
         decoder_cfg (dict): The codec config (``model.head.decoder``).
         num_people (Sequence[int]): People per scene.
-        heatmap_size (tuple): Map size (W, H); the input size follows the
-            config's stride.
+        heatmap_size (tuple): Map size (W, H).
         scenes (int): Scenes per N.
-        iters (int): Timed decodes per N.
-        seed (int): Random seed.
+        repeats (int): Decodes of each scene.
 
     Returns:
-        list[dict]: ``num_people``, ``found`` (people decoded per scene),
-        ``heatmap_size`` and the stats of :class:`TimingStats` in ms.
+        list[dict]: ``num_people``, ``heatmap_size`` and the timer's
+        ``ms`` (median), ``iqr_ms``, ``min_ms``, ``people`` (labelled people
+        over the scenes) and ``found`` (decoded people over the scenes).
     """
-    from selecsls_mm.pose.synthetic import synthetic_scene
+    from selecsls_mm.pose.decode_timing import time_paf_decode
     codec = synthetic_codec(decoder_cfg, heatmap_size)
-    w, h = (int(s) for s in codec.input_size)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in num_people:
-        encoded = []
-        for _ in range(scenes):
-            keypoints, visible = synthetic_scene(
-                rng, (w, h), n, height_range=(0.1 * h, 0.4 * h),
-                truncation=0.2)
-            maps = codec.encode(keypoints, visible)
-            encoded.append((maps['heatmaps'], maps['pafs']))
-        found = [len(codec.decode(*maps)[0]) for maps in encoded]
-        counter = iter(range(10**9))
-
-        def decode(encoded=encoded, counter=counter):
-            return codec.decode(*encoded[next(counter) % len(encoded)])
-
-        times = time_interleaved(dict(decode=decode), iters, 1,
-                                 torch.device('cpu'))['decode']
-        rows.append(dict(num_people=n, found=found,
-                         heatmap_size=list(heatmap_size),
-                         **summarize(times).to_dict()))
-    return rows
+    timed = time_paf_decode(codec, num_people, scenes=scenes,
+                            repeats=repeats)
+    return [dict(num_people=n, heatmap_size=list(heatmap_size), **timed[n])
+            for n in num_people]
 
 
 class _PoseNetwork(nn.Module):
