@@ -8,17 +8,20 @@ import numpy as np
 
 def _max_pool(maps: np.ndarray, kernel: int) -> np.ndarray:
     """Max over a ``kernel x kernel`` window around each pixel (stride 1,
-    borders padded with -inf), as two separable running maxima; several
-    times faster than ``scipy.ndimage.maximum_filter`` here."""
-    _, H, W = maps.shape
+    the window clipped at the borders), as separable running maxima over
+    shifted views; several times faster than
+    ``scipy.ndimage.maximum_filter`` here."""
     r = kernel // 2
-    padded = np.pad(maps, ((0, 0), (r, r), (r, r)), constant_values=-np.inf)
-    rows = padded[:, :, :W].copy()
-    for i in range(1, kernel):
-        np.maximum(rows, padded[:, :, i:i + W], out=rows)
-    pooled = rows[:, :H].copy()
-    for i in range(1, kernel):
-        np.maximum(pooled, rows[:, i:i + H], out=pooled)
+    rows = maps.copy()
+    for i in range(1, r + 1):
+        np.maximum(rows[..., i:], maps[..., :-i], out=rows[..., i:])
+        np.maximum(rows[..., :-i], maps[..., i:], out=rows[..., :-i])
+    pooled = rows.copy()
+    for i in range(1, r + 1):
+        np.maximum(pooled[..., i:, :], rows[..., :-i, :],
+                   out=pooled[..., i:, :])
+        np.maximum(pooled[..., :-i, :], rows[..., i:, :],
+                   out=pooled[..., :-i, :])
     return pooled
 
 
@@ -84,12 +87,20 @@ def find_peaks(heatmaps: np.ndarray,
     K, H, W = heatmaps.shape
     hm = heatmaps.astype(np.float32, copy=False)
     candidates = (hm == _max_pool(hm, nms_kernel)) & (hm > threshold)
+    ks, ys, xs = np.nonzero(candidates)
     # A flat top (e.g. a Gaussian centred between two pixels) gives several
-    # equal maxima in one window: keep the first in raster order, i.e. the
-    # candidate with the highest rank H * W - index in its window.
-    rank = np.arange(H * W, 0, -1, dtype=np.float32).reshape(H, W)
-    rank = np.where(candidates, rank, 0)
-    ks, ys, xs = np.nonzero(candidates & (rank == _max_pool(rank, nms_kernel)))
+    # equal maxima in one window: keep the first in raster order, i.e. drop
+    # a candidate with another candidate earlier in its window.
+    r = nms_kernel // 2
+    later = np.zeros(len(ks), dtype=bool)
+    for dy in range(-r, 1):
+        for dx in range(-r, r + 1):
+            if dy == 0 and dx >= 0:
+                break
+            y, x = ys + dy, xs + dx
+            inside = (y >= 0) & (x >= 0) & (x < W)
+            later[inside] |= candidates[ks[inside], y[inside], x[inside]]
+    ks, ys, xs = ks[~later], ys[~later], xs[~later]
     vals = hm[ks, ys, xs]
 
     # top-k per type: order by type, then by decreasing value
@@ -148,8 +159,13 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
     if not (subpixel and len(types)):
         return coords, scores, types
     px = np.clip(np.rint(coords).astype(np.intp), 0, [W - 1, H - 1])
-    on_max = hm[types, px[:, 1], px[:, 0]] >= _max_pool(hm, 3)[
-        types, px[:, 1], px[:, 0]]
+    centre = hm[types, px[:, 1], px[:, 0]]
+    on_max = np.ones(len(types), dtype=bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            y = np.clip(px[:, 1] + dy, 0, H - 1)
+            x = np.clip(px[:, 0] + dx, 0, W - 1)
+            on_max &= centre >= hm[types, y, x]
     key = (types * H + px[:, 1]) * W + px[:, 0]
     _, inverse, counts = np.unique(key, return_inverse=True,
                                    return_counts=True)
