@@ -189,26 +189,11 @@ def run_pose(args, settings, results):
     from selecsls_mm.benchmark import pose
     configs = args.pose or POSE_CONFIGS
     peers = pose.POSE_PEERS if args.pose_peers is None else args.pose_peers
-    unknown = [n for n in peers if n not in pose.POSE_PEERS]
-    if unknown:
-        raise ValueError(f'unknown pose peer(s) {", ".join(unknown)}; known '
-                         f'peers: {", ".join(pose.POSE_PEERS)}')
-    models, skipped = {}, {}
-    for config in configs:
-        model = pose.build_pose_model(
-            config, args.checkpoint if len(configs) == 1 else None)
-        if args.deploy:
-            pose.fold_pose_backbone(model)
-        models[os.path.basename(config)[:-3]] = settings.place(model)
-    for name in peers:
-        try:
-            model = pose.build_peer(name)
-        except ImportError as e:  # what to install, in one line
-            skipped[name] = error_line(e)[len('error: '):]
-            continue
-        if args.deploy:
-            pose.fold_pose_backbone(model)
-        models[name] = settings.place(model)
+    models, skipped, folding = pose.build_pose_models(
+        configs, peers, settings, args.checkpoint, fold=args.deploy)
+    if folding:
+        print('BN folding (backbones): ' + '; '.join(
+            f'{k}: {v}' for k, v in folding.items()))
     rows = pose.time_pose_end_to_end(models, pose.sample_photo(),
                                      iters=args.iters, warmup=args.warmup,
                                      progress=progress)
@@ -216,10 +201,11 @@ def run_pose(args, settings, results):
     print(report.pose_report(rows, reference))
     for line in skipped.values():
         print(f'not timed: {line}')
-    ours = models[os.path.basename(configs[0])[:-3]]
+    ours = next(iter(models.values()))
     decode = pose.time_decode_vs_people(ours.cfg.model.head.decoder)
     print(report.decode_report(decode, os.path.basename(configs[0])))
-    results['pose'] = dict(rows=rows, skipped=skipped, decode=decode)
+    results['pose'] = dict(rows=rows, skipped=skipped, decode=decode,
+                           bn_folding=folding)
     if args.pose_size:
         results['pose']['network'] = {
             label: pose.time_pose_network(m, args.pose_size, settings,

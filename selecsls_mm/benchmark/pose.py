@@ -111,6 +111,52 @@ def build_peer(name: str, device: str = 'cpu') -> nn.Module:
                           f'it needs {needs}') from None
 
 
+def build_pose_models(configs: Sequence[str], peers: Sequence[str],
+                      settings: BenchmarkSettings,
+                      checkpoint: Optional[str] = None,
+                      fold: bool = False) -> Tuple[dict, dict, dict]:
+    """Build our configs and mmpose's peers for :func:`time_pose_end_to_end`.
+
+    Args:
+        configs (Sequence[str]): Our bottom-up configs (rows labelled by the
+            file name without ``.py``).
+        peers (Sequence[str]): Names in :data:`POSE_PEERS`.
+        settings (BenchmarkSettings): Device and memory format.
+        checkpoint (str, optional): Weights, with a single config only.
+        fold (bool): Fold BN into convs in every backbone.
+
+    Returns:
+        tuple: ``models`` (label -> estimator, placed), ``skipped`` (peer
+        -> the one line saying what it needs) and ``folding`` (label -> how
+        its BN was folded; empty without ``fold``).
+
+    Raises:
+        ValueError: An unknown peer name, listing the known ones.
+    """
+    from ..utils.cli import error_line
+    unknown = [n for n in peers if n not in POSE_PEERS]
+    if unknown:
+        raise ValueError(f'unknown pose peer(s) {", ".join(unknown)}; known '
+                         f'peers: {", ".join(POSE_PEERS)}')
+    if checkpoint is not None and len(configs) != 1:
+        raise ValueError('--checkpoint needs exactly one --pose CONFIG')
+    built, skipped, folding = {}, {}, {}
+    for config in configs:
+        built[osp.basename(config)[:-3]] = build_pose_model(config,
+                                                            checkpoint)
+    for name in peers:
+        try:
+            built[name] = build_peer(name)
+        except ImportError as e:  # what to install, in one line
+            skipped[name] = error_line(e)[len('error: '):]
+    models = {}
+    for label, model in built.items():
+        if fold:
+            folding[label] = fold_pose_backbone(model)
+        models[label] = settings.place(model)
+    return models, skipped, folding
+
+
 def sample_photo(name: str = 'china.jpg') -> np.ndarray:
     """A real photo shipped by scikit-learn, as BGR (mmpose's channel order
     for loaded images).
