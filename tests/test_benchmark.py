@@ -19,11 +19,10 @@ from helpers import randomize_bn
 from selecsls_mm.benchmark import (BenchmarkSettings, SavedTensorCounter,
                                    build_benchmark_model, build_models,
                                    check_runtime, fold_bn, paired_ratio,
-                                   parse_model_spec, prepare_forward,
+                                   parse_model_spec, prepare_forward, report,
                                    run_complexity, run_forward, run_training,
                                    saved_activation_bytes, summarize,
                                    time_interleaved)
-from selecsls_mm.benchmark import report
 from selecsls_mm.models.backbones.selecsls import SelecSLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -187,6 +186,17 @@ def test_deploy_spec():
         assert model(x)[-1].shape == eager(x)[-1].shape
 
 
+def test_deploy_spec_same_function():
+    # Same seed, same initial weights: the deploy form computes the same
+    # features as the BN model it was folded from.
+    torch.manual_seed(5)
+    eager = build_benchmark_model(parse_model_spec('selecsls42b'))
+    torch.manual_seed(5)
+    deploy = build_benchmark_model(parse_model_spec('selecsls42b:deploy'))
+    x = torch.randn(1, 3, 64, 80)
+    with torch.no_grad():
+        expected, got = eager(x)[-1], deploy(x)[-1]
+    assert (got - expected).abs().max() <= 1e-4 * expected.abs().max()
 
 
 def test_unknown_peer_names_list_close_ones():
@@ -400,8 +410,8 @@ def test_decode_vs_people_finds_everyone():
     pytest.importorskip('mmpose')
     from mmengine.config import Config
 
-    from selecsls_mm.benchmark.pose import time_decode_vs_people
     import selecsls_mm.pose  # noqa: F401  (registers the codec)
+    from selecsls_mm.benchmark.pose import time_decode_vs_people
     decoder = Config.fromfile(POSE_CONFIG).model.head.decoder
     rows = time_decode_vs_people(decoder.to_dict(), num_people=(1, 6),
                                  heatmap_size=(48, 40), scenes=2, repeats=1)

@@ -23,11 +23,10 @@ import warnings
 
 from selecsls_mm.benchmark import (RUNTIMES, BenchmarkSettings, build_models,
                                    check_runtime, describe_environment,
-                                   parse_model_spec, resolve_device,
+                                   parse_model_spec, report, resolve_device,
                                    run_complexity, run_forward, run_training,
                                    set_threads)
-from selecsls_mm.benchmark import report
-from selecsls_mm.benchmark.models import SPEC_HELP, is_selecsls_spec
+from selecsls_mm.benchmark.models import SPEC_HELP
 from selecsls_mm.utils import error_line, run_main
 
 DEFAULT_MODELS = ['selecsls60', 'timm:selecsls60', 'mmpretrain:ResNet-50',

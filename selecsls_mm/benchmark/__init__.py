@@ -16,8 +16,8 @@ results (dicts of numbers), and the report that prints them.
 from .complexity import run_complexity
 from .environment import describe_environment, resolve_device, set_threads
 from .forward import run_forward
-from .memory import SavedTensorCounter, cuda_peak_training_bytes, \
-    saved_activation_bytes
+from .memory import (SavedTensorCounter, cuda_peak_training_bytes,
+                     saved_activation_bytes)
 from .models import (ModelSpec, build_benchmark_model, build_models, fold_bn,
                      parse_model_spec)
 from .runtimes import RUNTIMES, check_runtime, prepare_forward

@@ -83,8 +83,8 @@ def _literal(node: ast.AST):
             and node.func.id == 'dict' and not node.args:
         return {kw.arg: _literal(kw.value) for kw in node.keywords}
     if isinstance(node, ast.Dict):
-        return {_literal(k): _literal(v) for k, v in zip(node.keys,
-                                                          node.values)}
+        return {_literal(k): _literal(v)
+                for k, v in zip(node.keys, node.values)}
     if isinstance(node, (ast.List, ast.Tuple)):
         items = [_literal(e) for e in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
@@ -207,9 +207,10 @@ def build_benchmark_model(spec: ModelSpec) -> nn.Module:
                     'checkpointing; drop ":with_cp"') from None
         model = _TimmFeatures(model)
     else:
-        import selecsls_mm  # noqa: F401  (registers SelecSLS)
-        from mmpretrain.registry import MODELS
         import mmpretrain.models  # noqa: F401  (fills the registry)
+        from mmpretrain.registry import MODELS
+
+        import selecsls_mm  # noqa: F401  (registers SelecSLS)
         name = str(spec.cfg['type']).split('.')[-1]
         if MODELS.get(spec.cfg['type']) is None:
             raise ValueError(f'unknown model type {name!r} in '
