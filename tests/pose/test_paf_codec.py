@@ -521,8 +521,8 @@ def _round_trip(codec, scenes, image_size, max_dets=20):
 
 
 @pytest.mark.parametrize('size, heatmap, min_ap', [
-    ((512, 512), (64, 64), 0.95),  # 0.954 measured (seed 1, 60 scenes)
-    ((512, 320), (64, 40), 0.96),  # 0.968 measured; XNect's real-time input
+    ((512, 512), (64, 64), 0.95),  # 0.955 measured (seed 1, 60 scenes)
+    ((512, 320), (64, 40), 0.96),  # 0.969 measured; XNect real-time input
 ])
 def test_round_trip_realistic_scenes(size, heatmap, min_ap):
     """1-10 people, rotated up to 30 degrees, 40% cut by the border, 15% of
@@ -539,9 +539,13 @@ def test_round_trip_realistic_scenes(size, heatmap, min_ap):
     assert abs(decoded - labelled) <= 0.05 * labelled, (decoded, labelled)
 
 
-def test_round_trip_crowds_of_small_people():
+@pytest.mark.parametrize('upsample, min_ap', [
+    (1, 0.98),  # 0.988 measured (seed 1, 6 crowds)
+    (2, 0.99),  # 0.994 measured: peaks searched on 2x upsampled maps
+])
+def test_round_trip_crowds_of_small_people(upsample, min_ap):
     """15-25 people 40-80 px tall in 512x512 at the configs' stride 8."""
-    codec = PartAffinityField(**CONFIG_CODEC)
+    codec = PartAffinityField(**CONFIG_CODEC, decode_upsample=upsample)
     rng = np.random.default_rng(1)
     scenes = [crowd_scene(rng) for _ in range(6)]
     assert max(len(k) for k, _ in scenes) > 20
@@ -549,7 +553,7 @@ def test_round_trip_crowds_of_small_people():
     result, labelled, decoded = _round_trip(codec, scenes, (512, 512),
                                             max_dets=30)
     print(result, labelled, decoded)
-    assert result['AP'] >= 0.99, result  # 0.994 measured
+    assert result['AP'] >= min_ap, result
     assert decoded == labelled
 
 

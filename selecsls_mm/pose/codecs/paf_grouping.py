@@ -116,6 +116,44 @@ def find_peaks(heatmaps: np.ndarray,
     return coords, vals.astype(np.float32), ks
 
 
+def _cubic(d: float, a: float = -0.75) -> float:
+    """Cubic convolution kernel (Keys; ``a=-0.75`` as OpenCV's bicubic)."""
+    d = abs(d)
+    if d <= 1:
+        return (a + 2) * d**3 - (a + 3) * d**2 + 1
+    return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a if d < 2 else 0.
+
+
+def upsample2_cubic(maps: np.ndarray) -> np.ndarray:
+    """Bicubic 2x upsampling of (K, H, W) maps with pixel centres aligned
+    (output pixel j sits at input position j / 2 - 1 / 4), edges
+    replicated; the same result as ``cv2.resize(..., INTER_CUBIC)`` up to
+    the border handling, in numpy (no thread pool to wait for)."""
+    even = [np.float32(_cubic(d))
+            for d in (1.75, 0.75, 0.25, 1.25)]  # taps i-2..i+1
+    odd = even[::-1]  # taps i-1..i+2
+
+    def along(x: np.ndarray, axis: int) -> np.ndarray:
+        n = x.shape[axis]
+        pad = [(0, 0)] * x.ndim
+        pad[axis] = (2, 2)
+        p = np.pad(x, pad, mode='edge')
+
+        index = [slice(None)] * x.ndim
+        taps = []
+        for i in range(5):  # views of the padded maps shifted by i
+            index[axis] = slice(i, i + n)
+            taps.append(p[tuple(index)])
+        lo = sum(w * t for w, t in zip(even, taps[:4]))
+        hi = sum(w * t for w, t in zip(odd, taps[1:]))
+        out = np.stack([lo, hi], axis=axis + 1)
+        shape = list(x.shape)
+        shape[axis] = 2 * n
+        return out.reshape(shape)
+
+    return along(along(maps.astype(np.float32, copy=False), 2), 1)
+
+
 def find_peaks_upsampled(heatmaps: np.ndarray,
                          threshold: float,
                          nms_kernel: int,
@@ -123,7 +161,8 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
                          upsample: int = 2,
                          subpixel: bool = True
                          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`find_peaks` on heatmaps upsampled (bicubic) by ``upsample``,
+    """:func:`find_peaks` on heatmaps upsampled (bicubic) by ``upsample``
+    (1 or 2),
     so that joints of one type about a map pixel apart (people in a crowd)
     give two peaks, as mmpose's associative-embedding decoder does.
 
@@ -147,13 +186,11 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
     """
     if upsample == 1:
         return find_peaks(heatmaps, threshold, nms_kernel, topk, subpixel)
-    import cv2
+    if upsample != 2:
+        raise ValueError(f'upsample must be 1 or 2, got {upsample}.')
     K, H, W = heatmaps.shape
     hm = heatmaps.astype(np.float32, copy=False)
-    up = cv2.resize(hm.transpose(1, 2, 0), (W * upsample, H * upsample),
-                    interpolation=cv2.INTER_CUBIC).reshape(
-                        H * upsample, W * upsample, K).transpose(2, 0, 1)
-    coords, scores, types = find_peaks(np.ascontiguousarray(up), threshold,
+    coords, scores, types = find_peaks(upsample2_cubic(hm), threshold,
                                        nms_kernel, topk, subpixel)
     coords = (coords + 0.5) / upsample - 0.5  # pixel centres to the map
     if not (subpixel and len(types)):

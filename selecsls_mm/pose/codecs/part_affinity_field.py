@@ -228,7 +228,10 @@ class PartAffinityField(BaseKeypointCodec):
         decode_upsample (int): Find peaks on heatmaps upsampled (bicubic)
             by this factor, so that joints of one type about a map pixel
             apart stay apart; peaks that are clean maxima on the original
-            map are refined there. 1 disables. Defaults to 2.
+            map are refined there. 1 (off) or 2; 2 lifts the crowd round
+            trip (15-25 people 40-80 px tall in 512x512) from AP 0.988 to
+            0.994 but makes the 30-person decode about 2x slower.
+            Defaults to 1.
         decode_subpixel (bool): Refine peaks to sub-pixel accuracy with a
             parabola fit of the log heatmap. Defaults to ``True``.
         decode_num_samples (int): Number of PAF samples along a candidate
@@ -283,7 +286,7 @@ class PartAffinityField(BaseKeypointCodec):
                  decode_keypoint_thr: float = 0.1,
                  decode_nms_kernel: int = 3,
                  decode_topk: int = 30,
-                 decode_upsample: int = 2,
+                 decode_upsample: int = 1,
                  decode_subpixel: bool = True,
                  decode_num_samples: int = 10,
                  decode_paf_thr: float = 0.05,
@@ -302,9 +305,9 @@ class PartAffinityField(BaseKeypointCodec):
             raise ValueError(
                 f'decode_nms_kernel must be a positive odd integer, got '
                 f'{decode_nms_kernel}.')
-        if int(decode_upsample) < 1:
-            raise ValueError('decode_upsample must be a positive integer, '
-                             f'got {decode_upsample}.')
+        if decode_upsample not in (1, 2):
+            raise ValueError('decode_upsample must be 1 (off) or 2, got '
+                             f'{decode_upsample}.')
         if decode_num_samples < 2:
             raise ValueError('decode_num_samples must be at least 2, got '
                              f'{decode_num_samples}.')
