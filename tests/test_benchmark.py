@@ -445,7 +445,8 @@ def test_pose_peers_unknown_or_not_installed():
 def test_pose_end_to_end_split(tmp_path):
     pytest.importorskip('mmpose')
     from selecsls_mm.benchmark.pose import (build_pose_model, sample_photo,
-                                            time_pose_end_to_end)
+                                            time_pose_end_to_end,
+                                            time_pose_network)
     model = build_pose_model(POSE_CONFIG)
     image = sample_photo('flower.jpg')[::2, ::3]  # 320x214, non-square
     rows = time_pose_end_to_end({'ours': model}, image, iters=1, warmup=0)
@@ -458,6 +459,12 @@ def test_pose_end_to_end_split(tmp_path):
         assert r['n'] == 1 and r['people'] >= 0
     text = report.pose_report(rows, 'ours')
     assert '| ours | on |' in text and 'img/s' in text
+    # the network alone (--pose-size), ONNX Runtime checked against eager
+    pytest.importorskip('onnxruntime')
+    settings = BenchmarkSettings(CPU, runtime='onnxruntime')
+    net = time_pose_network(model, (64, 48), settings, iters=1, warmup=0)
+    assert net['size'] == [64, 48] and net['runtime'] == 'onnxruntime'
+    assert net['n'] == 1 and net['max_rel_diff'] <= 1e-4
 
 
 def test_ae_head_gets_a_feature_list_without_flip():
