@@ -162,7 +162,8 @@ def check_config(cfg: Config) -> None:
     mmpose = installed_version('mmpose')
     for kind in config_types(cfg):
         if (kind in MMPOSE_13_ONLY and mmpose is not None
-                and _version_tuple(mmpose) < (1, 2)):
+                and _version_tuple(mmpose) < (1, 2)
+                and not _in_mmengine_registries(kind)):
             raise MissingDependencyError(
                 f'`{kind}` is not in mmpose {mmpose} (it came in a later '
                 f'release; tested with mmpose 1.3.2): use {FULL_STACK}.')
@@ -170,6 +171,18 @@ def check_config(cfg: Config) -> None:
             raise MissingDependencyError(
                 f'`{kind}` needs mmcv\'s compiled ops, but this environment '
                 f'has {mmcv_flavour()}: use {FULL_STACK}.')
+
+
+def _in_mmengine_registries(kind: str) -> bool:
+    """Whether mmengine itself registers ``kind`` (mmpose 1.3 re-registers
+    some of mmengine's names, e.g. ``ConstantLR``, which mmpose 1.1 configs
+    reach through mmengine's root registry)."""
+    import mmengine.hooks  # noqa: F401  (register mmengine's own modules)
+    import mmengine.optim  # noqa: F401
+    from mmengine import registry
+    return any(
+        kind in reg.module_dict for reg in vars(registry).values()
+        if isinstance(reg, registry.Registry))
 
 
 def _base_packages(path: str) -> Iterator[str]:

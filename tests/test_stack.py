@@ -48,6 +48,15 @@ def test_rtmo_on_mmpose_11_names_the_fix(monkeypatch):
     assert 'make env-full' in message and '\n' not in message
 
 
+def test_mmengine_names_pass_on_mmpose_11(monkeypatch):
+    # mmpose 1.3 re-registers mmengine's ConstantLR; a 1.1 config reaches
+    # mmengine's own through the root registry, so it must not be refused.
+    fake_stack(monkeypatch, mmpose='1.1.0', ops=False)
+    check_config(Config(dict(
+        default_scope='mmpose',
+        param_scheduler=[dict(type='ConstantLR', factor=1.0)])))
+
+
 def test_rtmo_on_mmpose_13_passes(monkeypatch):
     fake_stack(monkeypatch, mmpose='1.3.2', ops=True)
     check_config(Config(RTMO))
