@@ -3,6 +3,7 @@ to install (issue 9): a model only newer mmpose has, mmcv ops on mmcv-lite,
 an mmdet config without mmdet."""
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from mmengine.config import Config
@@ -87,9 +88,12 @@ def test_our_configs_pass_on_this_stack():
 
 
 def run_train(config: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, 'tools/train.py', config, '--work-dir', 'unused'],
-        cwd=REPO_ROOT, text=True, capture_output=True, timeout=300)
+    # the work dir is never made (the check runs first); a temp one anyway,
+    # so a regression cannot litter the checkout
+    with tempfile.TemporaryDirectory() as work_dir:
+        return subprocess.run(
+            [sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
+            cwd=REPO_ROOT, text=True, capture_output=True, timeout=300)
 
 
 @pytest.mark.skipif(not OLD_MMPOSE, reason='shows the error of mmpose < 1.2')
