@@ -235,11 +235,6 @@ def test_default_init_cfg():
                                                rel=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'known limitation, as in mmpretrain backbones built from ConvModule: '
-    'mmengine runs ConvModule.init_weights (Kaiming conv, unit norm) after '
-    "the backbone's init_cfg, so only Pretrained (applied last) and the "
-    'default take effect'))
 def test_init_cfg_is_used():
     model = SelecSLS('42', out_indices=(1, ),
                      init_cfg=dict(type='Constant', val=0.5,

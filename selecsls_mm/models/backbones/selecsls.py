@@ -285,6 +285,23 @@ class SelecSLS(BaseBackbone):
                 outs.append(x)
         return tuple(outs)
 
+    def init_weights(self):
+        """Initialise from ``init_cfg``.
+
+        mmengine would run every ``ConvModule``'s own ``init_weights``
+        (Kaiming conv, unit norm) after the backbone's ``init_cfg`` and so
+        overwrite it; the backbone's ``init_cfg`` governs its convs instead.
+        The default ``init_cfg`` is that same Kaiming/unit-norm init.
+        """
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [
+            self.init_cfg
+        ]
+        if any(cfg and cfg.get('type') != 'Pretrained' for cfg in cfgs):
+            for module in self.modules():
+                if isinstance(module, ConvModule):
+                    module.is_init = True
+        super().init_weights()
+
     def _freeze_stages(self):
         for name in self.layer_names[:self.frozen_stages + 1]:
             layer = getattr(self, name)
