@@ -15,7 +15,7 @@ def test_peer_builds_and_runs(name):
     model = build_peer(name)
     x = torch.rand(1, 3, 256, 320)  # not square
     with torch.no_grad():
-        out = model(x, mode='tensor')
+        out = model(x, None, mode='tensor')
     tensors = [t for t in torch.utils._pytree.tree_leaves(out)
                if isinstance(t, torch.Tensor)]
     assert tensors and all(torch.isfinite(t).all() for t in tensors)
