@@ -25,7 +25,10 @@ POSE_PEERS = {
         config='body_2d_keypoint/dekr/coco/'
         'dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
         needs='mmcv.ops (DeformConv2d): the full stack, mmcv with its C++ '
-        'ops, see docs/install.md'),
+        'ops, see docs/install.md',
+        # mmcv's DeformConv2d CPU op refuses channels_last input ("input
+        # must be contiguous"): NCHW is this peer's best (only) layout.
+        nchw_only=True),
     'rtmo-s': dict(
         config='body_2d_keypoint/rtmo/coco/rtmo-s_8xb32-600e_coco-640x640.py',
         needs='mmpose >= 1.2 with mmcv.ops and mmdet: the full stack, see '
@@ -153,7 +156,10 @@ def build_pose_models(configs: Sequence[str], peers: Sequence[str],
     for label, model in built.items():
         if fold:
             folding[label] = fold_pose_backbone(model)
-        models[label] = settings.place(model)
+        if POSE_PEERS.get(label, {}).get('nchw_only'):
+            models[label] = model.to(settings.device)
+        else:
+            models[label] = settings.place(model)
     return models, skipped, folding
 
 
