@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make demo   train + evaluate SelecSLS on real handwritten digits (CPU, a few minutes)
 #   make test   run the test suite
+#   make lint   OpenMMLab style checks (flake8, isort, yapf; config in setup.cfg); make format applies them
 # Both create or refresh .venv first; that step is a no-op when the requirements did not change.
 
 PYTHON ?= python3.11
@@ -15,12 +16,12 @@ SHELL  := /bin/bash
 STAMP  := $(VENV)/.installed
 MMPOSE_VERSION := 1.1.0
 
-.PHONY: env demo test test-fast clean-venv env-full test-full mmcv-wheel clean-venv-full
+.PHONY: env demo test test-fast lint format clean-venv env-full test-full mmcv-wheel clean-venv-full
 
 env: $(STAMP)
 
 $(STAMP): requirements/runtime.txt requirements/pose.txt requirements/build.txt requirements/tests.txt \
-          setup.py Makefile
+          requirements/lint.txt setup.py Makefile
 	@test -x $(PY) || { echo "[env] creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	@echo "[env] build tools, then the pinned stack (requirements/runtime.txt)"
 	@$(PIP) install -q -r requirements/build.txt $(QUIET)
@@ -31,7 +32,7 @@ $(STAMP): requirements/runtime.txt requirements/pose.txt requirements/build.txt 
 	@# mmpose's requirements pull chumpy, which does not build: its real needs are in runtime.txt.
 	@echo "[env] mmpose $(MMPOSE_VERSION) (--no-deps), test requirements, selecsls-mm (editable)"
 	@$(PIP) install -q --no-deps mmpose==$(MMPOSE_VERSION) $(QUIET)
-	@$(PIP) install -q -r requirements/tests.txt $(QUIET)
+	@$(PIP) install -q -r requirements/tests.txt -r requirements/lint.txt $(QUIET)
 	@$(PIP) install -q --no-deps --no-build-isolation -e . $(QUIET)
 	@$(PY) -W ignore -c "import selecsls_mm, mmpose.apis, mmpretrain.apis; print('[env] ok: selecsls_mm, mmpretrain.apis and mmpose.apis import')"
 	@touch $@
@@ -44,6 +45,17 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow"
+
+LINT_PATHS := selecsls_mm tools tests configs setup.py
+
+lint: $(STAMP)
+	$(PY) -m flake8 $(LINT_PATHS)
+	$(PY) -m isort --check-only --diff $(LINT_PATHS)
+	$(PY) -m yapf --diff --recursive $(LINT_PATHS)
+
+format: $(STAMP)
+	$(PY) -m isort $(LINT_PATHS)
+	$(PY) -m yapf --in-place --recursive $(LINT_PATHS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -29,16 +29,18 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['selecsls_mm', 'selecsls_mm.*']),
     python_requires='>=3.9',
-    # `import selecsls_mm` needs torch, mmengine, mmcv (mmcv-lite or mmcv with ops: two
-    # distribution names, so neither is listed) and mmpretrain. The tested stacks are pinned in
-    # requirements/ (docs/install.md).
+    # `import selecsls_mm` needs torch, mmengine, mmcv (mmcv-lite or mmcv with
+    # ops: two distribution names, so neither is listed) and mmpretrain. The
+    # tested stacks are pinned in requirements/ (docs/install.md).
     install_requires=['mmengine>=0.10.0', 'mmpretrain>=1.2.0'],
     extras_require={
-        # selecsls_mm.pose. mmpose itself is installed with `pip install --no-deps mmpose`
-        # (its requirements pull chumpy, which does not build), and xtcocotools from source
+        # selecsls_mm.pose. mmpose itself is installed with
+        # `pip install --no-deps mmpose` (its requirements pull chumpy, which
+        # does not build), and xtcocotools from source
         # (`--no-binary xtcocotools`; its wheels crash on numpy 2).
         'pose': requirements('requirements/pose.txt') + ['xtcocotools>=1.12'],
-        # configs/det: mmdet 3.x, which also needs mmcv with compiled ops (`make env-full`).
+        # configs/det: mmdet 3.x, which also needs mmcv with compiled ops
+        # (`make env-full`).
         'det': ['mmdet>=3.0.0,<3.4.0'],
         'tests': requirements('requirements/tests.txt'),
     },

@@ -46,19 +46,24 @@ max_epochs = 6
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4,
-                   nesterov=True))
+    optimizer=dict(
+        type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True))
 param_scheduler = [
     # Warm-up over the first iterations, then cosine over all epochs.
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
-         T_max=max_epochs, convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=True,
+        begin=0,
+        end=max_epochs,
+        T_max=max_epochs,
+        convert_to_iter_based=True),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=2)
 auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=max_epochs,
-                    max_keep_ckpts=1))
+    checkpoint=dict(
+        type='CheckpointHook', interval=max_epochs, max_keep_ckpts=1))
 randomness = dict(seed=0, deterministic=False)

@@ -13,11 +13,12 @@ import warnings
 
 # mmcv-lite has no compiled ops; mmcv warns about that on every import even
 # though nothing here uses them.
-warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+warnings.filterwarnings(
+    'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
 
-from .version import __version__  # noqa: E402
 from . import datasets, models  # noqa: E402,F401
 from .checkpoint import register_safe_globals  # noqa: E402
+from .version import __version__  # noqa: E402
 
 register_safe_globals()
 

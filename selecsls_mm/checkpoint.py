@@ -123,16 +123,15 @@ def load_checkpoint_file(filename: str,
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename} does not exist')
     try:
-        return torch.load(filename, map_location=map_location,
-                          weights_only=True)
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         # torch wraps the reason in advice to turn weights_only off; keep
         # only the reason.
         advice = ('Weights only load failed', 'Please file an issue',
                   'Check the documentation')
-        reason = ' '.join(
-            line.strip() for line in str(err).splitlines()
-            if line.strip() and not line.startswith(advice))
+        reason = ' '.join(line.strip() for line in str(err).splitlines()
+                          if line.strip() and not line.startswith(advice))
         reason = reason.replace('WeightsUnpickler error:', '').strip()
         raise UnsafeCheckpointError(
             f'refusing to load {filename}: it holds objects outside the '

@@ -7,4 +7,5 @@ from selecsls_mm.utils.fileio import atomic_output  # noqa: F401
 warnings.warn(
     'selecsls_mm.fileio moved to '
     'selecsls_mm.utils.fileio; this alias will be removed',
-    DeprecationWarning, stacklevel=2)
+    DeprecationWarning,
+    stacklevel=2)

@@ -66,8 +66,9 @@ def fill_dataloader_defaults(cfg, field: str, persistent_workers: bool):
     """
     if cfg.get(field, None) is None:
         return
-    loader = ConfigDict(pin_memory=torch.cuda.is_available(),
-                        persistent_workers=persistent_workers)
+    loader = ConfigDict(
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=persistent_workers)
     if cfg.get('default_scope', None) == 'mmpretrain':
         loader.collate_fn = dict(type='default_collate')
     loader.update(cfg[field])

@@ -35,19 +35,18 @@ MMPOSE_13_ONLY = frozenset({
     'DWPoseDistiller', 'EDPoseHead', 'EDPoseLabel', 'ExlposeDataset',
     'FeaLoss', 'FilterAnnotations', 'ForceDefaultOptimWrapperConstructor',
     'FrozenBatchNorm2d', 'H36MWholeBodyDataset', 'Hand3DHeatmap',
-    'Hand3DInferencer', 'HandRandomFlip', 'HumanArt21Dataset',
-    'HybridEncoder', 'InterHand2DDoubleDataset', 'InterHand3DDataset',
-    'InterHandMetric', 'InternetHead', 'IoULoss', 'KDLoss', 'MLECCLoss',
-    'MlvlPointGenerator', 'Mosaic', 'MotionBERTLabel',
-    'MotionRegressionHead', 'MPJPEVelocityJointLoss',
-    'MultiDatasetEvaluator', 'OKSLoss', 'PoseOKS',
+    'Hand3DInferencer', 'HandRandomFlip', 'HumanArt21Dataset', 'HybridEncoder',
+    'InterHand2DDoubleDataset', 'InterHand3DDataset', 'InterHandMetric',
+    'InternetHead', 'IoULoss', 'KDLoss', 'MLECCLoss', 'MlvlPointGenerator',
+    'Mosaic', 'MotionBERTLabel', 'MotionRegressionHead',
+    'MPJPEVelocityJointLoss', 'MultiDatasetEvaluator', 'OKSLoss', 'PoseOKS',
     'QuadraticWarmupLR', 'QuadraticWarmupMomentum',
     'QuadraticWarmupParamScheduler', 'RTMOHead', 'RTMOModeSwitchHook',
     'RTMWHead', 'SimOTAAssigner', 'SimpleMPJPE', 'SingleHandConverter',
     'SyncNormHook', 'TransformerHead', 'UBody2dDataset', 'UBody3dDataset',
-    'VariFocalLoss', 'Face300VWDataset', 'Face300WLPDataset', 'YOLOXHSVRandomAug',
-    'YOLOXMixUp', 'YOLOXPAFPN', 'YOLOXPoseAnnotationProcessor',
-    'YOLOXPoseHead', 'YOLOXPoseModeSwitchHook'
+    'VariFocalLoss', 'Face300VWDataset', 'Face300WLPDataset',
+    'YOLOXHSVRandomAug', 'YOLOXMixUp', 'YOLOXPAFPN',
+    'YOLOXPoseAnnotationProcessor', 'YOLOXPoseHead', 'YOLOXPoseModeSwitchHook'
 })
 
 # Config types whose modules call mmcv's compiled ops (mmcv.ops).
@@ -215,9 +214,10 @@ def load_config(path: str) -> Config:
     """
     for package in _base_packages(path):
         if not has_module(package):
-            how = {'mmdet': f'use {FULL_STACK}',
-                   'mmpose': f'{POSE_INSTALL}, or use {FULL_STACK}'}.get(
-                       package, f'pip install {package}')
+            how = {
+                'mmdet': f'use {FULL_STACK}',
+                'mmpose': f'{POSE_INSTALL}, or use {FULL_STACK}'
+            }.get(package, f'pip install {package}')
             raise MissingDependencyError(
                 f'{path} inherits from {package}, which is not installed: '
                 f'{how}.')

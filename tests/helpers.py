@@ -14,8 +14,11 @@ def run_tool(*args, timeout: float = 900) -> str:
     """Run ``python ARGS...`` from the repository root, as a user would;
     return stdout + stderr, failing the test (with the output's tail) on a
     non-zero exit."""
-    proc = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, text=True,
-                          capture_output=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, *args],
+                          cwd=REPO_ROOT,
+                          text=True,
+                          capture_output=True,
+                          timeout=timeout)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'{args[0]} failed:\n{out[-4000:]}'
     return out

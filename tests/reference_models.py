@@ -11,8 +11,13 @@ from timm.models.selecsls import SelecSls, SelecSlsBlock
 
 from helpers import randomize_bn
 
-TIMM_ARCHS = {'42': 'selecsls42', '42b': 'selecsls42b', '60': 'selecsls60',
-              '60b': 'selecsls60b', '84': 'selecsls84'}
+TIMM_ARCHS = {
+    '42': 'selecsls42',
+    '42b': 'selecsls42b',
+    '60': 'selecsls60',
+    '60b': 'selecsls60b',
+    '84': 'selecsls84'
+}
 ARCHS = [*TIMM_ARCHS, '102']
 
 # The original release's SelecSLS102: (in, skip, k, out, is_first, stride)
@@ -41,8 +46,10 @@ REFERENCE_102_HEAD = [(480, 960, 3, 2), (960, 1024, 3, 1), (1024, 1024, 3, 2),
 
 def _reference_102(num_classes: int) -> SelecSls:
     cfg = dict(
-        block=SelecSlsBlock, features=REFERENCE_102_BLOCKS,
-        head=REFERENCE_102_HEAD, num_features=1280,
+        block=SelecSlsBlock,
+        features=REFERENCE_102_BLOCKS,
+        head=REFERENCE_102_HEAD,
+        num_features=1280,
         # level ends: stem, the last block of each stage (the block before
         # the next is_first), the second and fourth head convs
         feature_info=[
@@ -56,7 +63,8 @@ def _reference_102(num_classes: int) -> SelecSls:
     return SelecSls(cfg, num_classes=num_classes)
 
 
-def reference_model(arch: str, num_classes: int = 1000,
+def reference_model(arch: str,
+                    num_classes: int = 1000,
                     random_bn: bool = True) -> torch.nn.Module:
     """The independent reference network of ``arch`` in eval mode.
 
@@ -67,8 +75,8 @@ def reference_model(arch: str, num_classes: int = 1000,
     if arch == '102':
         model = _reference_102(num_classes)
     else:
-        model = timm.create_model(TIMM_ARCHS[arch], pretrained=False,
-                                  num_classes=num_classes)
+        model = timm.create_model(
+            TIMM_ARCHS[arch], pretrained=False, num_classes=num_classes)
     if arch == '84':
         model.head[3][0] = torch.nn.Conv2d(1024, 1280, 1, bias=False)
     if random_bn:
@@ -83,8 +91,6 @@ def reference_levels(model: SelecSls):
     ends = [int(f['module'].split('.')[1]) for f in model.feature_info]
     blocks = list(model.features)
     head = list(model.head)
-    return [
-        [model.stem], blocks[:ends[1] + 1], blocks[ends[1] + 1:ends[2] + 1],
-        blocks[ends[2] + 1:ends[3] + 1], head[:ends[4] + 1],
-        head[ends[4] + 1:ends[5] + 1]
-    ]
+    return [[model.stem], blocks[:ends[1] + 1],
+            blocks[ends[1] + 1:ends[2] + 1], blocks[ends[2] + 1:ends[3] + 1],
+            head[:ends[4] + 1], head[ends[4] + 1:ends[5] + 1]]

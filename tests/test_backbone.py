@@ -15,9 +15,9 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from reference_models import ARCHS, reference_levels, reference_model
 from selecsls_mm.converters import convert_reference_state_dict
 from selecsls_mm.models import SelecSLS
+from reference_models import ARCHS, reference_levels, reference_model
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ALL_LEVELS = (0, 1, 2, 3, 4, 5)
@@ -56,8 +56,10 @@ def test_levels_match_reference_features(arch):
     reference = reference_model(arch, num_classes=10)
     state, _ = convert_reference_state_dict(reference.state_dict())
     model = SelecSLS(arch, out_indices=ALL_LEVELS).eval()
-    model.load_state_dict({k[len('backbone.'):]: v for k, v in state.items()
-                           if k.startswith('backbone.')})
+    model.load_state_dict({
+        k[len('backbone.'):]: v
+        for k, v in state.items() if k.startswith('backbone.')
+    })
     x = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         expected = reference.forward_intermediates(x, intermediates_only=True)
@@ -83,7 +85,7 @@ def test_every_level_forward_backward(arch):
     outs = model(x)
     assert len(outs) == 6
     for level, (out, channels) in enumerate(zip(outs, model.out_channels)):
-        stride = 2 ** (level + 1)
+        stride = 2**(level + 1)
         assert out.shape == (2, channels, -(-64 // stride), -(-96 // stride))
     sum(o.mean() for o in outs).backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -171,8 +173,7 @@ def test_with_cp_gives_identical_outputs_gradients_and_statistics():
 def test_syncbn_builds_and_runs_in_eval():
     model = SelecSLS('42', out_indices=(3, ), norm_cfg=dict(type='SyncBN'))
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    assert norms and all(
-        isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
+    assert norms and all(isinstance(m, torch.nn.SyncBatchNorm) for m in norms)
     assert model.eval()(torch.randn(1, 3, 64, 64))[0].shape == (1, 480, 4, 4)
 
 
@@ -185,8 +186,9 @@ def test_act_cfg_sets_every_activation():
     model = SelecSLS('42', out_indices=(3, ), act_cfg=leaky).eval()
     convs = _conv_modules(model)
     assert len(convs) == 1 + 6 * 6
-    assert all(isinstance(m.activate, nn.LeakyReLU) and
-               m.activate.negative_slope == 0.2 for m in convs)
+    assert all(
+        isinstance(m.activate, nn.LeakyReLU)
+        and m.activate.negative_slope == 0.2 for m in convs)
     # It changes what the network computes: the same weights with ReLU give
     # other features (negative pre-activations pass at slope 0.2).
     relu = SelecSLS('42', out_indices=(3, )).eval()
@@ -198,19 +200,20 @@ def test_act_cfg_sets_every_activation():
         expected = model(x)[0]
         model.switch_to_deploy()
         got = model(x)[0]
-    torch.testing.assert_close(got, expected, rtol=1e-4,
-                               atol=1e-4 * expected.abs().max().item())
+    torch.testing.assert_close(
+        got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
     deploy = SelecSLS('42', out_indices=(3, ), act_cfg=leaky, deploy=True)
-    assert all(isinstance(m.activate, nn.LeakyReLU)
-               for m in deploy.modules() if hasattr(m, 'activate'))
+    assert all(
+        isinstance(m.activate, nn.LeakyReLU) for m in deploy.modules()
+        if hasattr(m, 'activate'))
     # No activation at all
     none = SelecSLS('42', out_indices=(1, ), act_cfg=None)
     assert all(not m.with_activation for m in _conv_modules(none))
 
 
 def test_conv_cfg_sets_every_conv():
-    model = SelecSLS('42', out_indices=(5, ),
-                     conv_cfg=dict(type='Conv2dAdaptivePadding'))
+    model = SelecSLS(
+        '42', out_indices=(5, ), conv_cfg=dict(type='Conv2dAdaptivePadding'))
     convs = [m.conv for m in _conv_modules(model)]
     assert len(convs) == 1 + 6 * 6 + 4
     assert all(type(c).__name__ == 'Conv2dAdaptivePadding' for c in convs)
@@ -225,20 +228,21 @@ def test_default_init_cfg():
             p.fill_(3.0)
     model.init_weights()
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    assert all(torch.all(m.weight == 1) and torch.all(m.bias == 0)
-               for m in norms)
+    assert all(
+        torch.all(m.weight == 1) and torch.all(m.bias == 0) for m in norms)
     for m in (model.stage3[0].conv6.conv, model.stage2[1].conv3.conv):
         w = m.weight
         fan_out = w.shape[0] * w.shape[2] * w.shape[3]
         assert w.mean().abs() < 0.05 * w.std()
-        assert w.std().item() == pytest.approx(math.sqrt(2 / fan_out),
-                                               rel=0.05)
+        assert w.std().item() == pytest.approx(
+            math.sqrt(2 / fan_out), rel=0.05)
 
 
 def test_init_cfg_is_used():
-    model = SelecSLS('42', out_indices=(1, ),
-                     init_cfg=dict(type='Constant', val=0.5,
-                                   layer='Conv2d'))
+    model = SelecSLS(
+        '42',
+        out_indices=(1, ),
+        init_cfg=dict(type='Constant', val=0.5, layer='Conv2d'))
     model.init_weights()
     convs = [m.conv for m in _conv_modules(model)]
     assert all(torch.all(c.weight == 0.5) for c in convs)
@@ -329,15 +333,21 @@ def test_configs_register_selecsls_through_custom_imports(tmp_path):
     pose.write_text(
         "custom_imports = dict(imports=['selecsls_mm'])\n"
         "model = dict(type='SelecSLS', arch='60', out_indices=(3, 4))\n")
-    proc = subprocess.run(
-        [sys.executable, '-c', _CUSTOM_IMPORTS_SCRIPT, str(plain),
-         osp.join(REPO_ROOT, 'configs', 'selecsls60b_imagenet.py'),
-         str(pose)], capture_output=True, text=True, cwd=str(tmp_path))
+    proc = subprocess.run([
+        sys.executable, '-c', _CUSTOM_IMPORTS_SCRIPT,
+        str(plain),
+        osp.join(REPO_ROOT, 'configs', 'selecsls60b_imagenet.py'),
+        str(pose)
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=str(tmp_path))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     # Without custom_imports the registries do not know SelecSLS...
-    assert re.search(r'without custom_imports:.*SelecSLS is not in the '
-                     r'mmpretrain::model registry', out), out[-3000:]
+    assert re.search(
+        r'without custom_imports:.*SelecSLS is not in the '
+        r'mmpretrain::model registry', out), out[-3000:]
     # ... with it, both build our class.
     module = 'selecsls_mm.models.backbones.selecsls'
     assert f'classifier {module} 1024 1024' in out, out[-3000:]

@@ -14,7 +14,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from helpers import randomize_bn
 
 from selecsls_mm.benchmark import (BenchmarkSettings, SavedTensorCounter,
                                    build_benchmark_model, build_models,
@@ -24,6 +23,7 @@ from selecsls_mm.benchmark import (BenchmarkSettings, SavedTensorCounter,
                                    saved_activation_bytes, summarize,
                                    time_interleaved)
 from selecsls_mm.models.backbones.selecsls import SelecSLS
+from helpers import randomize_bn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,21 +102,23 @@ def test_paired_ratio_and_min_time():
     with pytest.raises(ValueError, match='equally long'):
         paired_ratio([1.0], [1.0, 2.0])
     calls = []
-    times = time_interleaved(dict(a=lambda: calls.append('a'),
-                                  b=lambda: calls.append('b')),
-                             iters=2, warmup=1, device=torch.device('cpu'),
-                             min_time=0.05, max_iters=7)
+    times = time_interleaved(
+        dict(a=lambda: calls.append('a'), b=lambda: calls.append('b')),
+        iters=2,
+        warmup=1,
+        device=torch.device('cpu'),
+        min_time=0.05,
+        max_iters=7)
     assert len(times['a']) == len(times['b'])
-    assert 2 <= len(times['a']) <= 7 and len(calls) == 2 + 2 * len(
-        times['a'])
+    assert 2 <= len(times['a']) <= 7 and len(calls) == 2 + 2 * len(times['a'])
     # Rotating order: iteration 1 starts with b.
     assert calls[2:6] == ['a', 'b', 'b', 'a']
 
 
 def test_model_specs():
     spec = parse_model_spec('selecsls60:with_cp')
-    assert spec.cfg == dict(type='SelecSLS', arch='60', out_indices=(5, ),
-                            with_cp=True)
+    assert spec.cfg == dict(
+        type='SelecSLS', arch='60', out_indices=(5, ), with_cp=True)
     assert parse_model_spec('mmpretrain:ResNet-50').cfg == dict(
         type='mmpretrain.ResNet', depth=50)
     assert parse_model_spec('mmpretrain:RepVGG-A0').cfg == dict(
@@ -150,13 +152,14 @@ def test_timm_features_match_selecsls():
     ours = build_benchmark_model(parse_model_spec('selecsls42b'))
     timm_model = build_benchmark_model(parse_model_spec('timm:selecsls42b'))
     randomize_bn(timm_model)
-    state = {k[len('model.'):]: v for k, v in
-             timm_model.state_dict().items()}
+    state = {k[len('model.'):]: v for k, v in timm_model.state_dict().items()}
     state['fc.weight'], state['fc.bias'] = torch.zeros(1, 1024), \
         torch.zeros(1)  # num_classes=0 dropped timm's classifier
     converted, _ = convert_reference_state_dict(state, '42b')
-    ours.load_state_dict({k[len('backbone.'):]: v for k, v in
-                          converted.items() if k.startswith('backbone.')})
+    ours.load_state_dict({
+        k[len('backbone.'):]: v
+        for k, v in converted.items() if k.startswith('backbone.')
+    })
     x = torch.randn(1, 3, 80, 64)
     with torch.no_grad():
         expected = timm_model(x)
@@ -211,8 +214,8 @@ CPU = torch.device('cpu')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.parametrize('spec', ['mmpretrain:ResNet-18', 'timm:selecsls42b',
-                                  'selecsls42b'])
+@pytest.mark.parametrize(
+    'spec', ['mmpretrain:ResNet-18', 'timm:selecsls42b', 'selecsls42b'])
 def test_fold_bn_every_model_keeps_outputs(spec):
     if spec.startswith('timm'):
         pytest.importorskip('timm')
@@ -226,8 +229,9 @@ def test_fold_bn_every_model_keeps_outputs(spec):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         got = folded(x)
-    for e, g in zip(expected if isinstance(expected, tuple) else [expected],
-                    got if isinstance(got, tuple) else [got]):
+    for e, g in zip(
+            expected if isinstance(expected, tuple) else [expected],
+            got if isinstance(got, tuple) else [got]):
         assert (g - e).abs().max() <= 1e-4 * e.abs().max()
 
 
@@ -272,8 +276,9 @@ def test_runtime_difference_is_measured():
 
 @pytest.mark.slow
 def test_compile_runtime_matches_eager():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
-                          nn.ReLU(), nn.Conv2d(8, 4, 1))
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 4, 1))
     randomize_bn(model, seed=3)
     model.eval()
     settings = BenchmarkSettings(CPU, runtime='compile')
@@ -305,40 +310,52 @@ def test_unexportable_model_says_which_runtimes_work():
         def forward(self, x):
             return torch.linalg.eigvals(x[0, 0])
 
-    settings = BenchmarkSettings(CPU, channels_last=False,
-                                 runtime='onnxruntime')
+    settings = BenchmarkSettings(
+        CPU, channels_last=False, runtime='onnxruntime')
     with pytest.raises(ValueError, match='cannot be exported to ONNX.*eager'):
         prepare_forward(Eigen(), torch.randn(1, 3, 4, 4), settings)
 
 
 def _tiny_models(settings):
-    specs = [parse_model_spec("dict(type='SelecSLS', arch='42b', "
-                              'out_indices=(1,))'),
-             parse_model_spec('mmpretrain:ResNet-18')]
+    specs = [
+        parse_model_spec("dict(type='SelecSLS', arch='42b', "
+                         'out_indices=(1,))'),
+        parse_model_spec('mmpretrain:ResNet-18')
+    ]
     return build_models(specs, settings, fold=True)
 
 
 def test_run_forward_results_and_report():
     settings = BenchmarkSettings(CPU, channels_last=True)
     models = _tiny_models(settings)
-    assert {v['fold'] for v in models.values()} == {
-        'switch_to_deploy()', 'torch.fx fuse'}
+    assert {v['fold']
+            for v in models.values()
+            } == {'switch_to_deploy()', 'torch.fx fuse'}
     for entry in models.values():  # every model in channels_last
         assert entry['channels_last']
-        convs = [m for m in entry['model'].modules()
-                 if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-        assert convs and all(c.weight.is_contiguous(
-            memory_format=torch.channels_last) for c in convs)
+        convs = [
+            m for m in entry['model'].modules()
+            if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
+        ]
+        assert convs and all(
+            c.weight.is_contiguous(memory_format=torch.channels_last)
+            for c in convs)
     ours, resnet = list(models)
-    result = run_forward(models, settings, [(64, 48)], [1, 2],
-                         runtimes=['eager', 'jit'], baselines=[resnet],
-                         iters=2, warmup=0)
+    result = run_forward(
+        models,
+        settings, [(64, 48)], [1, 2],
+        runtimes=['eager', 'jit'],
+        baselines=[resnet],
+        iters=2,
+        warmup=0)
     assert result['runtimes'] == ['eager', 'jit']
     cells = result['cells']
     assert len(cells) == 2 * 2 * 2  # batches x runtimes x models
     labels = [c['model'] for c in cells[:4]]
-    assert labels == [f'{ours} [eager]', f'{resnet} [eager]',
-                      f'{ours} [jit]', f'{resnet} [jit]']
+    assert labels == [
+        f'{ours} [eager]', f'{resnet} [eager]', f'{ours} [jit]',
+        f'{resnet} [jit]'
+    ]
     for c in cells:
         assert c['size'] == [64, 48] and len(c['times']) == c['n'] == 2
         assert c['max_rel_diff'] <= 1e-4
@@ -349,9 +366,9 @@ def test_run_forward_results_and_report():
                      (f'{ours} [eager]', f'{ours} [jit]'),
                      (f'{resnet} [eager]', f'{resnet} [jit]')}
     for r in result['ratios']:
-        assert r['ratio'] == pytest.approx(paired_ratio(
-            times[r['numerator'], r['batch']],
-            times[r['denominator'], r['batch']]))
+        assert r['ratio'] == pytest.approx(
+            paired_ratio(times[r['numerator'], r['batch']],
+                         times[r['denominator'], r['batch']]))
     text = report.forward_report(result)
     assert f'| {resnet} [jit] / {ours} [jit] |' in text
     assert '64x48 bs2' in text and 'max relative difference' in text
@@ -363,26 +380,32 @@ def test_run_complexity_counts_macs():
     rows = run_complexity({'conv': dict(model=conv, channels_last=False)},
                           settings, [(5, 7)])
     # one 3x3x3 dot product (27 MACs) per output element, 4 x 7 x 5 of them
-    assert rows == [dict(model='conv', params=108,
-                         macs={'5x7': 27 * 4 * 35})]
+    assert rows == [dict(model='conv', params=108, macs={'5x7': 27 * 4 * 35})]
 
 
 def test_run_training_rows_and_ratios():
     settings = BenchmarkSettings(CPU, channels_last=False)
-    specs = [parse_model_spec('selecsls42b'),
-             parse_model_spec('selecsls42b:deploy'),
-             parse_model_spec('mmpretrain:ResNet-18')]
-    result = run_training(specs, settings, batch=2, size=(64, 64),
-                          baselines=['mmpretrain:ResNet-18'], iters=1,
-                          warmup=0)
+    specs = [
+        parse_model_spec('selecsls42b'),
+        parse_model_spec('selecsls42b:deploy'),
+        parse_model_spec('mmpretrain:ResNet-18')
+    ]
+    result = run_training(
+        specs,
+        settings,
+        batch=2,
+        size=(64, 64),
+        baselines=['mmpretrain:ResNet-18'],
+        iters=1,
+        warmup=0)
     rows = {r['model']: r for r in result['rows']}
     # deploy forms do not train; a with_cp row is added for ours
-    assert set(rows) == {'selecsls42b', 'selecsls42b:with_cp',
-                         'mmpretrain:ResNet-18'}
+    assert set(rows) == {
+        'selecsls42b', 'selecsls42b:with_cp', 'mmpretrain:ResNet-18'
+    }
     assert rows['selecsls42b:with_cp']['saved_bytes'] < \
         0.5 * rows['selecsls42b']['saved_bytes']
-    ratios = {(r['numerator'], r['denominator']): r
-              for r in result['ratios']}
+    ratios = {(r['numerator'], r['denominator']): r for r in result['ratios']}
     assert set(ratios) == {('selecsls42b', 'mmpretrain:ResNet-18'),
                            ('selecsls42b:with_cp', 'mmpretrain:ResNet-18'),
                            ('selecsls42b:with_cp', 'selecsls42b')}
@@ -402,8 +425,8 @@ def test_write_json_never_half_written(tmp_path):
     assert os.listdir(tmp_path) == ['out.json']
 
 
-POSE_CONFIG = os.path.join(
-    ROOT, 'configs', 'pose', 'xnect-paf_selecsls60_8xb32-140e_coco-512x320.py')
+POSE_CONFIG = os.path.join(ROOT, 'configs', 'pose',
+                           'xnect-paf_selecsls60_8xb32-140e_coco-512x320.py')
 
 
 def test_decode_vs_people_finds_everyone():
@@ -413,8 +436,12 @@ def test_decode_vs_people_finds_everyone():
     import selecsls_mm.pose  # noqa: F401  (registers the codec)
     from selecsls_mm.benchmark.pose import time_decode_vs_people
     decoder = Config.fromfile(POSE_CONFIG).model.head.decoder
-    rows = time_decode_vs_people(decoder.to_dict(), num_people=(1, 6),
-                                 heatmap_size=(48, 40), scenes=2, repeats=1)
+    rows = time_decode_vs_people(
+        decoder.to_dict(),
+        num_people=(1, 6),
+        heatmap_size=(48, 40),
+        scenes=2,
+        repeats=1)
     assert [r['num_people'] for r in rows] == [1, 6]
     for r in rows:
         # clean maps: (almost) every labelled person is decoded, and no
@@ -476,8 +503,8 @@ def test_ae_head_gets_a_feature_list_without_flip():
         pass
 
     feats = (torch.zeros(1), )
-    ae = SimpleNamespace(head=AssociativeEmbeddingHead(),
-                         test_cfg=dict(flip_test=False))
+    ae = SimpleNamespace(
+        head=AssociativeEmbeddingHead(), test_cfg=dict(flip_test=False))
     assert _ae_feature_list(ae)(feats) == [feats[0]]
     ae.test_cfg['flip_test'] = True  # flip test wants the tuples
     assert _ae_feature_list(ae)(feats) is feats
@@ -487,7 +514,9 @@ def test_ae_head_gets_a_feature_list_without_flip():
 
 def _tool(*args):
     return subprocess.run([sys.executable, 'tools/benchmark.py', *args],
-                          cwd=ROOT, text=True, capture_output=True,
+                          cwd=ROOT,
+                          text=True,
+                          capture_output=True,
                           timeout=600)
 
 
@@ -517,18 +546,19 @@ def test_tool_end_to_end(tmp_path):
     out = tmp_path / 'out.json'
     proc = _tool('--sizes', '64', '--batch-sizes', '1', '--iters', '1',
                  '--warmup', '0', '--models', 'selecsls42b',
-                 'mmpretrain:ResNet-18', '--baselines',
-                 'mmpretrain:ResNet-18', '--jit', '--deploy', '--json',
-                 str(out))
+                 'mmpretrain:ResNet-18', '--baselines', 'mmpretrain:ResNet-18',
+                 '--jit', '--deploy', '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'channels_last, runtime jit, BN folded' in proc.stdout
     assert '| mmpretrain:ResNet-18 / selecsls42b |' in proc.stdout
     data = json.loads(out.read_text())
     assert data['settings']['runtime'] == ['jit']
-    assert data['bn_folding'] == {'selecsls42b': 'switch_to_deploy()',
-                                  'mmpretrain:ResNet-18': 'torch.fx fuse'}
-    assert [c['model'] for c in data['forward']['cells']] == [
-        'selecsls42b', 'mmpretrain:ResNet-18']
+    assert data['bn_folding'] == {
+        'selecsls42b': 'switch_to_deploy()',
+        'mmpretrain:ResNet-18': 'torch.fx fuse'
+    }
+    assert [c['model'] for c in data['forward']['cells']
+            ] == ['selecsls42b', 'mmpretrain:ResNet-18']
     # torchvision's ResNet-18 has 11176512 parameters; folding replaces each
     # BN channel's weight and bias by one conv bias
     resnet = build_benchmark_model(parse_model_spec('mmpretrain:ResNet-18'))

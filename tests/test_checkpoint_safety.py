@@ -32,10 +32,12 @@ def runner_checkpoint(tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('runner')
     scopes = set(DefaultScope._instance_dict)
     runner = Runner(
-        model=_TinyModel(), work_dir=str(work_dir),
+        model=_TinyModel(),
+        work_dir=str(work_dir),
         train_dataloader=dict(
             dataset=[dict(inputs=torch.randn(2)) for _ in range(4)],
-            batch_size=2, num_workers=0,
+            batch_size=2,
+            num_workers=0,
             sampler=dict(type='DefaultSampler', shuffle=False),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
@@ -72,8 +74,8 @@ def test_checkpoint_that_runs_code_is_refused(tmp_path):
     path = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'payload': _RunsCode(marker)}, path)
     for load in (load_checkpoint_file, CheckpointLoader.load_checkpoint):
-        with pytest.raises(UnsafeCheckpointError,
-                           match='refusing to load.*posix.system'):
+        with pytest.raises(
+                UnsafeCheckpointError, match='refusing to load.*posix.system'):
             load(str(path))
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path)
@@ -103,8 +105,9 @@ class _Getattr:
 def test_getattr_is_limited_to_statistics_methods(tmp_path, obj, name):
     path = tmp_path / 'getattr.pth'
     torch.save({'x': _Getattr(obj, name)}, path)
-    with pytest.raises(UnsafeCheckpointError,
-                       match=rf"getattr\(.*{obj.__name__}.*'{name}'\)"):
+    with pytest.raises(
+            UnsafeCheckpointError,
+            match=rf"getattr\(.*{obj.__name__}.*'{name}'\)"):
         load_checkpoint_file(str(path))
 
 

@@ -6,16 +6,16 @@ import os
 import pytest
 import timm
 import torch
-from mmengine.runner import load_checkpoint
 from mmengine.registry import DefaultScope
+from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
-from reference_models import ARCHS, reference_model
 from selecsls_mm.checkpoint import UnsafeCheckpointError
 from selecsls_mm.converters import (ConversionError,
                                     convert_reference_checkpoint,
                                     convert_reference_state_dict)
 from selecsls_mm.utils import TensorModeWrapper
+from reference_models import ARCHS, reference_model
 
 
 def classifier(arch, num_classes=1000):
@@ -27,11 +27,14 @@ def classifier(arch, num_classes=1000):
 
 def _build_classifier(arch, num_classes, in_channels):
     return MODELS.build(
-        dict(type='ImageClassifier',
-             backbone=dict(type='SelecSLS', arch=arch),
-             neck=dict(type='GlobalAveragePooling'),
-             head=dict(type='LinearClsHead', num_classes=num_classes,
-                       in_channels=in_channels))).eval()
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='SelecSLS', arch=arch),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead',
+                num_classes=num_classes,
+                in_channels=in_channels))).eval()
 
 
 def _logits(model, x):
@@ -61,13 +64,22 @@ def test_original_release_layout_and_file_formats(tmp_path):
     state = reference.state_dict()
     # The original SelecSLS-Pytorch release names the classifier
     # `classifier.0` (a Sequential) and some files come from DataParallel.
-    original = {('classifier.0' + k[2:] if k.startswith('fc.') else k): v
-                for k, v in state.items()}
+    original = {
+        ('classifier.0' + k[2:] if k.startswith('fc.') else k): v
+        for k, v in state.items()
+    }
     files = {
         'SelecSLS60_statedict.pth': original,
-        'wrapped.pth': {'state_dict': {f'module.{k}': v
-                                       for k, v in original.items()}},
-        'model_wrapped.pth': {'model': state, 'epoch': 90},
+        'wrapped.pth': {
+            'state_dict': {
+                f'module.{k}': v
+                for k, v in original.items()
+            }
+        },
+        'model_wrapped.pth': {
+            'model': state,
+            'epoch': 90
+        },
         'pytorch_model.bin': state,
         'model.safetensors': state,
     }
@@ -95,9 +107,12 @@ def test_converted_backbone_loads_through_init_cfg(tmp_path):
     convert_reference_checkpoint(str(src), str(dst))
     from mmpose.registry import MODELS as POSE_MODELS
     backbone = POSE_MODELS.build(
-        dict(type='SelecSLS', arch='60', out_indices=(3, ),
-             init_cfg=dict(type='Pretrained', checkpoint=str(dst),
-                           prefix='backbone.')))
+        dict(
+            type='SelecSLS',
+            arch='60',
+            out_indices=(3, ),
+            init_cfg=dict(
+                type='Pretrained', checkpoint=str(dst), prefix='backbone.')))
     backbone.init_weights()
     torch.testing.assert_close(backbone.stage3[3].conv6.bn.running_var,
                                reference.features[8].conv6[1].running_var)
@@ -126,18 +141,22 @@ def test_missing_unexpected_and_misshaped_tensors(tmp_path):
     extra = dict(state, **{'features.3.extra.weight': torch.zeros(1)})
     _convert_fails(tmp_path, extra,
                    r'unexpected tensor features\.3\.extra\.weight', '42b')
-    misshaped = dict(state, **{'head.1.0.weight': torch.zeros(1024, 960, 1, 1)})
-    _convert_fails(tmp_path, misshaped, r'head\.1\.0\.weight has shape '
-                   r'\(1024, 960, 1, 1\), arch 42b needs \(1024, 960, 3, 3\)')
+    misshaped = dict(state,
+                     **{'head.1.0.weight': torch.zeros(1024, 960, 1, 1)})
+    _convert_fails(
+        tmp_path, misshaped, r'head\.1\.0\.weight has shape '
+        r'\(1024, 960, 1, 1\), arch 42b needs \(1024, 960, 3, 3\)')
 
 
 def test_wrong_arch_and_other_networks(tmp_path):
     state = timm.create_model('selecsls60').state_dict()
     _convert_fails(tmp_path, state, "do not fit arch '42'.*fit arch '60'",
                    '42')
-    _convert_fails(tmp_path, timm.create_model('resnet18').state_dict(),
+    _convert_fails(tmp_path,
+                   timm.create_model('resnet18').state_dict(),
                    r'not a SelecSLS checkpoint.*found conv1\.weight')
-    _convert_fails(tmp_path, timm.create_model('selecsls84').state_dict(),
+    _convert_fails(tmp_path,
+                   timm.create_model('selecsls84').state_dict(),
                    "timm's selecsls84, whose last head conv is 3x3")
 
 
@@ -149,14 +168,16 @@ def test_already_converted_source_is_refused():
 
 
 def test_checkpoint_that_carries_code_is_refused(tmp_path):
+
     class Payload:
+
         def __reduce__(self):
             return (os.system, (f'touch {tmp_path}/pwned', ))
 
     src = tmp_path / 'evil.pth'
     torch.save({'stem.0.weight': torch.zeros(1), 'x': Payload()}, src)
-    with pytest.raises(UnsafeCheckpointError,
-                       match='refusing to load.*could run code'):
+    with pytest.raises(
+            UnsafeCheckpointError, match='refusing to load.*could run code'):
         convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
     assert not (tmp_path / 'pwned').exists()
     assert not (tmp_path / 'out.pth').exists()
@@ -196,7 +217,8 @@ def test_truncated_safetensors_names_the_file(tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, str(src))
     data = src.read_bytes()
     src.write_bytes(data[:len(data) // 3])  # an interrupted download
-    with pytest.raises(ConversionError,
-                       match=f'{src} is not a complete safetensors file'):
+    with pytest.raises(
+            ConversionError,
+            match=f'{src} is not a complete safetensors file'):
         convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
     assert os.listdir(tmp_path) == ['model.safetensors']

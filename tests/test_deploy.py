@@ -1,6 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Deploy mode: BN folding, channel pruning and the deploy checkpoint
-(``selecsls_mm.deploy.deploy_checkpoint``, behind tools/deployment/deploy.py)."""
+(``selecsls_mm.deploy.deploy_checkpoint``, behind
+tools/deployment/deploy.py)."""
 import os.path as osp
 
 import pytest
@@ -9,17 +10,16 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from helpers import randomize_bn
 from selecsls_mm.deploy import (ConvAct, build_model, count_params,
                                 deploy_checkpoint, format_deploy_report,
                                 load_checkpoint_file, load_weights,
                                 prune_classifier, prune_selecsls)
-from selecsls_mm.utils import max_rel_diff
 from selecsls_mm.models.backbones import SelecSLS
+from selecsls_mm.utils import max_rel_diff
+from helpers import randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = sorted(SelecSLS.arch_settings)
-
 
 rel_diff = max_rel_diff
 
@@ -27,11 +27,14 @@ rel_diff = max_rel_diff
 def build_classifier(arch='42', num_classes=10):
     head_in = SelecSLS(arch, out_indices=(5, )).out_channels[-1]
     model = MODELS.build(
-        dict(type='ImageClassifier',
-             backbone=dict(type='SelecSLS', arch=arch, out_indices=(5, )),
-             neck=dict(type='GlobalAveragePooling'),
-             head=dict(type='LinearClsHead', num_classes=num_classes,
-                       in_channels=head_in)))
+        dict(
+            type='ImageClassifier',
+            backbone=dict(type='SelecSLS', arch=arch, out_indices=(5, )),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(
+                type='LinearClsHead',
+                num_classes=num_classes,
+                in_channels=head_in)))
     randomize_bn(model, signed=True)
     return model.eval()
 
@@ -109,16 +112,16 @@ def test_deploy_runs_channels_last():
 
 
 def test_fuse_rejects_group_norm():
-    model = SelecSLS('42', out_indices=(0, ),
-                     norm_cfg=dict(type='GN', num_groups=4))
+    model = SelecSLS(
+        '42', out_indices=(0, ), norm_cfg=dict(type='GN', num_groups=4))
     with pytest.raises(TypeError, match='BatchNorm'):
         model.switch_to_deploy()
 
 
 def test_prune_below_every_gamma_changes_nothing():
     model = build_classifier('42')
-    gammas = torch.cat([m.weight.abs() for m in model.modules()
-                        if isinstance(m, _BatchNorm)])
+    gammas = torch.cat(
+        [m.weight.abs() for m in model.modules() if isinstance(m, _BatchNorm)])
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     arch = SelecSLS.arch_settings['42']
     x = torch.randn(1, 3, 64, 64)
@@ -180,21 +183,21 @@ def test_prune_zero_gamma_channels_is_exact():
     assert sum(removed.values()) == 3 + 2 + 2 + 2 + 1 + 2 + 1 + 3 + 1 + 1 + 3 \
         + 3
     assert count_params(model) < params
-    torch.testing.assert_close(got, expected, rtol=1e-5,
-                               atol=1e-5 * expected.abs().max().item())
+    torch.testing.assert_close(
+        got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
     # Folding BN afterwards keeps it exact.
     model.backbone.switch_to_deploy()
     with torch.no_grad():
         fused = model(x)
-    torch.testing.assert_close(fused, expected, rtol=1e-4,
-                               atol=1e-4 * expected.abs().max().item())
+    torch.testing.assert_close(
+        fused, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
 
     # The recorded widths rebuild the pruned network, deploy form too.
     arch, stem = model.backbone.arch, model.backbone.out_channels[0]
     assert stem == 29 and model.head.in_channels == 1277
     assert tuple(arch['blocks'][0][2]) == (62, 64, 32, 64, 32)
-    rebuilt = SelecSLS(arch=arch, stem_channels=stem, out_indices=(5, ),
-                       deploy=True)
+    rebuilt = SelecSLS(
+        arch=arch, stem_channels=stem, out_indices=(5, ), deploy=True)
     rebuilt.load_state_dict(model.backbone.state_dict())
 
 
@@ -213,8 +216,8 @@ def test_prune_keeps_output_level_channels():
         got = model(x)[0]
     assert model.out_channels[3] == 416 and got.shape[1] == 416
     assert model.stage3[0].conv6.out_channels == 286
-    torch.testing.assert_close(got, expected, rtol=1e-5,
-                               atol=1e-5 * expected.abs().max().item())
+    torch.testing.assert_close(
+        got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
 
 
 def test_prune_folds_constants_through_3x3_consumers():
@@ -233,13 +236,20 @@ def test_prune_folds_constants_through_3x3_consumers():
         model(x)
         report = prune_selecsls(model, 1e-3)
         model(x)
-    assert {r['name']: r['before'] - r['after'] for r in report
-            if r['after'] < r['before']} == {'stage2.1.conv2': 3}
+    assert {
+        r['name']: r['before'] - r['after']
+        for r in report if r['after'] < r['before']
+    } == {
+        'stage2.1.conv2': 3
+    }
     expected, got = seen
     assert got.shape == expected.shape == (1, 64, 16, 12)
     inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
-    torch.testing.assert_close(got[inner], expected[inner], rtol=1e-5,
-                               atol=1e-5 * expected.abs().max().item())
+    torch.testing.assert_close(
+        got[inner],
+        expected[inner],
+        rtol=1e-5,
+        atol=1e-5 * expected.abs().max().item())
 
 
 def test_prune_keeps_one_channel_of_a_conv_it_would_empty():
@@ -254,8 +264,8 @@ def test_prune_keeps_one_channel_of_a_conv_it_would_empty():
     assert conv5.out_channels == 1
     assert [r for r in report if r['name'] == 'stage2.1.conv5'] == \
         [dict(name='stage2.1.conv5', before=72, after=1)]
-    torch.testing.assert_close(got, expected, rtol=1e-5,
-                               atol=1e-5 * expected.abs().max().item())
+    torch.testing.assert_close(
+        got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
     # The recorded widths rebuild it.
     backbone = model.backbone
     assert backbone.arch['blocks'][3][2] == (144, 144, 72, 144, 1)
@@ -295,9 +305,12 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path):
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
 
     out = tmp_path / 'out' / 'pruned.pth'
-    result = deploy_checkpoint(str(tmp_path / 'in.pth'), str(out),
-                               config=str(config), prune_threshold=1e-3,
-                               shape=(64, 64))
+    result = deploy_checkpoint(
+        str(tmp_path / 'in.pth'),
+        str(out),
+        config=str(config),
+        prune_threshold=1e-3,
+        shape=(64, 64))
     printed = format_deploy_report(result)
     assert 'stem' in printed and 'MACs' in printed
     assert result['params'][1] < result['params'][0]
@@ -334,15 +347,18 @@ def test_deploy_tool_config_from_meta_and_errors(tmp_path):
     with pytest.raises(ValueError, match='--config'):
         deploy_checkpoint(str(tmp_path / 'bare.pth'), str(tmp_path / 'o.pth'))
     with pytest.raises(ValueError, match='.pth'):
-        deploy_checkpoint(str(tmp_path / 'bare.pth'),
-                          str(tmp_path / 'o.onnx'), config=str(config))
+        deploy_checkpoint(
+            str(tmp_path / 'bare.pth'),
+            str(tmp_path / 'o.onnx'),
+            config=str(config))
 
     # Unpruned, config from meta: the whole config is written.
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(cfg=cfg.pretty_text)), tmp_path / 'in.pth')
+    torch.save(
+        dict(state_dict=model.state_dict(), meta=dict(cfg=cfg.pretty_text)),
+        tmp_path / 'in.pth')
     out = tmp_path / 'fused.pth'
-    result = deploy_checkpoint(str(tmp_path / 'in.pth'), str(out),
-                               shape=(64, 64))
+    result = deploy_checkpoint(
+        str(tmp_path / 'in.pth'), str(out), shape=(64, 64))
     assert result['max_rel_diff'] < 1e-4
     written = Config.fromfile(str(out.with_suffix('.py')))
     assert written.model.backbone.deploy and \
@@ -359,9 +375,12 @@ def test_deploy_tool_keeps_cfg_options(tmp_path):
     model = build_model(cfg)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
     out = tmp_path / 'fused.pth'
-    deploy_checkpoint(str(tmp_path / 'in.pth'), str(out), config=str(config),
-                      shape=(64, 64),
-                      cfg_options={'model.head.num_classes': 5})
+    deploy_checkpoint(
+        str(tmp_path / 'in.pth'),
+        str(out),
+        config=str(config),
+        shape=(64, 64),
+        cfg_options={'model.head.num_classes': 5})
     written = Config.fromfile(str(out.with_suffix('.py')))
     assert written.model.head.num_classes == 5
     assert written.model.backbone.deploy
@@ -389,8 +408,11 @@ def test_deploy_failed_write_leaves_earlier_files(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, 'save', save_half_then_fail)
     with pytest.raises(OSError, match='No space'):
-        deploy_checkpoint(str(tmp_path / 'in.pth'), str(out),
-                          config=str(config), shape=(64, 64))
+        deploy_checkpoint(
+            str(tmp_path / 'in.pth'),
+            str(out),
+            config=str(config),
+            shape=(64, 64))
     assert sorted(p.name for p in out.parent.iterdir()) == \
         ['fused.pth', 'fused.py']
     assert out.read_bytes() == b'earlier checkpoint'

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from selecsls_mm.datasets import write_digits_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -55,11 +56,15 @@ def test_demo_reduced_budget(tmp_path):
     usable check: the cosine schedule ends while the network is still
     learning, and top-1 moved from 49.7% to 61.1% with the thread count
     alone."""
-    proc = subprocess.run(
-        [sys.executable, 'tools/digits_demo.py', '--epochs', '2',
-         '--data-root', str(tmp_path / 'digits'),
-         '--work-dir', str(tmp_path / 'work')],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([
+        sys.executable, 'tools/digits_demo.py', '--epochs', '2', '--data-root',
+        str(tmp_path / 'digits'), '--work-dir',
+        str(tmp_path / 'work')
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert re.search(r'eta: \d+:\d\d:\d\d', out)  # progress with ETA

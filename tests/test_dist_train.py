@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-
 from test_train_test_tools import DIGITS_CFG, ROOT, data_options, make_digits
 
 
@@ -19,12 +18,18 @@ def free_port():
 
 
 def run_script(script, *args):
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
-               OMP_NUM_THREADS='1')
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        PORT=str(free_port()),
+        OMP_NUM_THREADS='1')
     # CPU processes even where a GPU is visible: this tests the gloo path.
     env['CUDA_VISIBLE_DEVICES'] = ''
     proc = subprocess.run(['bash', osp.join('tools', script), *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True,
+                          cwd=ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
                           timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -39,8 +44,8 @@ def test_two_process_cpu_training(tmp_path):
         'train_cfg.max_epochs=1', 'default_hooks.checkpoint.interval=1',
         'default_hooks.logger.interval=1'
     ]
-    out = run_script('dist_train.sh', DIGITS_CFG, '2', '--work-dir',
-                     str(work), '--cfg-options', *opts)
+    out = run_script('dist_train.sh', DIGITS_CFG, '2', '--work-dir', str(work),
+                     '--cfg-options', *opts)
     # torchrun exits 0 only when every rank did; mmengine logs the world
     # size as "GPU number" whatever the device.
     assert 'Distributed launcher: pytorch' in out

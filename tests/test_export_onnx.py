@@ -10,8 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import randomize_bn
 from selecsls_mm.deploy import build_model, export_onnx, run_onnx
+from helpers import randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = (
@@ -48,9 +48,14 @@ def _reference(config, checkpoint, deploy):
 def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
     root, config, checkpoint = model_files
     out = root / f'model_{backbone_only}.onnx'
-    result = export_onnx(str(config), str(checkpoint), str(out), deploy=True,
-                         shape=(64, 64), verify=False,
-                         backbone_only=backbone_only)
+    result = export_onnx(
+        str(config),
+        str(checkpoint),
+        str(out),
+        deploy=True,
+        shape=(64, 64),
+        verify=False,
+        backbone_only=backbone_only)
     assert out.is_file()
     assert not [p for p in root.iterdir() if p.name.startswith('.')]
     assert result['output_names'] == \
@@ -84,8 +89,9 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
 def test_export_bn_model_and_errors(model_files):
     root, config, checkpoint = model_files
     out = root / 'bn.onnx'
-    result = export_onnx(str(config), str(checkpoint), str(out),
-                         shape=(64, 64))  # BN kept, built-in verification
+    result = export_onnx(
+        str(config), str(checkpoint), str(out),
+        shape=(64, 64))  # BN kept, built-in verification
     assert result['max_rel_diff'] < 1e-4
     with pytest.raises(ValueError, match='.onnx'):
         export_onnx(str(config), str(checkpoint), str(root / 'x.pth'))
@@ -106,7 +112,11 @@ def test_failed_export_writes_nothing(model_files, monkeypatch):
 
     monkeypatch.setattr(onnx_export, 'add_metadata', fail)
     with pytest.raises(OSError, match='No space'):
-        export_onnx(str(config), str(checkpoint), str(out), shape=(64, 64),
-                    verify=False)
+        export_onnx(
+            str(config),
+            str(checkpoint),
+            str(out),
+            shape=(64, 64),
+            verify=False)
     assert not out.exists()
     assert not [p for p in root.iterdir() if p.name.startswith('.')]

@@ -74,25 +74,29 @@ def test_selecsls60_imagenet_test_tool_matches_timm(tmp_path):
     transform = create_transform(**resolve_data_config({}, model=ref))
     with torch.no_grad():
         logits = torch.cat([
-            ref(transform(Image.open(data_root / 'val' / n).convert('RGB'))
-                [None]) for n in names
+            ref(
+                transform(Image.open(data_root / 'val' /
+                                     n).convert('RGB'))[None]) for n in names
         ])
     assert logits.softmax(1).max() < 0.5
     order = logits.argsort(dim=1, descending=True)
     labels = [int(order[i, r]) for i, r in enumerate(LABEL_RANKS)]
-    (data_root / 'meta' / 'val.txt').write_text(''.join(
-        f'{n} {label}\n' for n, label in zip(names, labels)))
-    top1 = 100 * np.mean([int(order[i, 0]) == lb for i, lb in enumerate(labels)])
+    (data_root / 'meta' /
+     'val.txt').write_text(''.join(f'{n} {label}\n'
+                                   for n, label in zip(names, labels)))
+    top1 = 100 * np.mean(
+        [int(order[i, 0]) == lb for i, lb in enumerate(labels)])
     top5 = 100 * np.mean(
         [lb in order[i, :5].tolist() for i, lb in enumerate(labels)])
     assert 0 < top1 < top5 < 100
 
     preds_file = str(tmp_path / 'preds.pkl')
-    out = run_tool(
-        'tools/test.py', 'configs/selecsls60_imagenet.py', ckpt,
-        '--work-dir', str(tmp_path / 'work'), '--out', preds_file,
-        '--cfg-options', f'test_dataloader.dataset.data_root={data_root}',
-        'test_dataloader.num_workers=0', 'test_dataloader.batch_size=4')
+    out = run_tool('tools/test.py', 'configs/selecsls60_imagenet.py', ckpt,
+                   '--work-dir', str(tmp_path / 'work'), '--out', preds_file,
+                   '--cfg-options',
+                   f'test_dataloader.dataset.data_root={data_root}',
+                   'test_dataloader.num_workers=0',
+                   'test_dataloader.batch_size=4')
 
     # The metrics as tools/test.py reports them (4 decimals).
     found = re.search(r'accuracy/top1: ([\d.]+)\s+accuracy/top5: ([\d.]+)',

@@ -23,7 +23,8 @@ BLOCKER = textwrap.dedent('''
     class _NotInstalled:
         def find_spec(self, name, path=None, target=None):
             if name.split('.')[0] in BLOCKED:
-                raise ModuleNotFoundError(f'No module named {name!r}', name=name)
+                raise ModuleNotFoundError(f'No module named {name!r}',
+                                          name=name)
             return None
 
     sys.meta_path.insert(0, _NotInstalled())
@@ -34,14 +35,17 @@ def run_blocked(script: str, timeout: float = 300):
     """Run ``script`` after :data:`BLOCKER` in a new interpreter."""
     return subprocess.run(
         [sys.executable, '-c', BLOCKER + textwrap.dedent(script)],
-        cwd=REPO_ROOT, text=True, capture_output=True, timeout=timeout)
+        cwd=REPO_ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout)
 
 
 def test_imagenet_config_runs_without_mmpose(tmp_path):
     # A real photo (non-square, 427x640) that scikit-learn ships, through the
     # config's own test pipeline, then one test step of the built model.
-    from sklearn.datasets import load_sample_image
     from PIL import Image
+    from sklearn.datasets import load_sample_image
     image = tmp_path / 'china.jpg'
     Image.fromarray(load_sample_image('china.jpg')).save(image)
     proc = run_blocked(f'''
@@ -109,5 +113,6 @@ def test_pose_config_without_mmpose_is_one_error_line(tmp_path):
     ''')
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout.strip()
-    assert out.startswith('ERR selecsls_mm.pose needs mmpose and xtcocotools'), out
+    assert out.startswith(
+        'ERR selecsls_mm.pose needs mmpose and xtcocotools'), out
     assert '\n' not in out

@@ -3,7 +3,6 @@
 `tools/benchmark.py --pose` can time them (issue 9). Full stack only."""
 import pytest
 import torch
-
 from full_stack import require_full_stack
 
 require_full_stack()
@@ -16,8 +15,10 @@ def test_peer_builds_and_runs(name):
     x = torch.rand(1, 3, 256, 320)  # not square
     with torch.no_grad():
         out = model(x, None, mode='tensor')
-    tensors = [t for t in torch.utils._pytree.tree_leaves(out)
-               if isinstance(t, torch.Tensor)]
+    tensors = [
+        t for t in torch.utils._pytree.tree_leaves(out)
+        if isinstance(t, torch.Tensor)
+    ]
     assert tensors and all(torch.isfinite(t).all() for t in tensors)
 
 
@@ -33,6 +34,6 @@ def test_dekr_runs_in_a_channels_last_benchmark():
     x = torch.rand(1, 3, 128, 160)
     with torch.no_grad():
         out = models['dekr-hrnet-w32'](x, None, mode='tensor')
-    assert all(torch.isfinite(t).all()
-               for t in torch.utils._pytree.tree_leaves(out)
-               if isinstance(t, torch.Tensor))
+    assert all(
+        torch.isfinite(t).all() for t in torch.utils._pytree.tree_leaves(out)
+        if isinstance(t, torch.Tensor))

@@ -8,9 +8,9 @@ import tempfile
 import pytest
 from mmengine.config import Config
 
-from helpers import REPO_ROOT
 from selecsls_mm import stack
 from selecsls_mm.stack import MissingDependencyError, check_config
+from helpers import REPO_ROOT
 
 MMPOSE = stack.installed_version('mmpose')
 OLD_MMPOSE = MMPOSE is not None and stack._version_tuple(MMPOSE) < (1, 2)
@@ -53,9 +53,11 @@ def test_mmengine_names_pass_on_mmpose_11(monkeypatch):
     # mmpose 1.3 re-registers mmengine's ConstantLR; a 1.1 config reaches
     # mmengine's own through the root registry, so it must not be refused.
     fake_stack(monkeypatch, mmpose='1.1.0', ops=False)
-    check_config(Config(dict(
-        default_scope='mmpose',
-        param_scheduler=[dict(type='ConstantLR', factor=1.0)])))
+    check_config(
+        Config(
+            dict(
+                default_scope='mmpose',
+                param_scheduler=[dict(type='ConstantLR', factor=1.0)])))
 
 
 def test_rtmo_on_mmpose_13_passes(monkeypatch):
@@ -81,9 +83,10 @@ def test_mmdet_config_needs_mmcv_ops(monkeypatch):
 
 def test_our_configs_pass_on_this_stack():
     # nothing in the shipped configs is flagged where they are meant to run
-    for path in ('configs/selecsls60_imagenet.py',
-                 'configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-512x320.py',
-                 'configs/pose/td-hm_selecsls60_8xb64-210e_coco-256x192.py'):
+    for path in (
+            'configs/selecsls60_imagenet.py',
+            'configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-512x320.py',
+            'configs/pose/td-hm_selecsls60_8xb64-210e_coco-256x192.py'):
         stack.load_config(f'{REPO_ROOT}/{path}')
 
 
@@ -93,7 +96,10 @@ def run_train(config: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as work_dir:
         return subprocess.run(
             [sys.executable, 'tools/train.py', config, '--work-dir', work_dir],
-            cwd=REPO_ROOT, text=True, capture_output=True, timeout=300)
+            cwd=REPO_ROOT,
+            text=True,
+            capture_output=True,
+            timeout=300)
 
 
 @pytest.mark.skipif(not OLD_MMPOSE, reason='shows the error of mmpose < 1.2')
@@ -111,7 +117,8 @@ def test_train_tool_rtmo_on_old_mmpose_is_one_line(tmp_path):
     assert '\n' not in line
 
 
-@pytest.mark.skipif(stack.has_module('mmdet'), reason='mmdet is installed here')
+@pytest.mark.skipif(
+    stack.has_module('mmdet'), reason='mmdet is installed here')
 def test_train_tool_det_config_without_mmdet_is_one_line():
     proc = run_train('configs/det/retinanet_selecsls60_fpn_1x_coco.py')
     assert proc.returncode == 1

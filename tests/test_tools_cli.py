@@ -19,15 +19,19 @@ MOVED = {
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, *args], cwd=REPO_ROOT, text=True,
-                          capture_output=True, timeout=300)
+    return subprocess.run([sys.executable, *args],
+                          cwd=REPO_ROOT,
+                          text=True,
+                          capture_output=True,
+                          timeout=300)
 
 
 def _stderr_lines(proc):
     # Python prints a DeprecationWarning as two lines (message, source line).
-    return [line for line in proc.stderr.splitlines()
-            if line.strip() and 'DeprecationWarning' not in line
-            and 'run_moved_tool(' not in line]
+    return [
+        line for line in proc.stderr.splitlines() if line.strip()
+        and 'DeprecationWarning' not in line and 'run_moved_tool(' not in line
+    ]
 
 
 @pytest.mark.slow
@@ -44,9 +48,9 @@ def test_moved_tool_runs_from_old_path(old):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('tool', [
-    'tools/model_converters/convert_weights.py', 'tools/convert_weights.py'
-])
+@pytest.mark.parametrize(
+    'tool',
+    ['tools/model_converters/convert_weights.py', 'tools/convert_weights.py'])
 def test_truncated_checkpoint_is_one_line_error(tool, tmp_path):
     src, dst = tmp_path / 'selecsls60.pth', tmp_path / 'out.pth'
     torch.save({'stem.0.weight': torch.randn(32, 3, 3, 3)}, src)
@@ -68,8 +72,10 @@ def test_deploy_and_export_bad_input_is_one_line_error(tmp_path):
     proc = _run('tools/deployment/deploy.py', str(missing),
                 str(tmp_path / 'out.pth'))
     assert proc.returncode == 1
-    assert _stderr_lines(proc) == [f'error: checkpoint {missing} does not '
-                                   'exist']
+    assert _stderr_lines(proc) == [
+        f'error: checkpoint {missing} does not '
+        'exist'
+    ]
     config = osp.join(REPO_ROOT, 'configs', 'selecsls42_imagenet.py')
     proc = _run('tools/deployment/export_onnx.py', config, str(missing),
                 str(tmp_path / 'out.onnx'))
@@ -89,8 +95,7 @@ def test_get_flops_counts_the_config_model():
     lines = [line for line in proc.stdout.splitlines() if 'GMACs' in line]
     assert [line.split(':')[0] for line in lines] == \
         [f'{config} at 32x32', f'{config} at 64x48']
-    model = MODELS.build(Config.fromfile(
-        osp.join(REPO_ROOT, config)).model)
+    model = MODELS.build(Config.fromfile(osp.join(REPO_ROOT, config)).model)
     params = sum(p.numel() for p in model.parameters())
     assert all(f'{params / 1e6:.2f} M parameters' in line for line in lines)
     macs = [int(line.split('(')[1].split()[0]) for line in lines]

@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from helpers import run_tool, load_tool
+from helpers import load_tool, run_tool
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DIGITS_CFG = osp.join(ROOT, 'configs', 'selecsls42_digits.py')
@@ -35,8 +35,8 @@ def make_digits(root, num_train=16, num_val=8):
         lines = []
         for i in range(start, start + num):
             img = (digits.images[i] * 255 / 16).astype(np.uint8)
-            Image.fromarray(img).resize((32, 32), Image.BICUBIC).save(
-                root / split / f'{i}.png')
+            Image.fromarray(img).resize(
+                (32, 32), Image.BICUBIC).save(root / split / f'{i}.png')
             lines.append(f'{i}.png {digits.target[i]}\n')
         (root / 'meta').mkdir(exist_ok=True)
         (root / 'meta' / f'{split}.txt').write_text(''.join(lines))
@@ -47,8 +47,9 @@ def make_digits(root, num_train=16, num_val=8):
 def data_options(root):
     opts = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={root}',
-                 f'{loader}.batch_size=4']
+        opts += [
+            f'{loader}.dataset.data_root={root}', f'{loader}.batch_size=4'
+        ]
     return opts
 
 
@@ -60,10 +61,10 @@ def test_train_merge_args(monkeypatch, tmp_path):
     assert cfg.train_dataloader.persistent_workers is False
 
     cfg = parse(train, [
-        DIGITS_CFG, '--work-dir', str(tmp_path), '--amp', '--resume',
-        'ckpt.pth', '--no-validate', '--auto-scale-lr', '--launcher',
-        'pytorch', '--cfg-options', 'train_dataloader.num_workers=2',
-        'train_cfg.max_epochs=3'
+        DIGITS_CFG, '--work-dir',
+        str(tmp_path), '--amp', '--resume', 'ckpt.pth', '--no-validate',
+        '--auto-scale-lr', '--launcher', 'pytorch', '--cfg-options',
+        'train_dataloader.num_workers=2', 'train_cfg.max_epochs=3'
     ], monkeypatch)
     assert cfg.work_dir == str(tmp_path)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
@@ -94,8 +95,9 @@ def test_test_merge_args(monkeypatch, tmp_path):
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
     cfg = parse(test, [
-        DIGITS_CFG, str(ckpt), '--amp', '--show-dir', 'vis', '--interval',
-        '3', '--cfg-options', 'test_dataloader.batch_size=2'
+        DIGITS_CFG,
+        str(ckpt), '--amp', '--show-dir', 'vis', '--interval', '3',
+        '--cfg-options', 'test_dataloader.batch_size=2'
     ], monkeypatch)
     assert cfg.load_from == str(ckpt)
     assert cfg.test_cfg.fp16
@@ -105,8 +107,9 @@ def test_test_merge_args(monkeypatch, tmp_path):
     assert cfg.test_dataloader.persistent_workers is False
 
     for bad in ([DIGITS_CFG, str(ckpt), '--out', 'preds.json'],
-                [DIGITS_CFG, str(ckpt), '--out-item', 'metrics'],
-                [DIGITS_CFG, str(tmp_path / 'missing.pth')]):
+                [DIGITS_CFG, str(ckpt), '--out-item',
+                 'metrics'], [DIGITS_CFG,
+                              str(tmp_path / 'missing.pth')]):
         with pytest.raises(SystemExit):
             parse(test, bad, monkeypatch)
 
@@ -116,7 +119,9 @@ def test_train_resume_and_test(tmp_path):
     data = make_digits(tmp_path / 'digits')
     work = tmp_path / 'work'
     opts = data_options(data)
-    one_epoch = ['train_cfg.max_epochs=1', 'default_hooks.checkpoint.interval=1']
+    one_epoch = [
+        'train_cfg.max_epochs=1', 'default_hooks.checkpoint.interval=1'
+    ]
     out = run_tool('tools/train.py', DIGITS_CFG, '--work-dir', str(work),
                    '--cfg-options', *opts, *one_epoch)
     assert 'Epoch(train) [1][4/4]' in out
@@ -141,9 +146,9 @@ def test_train_resume_and_test(tmp_path):
                            second['state_dict'][name])
 
     preds_file = tmp_path / 'preds.pkl'
-    out = run_tool('tools/test.py', DIGITS_CFG, str(work / 'epoch_2.pth'),
-                   '--work-dir', str(work), '--out', str(preds_file),
-                   '--cfg-options', *opts)
+    out = run_tool('tools/test.py', DIGITS_CFG,
+                   str(work / 'epoch_2.pth'), '--work-dir', str(work), '--out',
+                   str(preds_file), '--cfg-options', *opts)
     top1 = float(re.search(r'accuracy/top1: ([\d.]+)', out)[1])
     preds = mmengine.load(str(preds_file))
     assert len(preds) == 8
@@ -153,9 +158,10 @@ def test_train_resume_and_test(tmp_path):
 
     # --out FILE --out-item metrics: the metrics, in the format of FILE.
     metrics_file = tmp_path / 'metrics.json'
-    run_tool('tools/test.py', DIGITS_CFG, str(work / 'epoch_2.pth'),
-             '--work-dir', str(work), '--out', str(metrics_file),
-             '--out-item', 'metrics', '--cfg-options', *opts)
+    run_tool('tools/test.py', DIGITS_CFG,
+             str(work / 'epoch_2.pth'), '--work-dir', str(work), '--out',
+             str(metrics_file), '--out-item', 'metrics', '--cfg-options',
+             *opts)
     metrics = json.loads(metrics_file.read_text())
     assert metrics['accuracy/top1'] == pytest.approx(top1, abs=1e-4)
 
@@ -164,12 +170,17 @@ def test_train_resume_and_test(tmp_path):
 def test_train_amp_on_cpu_is_refused(tmp_path):
     # The CPU case even where a GPU is visible.
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', DIGITS_CFG, '--amp',
-         '--work-dir', str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, env=env)
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', DIGITS_CFG, '--amp', '--work-dir',
+        str(tmp_path)
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True,
+                          env=env)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         "error: --amp needs a GPU (or NPU/MLU): mmengine's AmpOptimWrapper "
-        'does not run on CPU; drop --amp']
+        'does not run on CPU; drop --amp'
+    ]
     assert list(tmp_path.iterdir()) == []

@@ -44,8 +44,8 @@ def test_count_macs_by_hand():
     # Conv 3->8, 3x3, padding 1 on 10x12: 8*10*12 outputs x 27 MACs each;
     # Linear 8->5 after pooling: 40 MACs; a transposed conv 8->4, 2x2
     # stride 2 on 10x12: every input pixel feeds 4*2*2 outputs with 8 MACs.
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8),
-                          nn.ReLU())
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
     x = torch.randn(2, 3, 10, 12)
     assert count_macs(model, x) == 8 * 10 * 12 * 27
     head = nn.Sequential(model, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -86,13 +86,16 @@ def test_build_model_and_tensor_mode():
     x = torch.randn(2, 3, 40, 36)
     logits = TensorModeWrapper(model)(x)
     assert logits.shape == (2, 3)
-    torch.testing.assert_close(logits, model.head.fc(
-        model.neck(model.backbone(x))[-1]))
+    torch.testing.assert_close(
+        logits, model.head.fc(model.neck(model.backbone(x))[-1]))
     backbone = model.backbone
     assert TensorModeWrapper(backbone)(x)[0].shape == (2, 128, 10, 9)
     with pytest.raises(KeyError, match='NoSuchBackbone'):
-        build_model(Config(dict(model=dict(CLASSIFIER, backbone=dict(
-            type='NoSuchBackbone')))))
+        build_model(
+            Config(
+                dict(
+                    model=dict(
+                        CLASSIFIER, backbone=dict(type='NoSuchBackbone')))))
     with pytest.raises(ValueError, match='no `model`'):
         build_model(Config(dict(optimizer=dict())))
 
@@ -145,14 +148,14 @@ def test_old_import_paths_warn_and_work(old, name, new, monkeypatch):
     monkeypatch.delitem(sys.modules, old, raising=False)
     with pytest.warns(DeprecationWarning, match=f'{old} moved to'):
         module = importlib.import_module(old)
-    assert getattr(module, name) is getattr(importlib.import_module(new),
-                                            name)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
 
 
 def test_models_do_not_import_deploy_or_tools():
     """The model layer stands alone: nothing under selecsls_mm/models
     imports selecsls_mm.deploy (pruning, export) or the benchmark."""
     import ast
+
     import selecsls_mm.models as models
     root = os.path.dirname(models.__file__)
     found = []
@@ -178,6 +181,7 @@ def test_models_do_not_import_deploy_or_tools():
                     targets = [a.name for a in node.names]
                 else:
                     continue
-                found += [(name, t) for t in targets if t.startswith(
-                    ('selecsls_mm.deploy', 'selecsls_mm.benchmark'))]
+                found += [(name, t) for t in targets
+                          if t.startswith(('selecsls_mm.deploy',
+                                           'selecsls_mm.benchmark'))]
     assert found == []

@@ -29,11 +29,14 @@ from selecsls_mm.benchmark import (RUNTIMES, BenchmarkSettings, build_models,
 from selecsls_mm.benchmark.models import SPEC_HELP
 from selecsls_mm.utils import error_line, run_main
 
-DEFAULT_MODELS = ['selecsls60', 'timm:selecsls60', 'mmpretrain:ResNet-50',
-                  'timm:vovnet39a']
+DEFAULT_MODELS = [
+    'selecsls60', 'timm:selecsls60', 'mmpretrain:ResNet-50', 'timm:vovnet39a'
+]
 DEFAULT_BASELINES = ['mmpretrain:ResNet-50', 'timm:selecsls60']
-POSE_CONFIGS = [f'configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-{s}.py'
-                for s in ('512x512', '512x320')]
+POSE_CONFIGS = [
+    f'configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-{s}.py'
+    for s in ('512x512', '512x320')
+]
 
 
 def parse_size(text: str):
@@ -60,67 +63,128 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--models', nargs='+', default=None,
-                   help=f'models to compare: each is {SPEC_HELP}. Default: '
-                   f'{" ".join(DEFAULT_MODELS)} (timm ones if installed)')
-    p.add_argument('--baselines', nargs='*', default=DEFAULT_BASELINES,
-                   help='models (from --models) that ratio rows compare to')
-    p.add_argument('--sizes', nargs='+', type=parse_size,
-                   default=[(512, 512), (400, 400), (224, 224)],
-                   help='input sizes, S or WxH')
+    p.add_argument(
+        '--models',
+        nargs='+',
+        default=None,
+        help=f'models to compare: each is {SPEC_HELP}. Default: '
+        f'{" ".join(DEFAULT_MODELS)} (timm ones if installed)')
+    p.add_argument(
+        '--baselines',
+        nargs='*',
+        default=DEFAULT_BASELINES,
+        help='models (from --models) that ratio rows compare to')
+    p.add_argument(
+        '--sizes',
+        nargs='+',
+        type=parse_size,
+        default=[(512, 512), (400, 400), (224, 224)],
+        help='input sizes, S or WxH')
     p.add_argument('--batch-sizes', nargs='+', type=int, default=[1, 16])
-    p.add_argument('--cells', nargs='+', type=parse_cell, default=None,
-                   help='time only these SIZE:BATCH cells (e.g. 512:16 '
-                   '224:1) instead of every size with every batch size')
-    p.add_argument('--iters', type=int, default=10,
-                   help='timed iterations per model and cell')
-    p.add_argument('--warmup', type=int, default=2,
-                   help='untimed iterations per model and cell')
-    p.add_argument('--min-time', type=float, default=0.0,
-                   help='per cell, iterate past --iters until this many '
-                   'seconds were timed')
-    p.add_argument('--device', default=None,
-                   help='cpu, cuda or cuda:N; default cuda if available')
-    p.add_argument('--threads', type=int, default=None,
-                   help='torch intra-op threads on CPU; default all cores')
-    p.add_argument('--runtime', nargs='+', choices=RUNTIMES,
-                   default=['eager'],
-                   help='how forwards run, for every model; several are '
-                   'timed side by side (see docs/benchmark.md)')
-    p.add_argument('--deploy', action='store_true',
-                   help='fold BN into convs in every model: SelecSLS by '
-                   'switch_to_deploy(), peers by torch.fx conv-BN fusion')
-    p.add_argument('--channels-last', action=argparse.BooleanOptionalAction,
-                   default=True, help='channels_last memory format for '
-                   'every model and input (--no-channels-last: NCHW)')
-    p.add_argument('--amp', action='store_true',
-                   help='torch.autocast: fp16 on CUDA, bf16 on CPU')
-    p.add_argument('--jit', action='store_true',
-                   help='deprecated alias of --runtime jit')
-    p.add_argument('--no-forward', action='store_true',
-                   help='skip the forward-time table')
-    p.add_argument('--no-complexity', action='store_true',
-                   help='skip the parameters / MACs table')
-    p.add_argument('--memory', action='store_true',
-                   help='training memory and step time; adds a ":with_cp" '
-                   'row for every SelecSLS model')
+    p.add_argument(
+        '--cells',
+        nargs='+',
+        type=parse_cell,
+        default=None,
+        help='time only these SIZE:BATCH cells (e.g. 512:16 '
+        '224:1) instead of every size with every batch size')
+    p.add_argument(
+        '--iters',
+        type=int,
+        default=10,
+        help='timed iterations per model and cell')
+    p.add_argument(
+        '--warmup',
+        type=int,
+        default=2,
+        help='untimed iterations per model and cell')
+    p.add_argument(
+        '--min-time',
+        type=float,
+        default=0.0,
+        help='per cell, iterate past --iters until this many '
+        'seconds were timed')
+    p.add_argument(
+        '--device',
+        default=None,
+        help='cpu, cuda or cuda:N; default cuda if available')
+    p.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='torch intra-op threads on CPU; default all cores')
+    p.add_argument(
+        '--runtime',
+        nargs='+',
+        choices=RUNTIMES,
+        default=['eager'],
+        help='how forwards run, for every model; several are '
+        'timed side by side (see docs/benchmark.md)')
+    p.add_argument(
+        '--deploy',
+        action='store_true',
+        help='fold BN into convs in every model: SelecSLS by '
+        'switch_to_deploy(), peers by torch.fx conv-BN fusion')
+    p.add_argument(
+        '--channels-last',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='channels_last memory format for '
+        'every model and input (--no-channels-last: NCHW)')
+    p.add_argument(
+        '--amp',
+        action='store_true',
+        help='torch.autocast: fp16 on CUDA, bf16 on CPU')
+    p.add_argument(
+        '--jit', action='store_true', help='deprecated alias of --runtime jit')
+    p.add_argument(
+        '--no-forward',
+        action='store_true',
+        help='skip the forward-time table')
+    p.add_argument(
+        '--no-complexity',
+        action='store_true',
+        help='skip the parameters / MACs table')
+    p.add_argument(
+        '--memory',
+        action='store_true',
+        help='training memory and step time; adds a ":with_cp" '
+        'row for every SelecSLS model')
     p.add_argument('--train-batch', type=int, default=16)
     p.add_argument('--train-size', type=parse_size, default=(224, 224))
-    p.add_argument('--train-iters', type=int, default=None,
-                   help='timed training steps; default --iters')
-    p.add_argument('--pose', nargs='*', metavar='CONFIG', default=None,
-                   help='pose end to end instead of the backbone tables: '
-                   'these bottom-up configs (default: ours at 512x512 and '
-                   '512x320) against --pose-peers')
-    p.add_argument('--pose-peers', nargs='*', default=None,
-                   help='mmpose peers for --pose (default: all; names in '
-                   'docs/benchmark.md)')
-    p.add_argument('--checkpoint', default=None,
-                   help='weights for a single --pose CONFIG')
-    p.add_argument('--pose-size', type=parse_size, default=None,
-                   help='also time each --pose network alone at WxH')
-    p.add_argument('--json', metavar='PATH', default=None,
-                   help='also write every number (and raw times) here')
+    p.add_argument(
+        '--train-iters',
+        type=int,
+        default=None,
+        help='timed training steps; default --iters')
+    p.add_argument(
+        '--pose',
+        nargs='*',
+        metavar='CONFIG',
+        default=None,
+        help='pose end to end instead of the backbone tables: '
+        'these bottom-up configs (default: ours at 512x512 and '
+        '512x320) against --pose-peers')
+    p.add_argument(
+        '--pose-peers',
+        nargs='*',
+        default=None,
+        help='mmpose peers for --pose (default: all; names in '
+        'docs/benchmark.md)')
+    p.add_argument(
+        '--checkpoint',
+        default=None,
+        help='weights for a single --pose CONFIG')
+    p.add_argument(
+        '--pose-size',
+        type=parse_size,
+        default=None,
+        help='also time each --pose network alone at WxH')
+    p.add_argument(
+        '--json',
+        metavar='PATH',
+        default=None,
+        help='also write every number (and raw times) here')
     args = p.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
         p.error('--iters must be >= 1 and --warmup >= 0')
@@ -162,13 +226,14 @@ def run_backbones(args, settings, results):
         build_models(specs, settings, fold=args.deploy)
     results['bn_folding'] = {k: v['fold'] for k, v in models.items()}
     if args.deploy:
-        print('BN folding: ' + '; '.join(
-            f'{k}: {v}' for k, v in results['bn_folding'].items()))
+        print('BN folding: ' +
+              '; '.join(f'{k}: {v}' for k, v in results['bn_folding'].items()))
     if not args.no_forward:
-        results['forward'] = run_forward(
-            models, settings, args.sizes, args.batch_sizes, args.runtime,
-            args.baselines, args.iters, args.warmup, args.min_time, progress,
-            args.cells)
+        results['forward'] = run_forward(models, settings, args.sizes,
+                                         args.batch_sizes, args.runtime,
+                                         args.baselines, args.iters,
+                                         args.warmup, args.min_time, progress,
+                                         args.cells)
         print(report.forward_report(results['forward']))
     if not args.no_complexity:
         sizes = list(dict.fromkeys(s for s, _ in args.cells)) if args.cells \
@@ -178,9 +243,10 @@ def run_backbones(args, settings, results):
     del models
     if args.memory:
         specs = [s for s in specs if 'deploy' not in s.options]
-        results['memory'] = run_training(
-            specs, settings, args.train_batch, args.train_size,
-            args.baselines, args.train_iters, min(args.warmup, 1), progress)
+        results['memory'] = run_training(specs, settings, args.train_batch,
+                                         args.train_size,
+                                         args.baselines, args.train_iters,
+                                         min(args.warmup, 1), progress)
         print(report.training_report(results['memory']))
 
 
@@ -191,27 +257,32 @@ def run_pose(args, settings, results):
     models, skipped, folding = pose.build_pose_models(
         configs, peers, settings, args.checkpoint, fold=args.deploy)
     if folding:
-        print('BN folding (backbones): ' + '; '.join(
-            f'{k}: {v}' for k, v in folding.items()))
+        print('BN folding (backbones): ' +
+              '; '.join(f'{k}: {v}' for k, v in folding.items()))
     # the decoder first, while no network has run yet (a short numpy job is
     # the most easily disturbed by what ran just before it)
     ours = next(iter(models.values()))
     decode = pose.time_decode_vs_people(ours.cfg.model.head.decoder)
-    rows = pose.time_pose_end_to_end(models, pose.sample_photo(),
-                                     iters=args.iters, warmup=args.warmup,
-                                     progress=progress)
+    rows = pose.time_pose_end_to_end(
+        models,
+        pose.sample_photo(),
+        iters=args.iters,
+        warmup=args.warmup,
+        progress=progress)
     reference = next((p for p in peers if p in models), None)
     print(report.pose_report(rows, reference))
     for line in skipped.values():
         print(f'not timed: {line}')
     print(report.decode_report(decode, os.path.basename(configs[0])))
-    results['pose'] = dict(rows=rows, skipped=skipped, decode=decode,
-                           bn_folding=folding)
+    results['pose'] = dict(
+        rows=rows, skipped=skipped, decode=decode, bn_folding=folding)
     if args.pose_size:
         results['pose']['network'] = {
-            label: pose.time_pose_network(m, args.pose_size, settings,
-                                          args.iters, args.warmup)
-            for label, m in models.items()}
+            label:
+            pose.time_pose_network(m, args.pose_size, settings, args.iters,
+                                   args.warmup)
+            for label, m in models.items()
+        }
         print(report.pose_network_report(results['pose']['network']))
 
 
@@ -226,12 +297,17 @@ def main(argv=None) -> int:
     env = describe_environment(device)
     what = ('bottom-up pose, end to end' if args.pose is not None else
             'backbone features only (no classifier), every model alike')
-    print(report.header_line(env, settings.describe(
-        ['eager'] if args.pose is not None else args.runtime), what))
-    results = dict(environment=env, settings=vars(args).copy(),
-                   date=datetime.datetime.now().isoformat(timespec='seconds'),
-                   command=' '.join(['tools/benchmark.py'] + (
-                       sys.argv[1:] if argv is None else list(argv))))
+    print(
+        report.header_line(
+            env,
+            settings.describe(
+                ['eager'] if args.pose is not None else args.runtime), what))
+    results = dict(
+        environment=env,
+        settings=vars(args).copy(),
+        date=datetime.datetime.now().isoformat(timespec='seconds'),
+        command=' '.join(['tools/benchmark.py'] +
+                         (sys.argv[1:] if argv is None else list(argv))))
     try:
         if args.pose is not None:
             run_pose(args, settings, results)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""Deprecated path: the tool is ``tools/model_converters/convert_weights.py``."""
+"""Deprecated path: the tool is
+``tools/model_converters/convert_weights.py``."""
 from selecsls_mm.utils import run_moved_tool
 
 if __name__ == '__main__':

@@ -90,11 +90,12 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
 
-    splits = write_digits_dataset(args.data_root, args.size,
-                                  args.val_fraction)
-    print(f'digits dataset: {splits["train"]} train / {splits["val"]} '
-          f'held-out val images of {args.size}x{args.size} px in '
-          f'{args.data_root}', flush=True)
+    splits = write_digits_dataset(args.data_root, args.size, args.val_fraction)
+    print(
+        f'digits dataset: {splits["train"]} train / {splits["val"]} '
+        f'held-out val images of {args.size}x{args.size} px in '
+        f'{args.data_root}',
+        flush=True)
 
     data_opts = []
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -104,31 +105,41 @@ def main(argv=None) -> int:
         # The cosine decay of the config must end with the training.
         n = args.epochs
         train_opts += [
-            f'train_cfg.max_epochs={n}', f'train_cfg.val_interval={n}',
+            f'train_cfg.max_epochs={n}',
+            f'train_cfg.val_interval={n}',
             f'default_hooks.checkpoint.interval={n}',
-            f'param_scheduler.1.end={n}', f'param_scheduler.1.T_max={n}',
+            f'param_scheduler.1.end={n}',
+            f'param_scheduler.1.T_max={n}',
         ]
     python = sys.executable
     # A stale checkpoint of an earlier run must not be evaluated.
     last = osp.join(args.work_dir, 'last_checkpoint')
     if osp.exists(last):
         os.remove(last)
-    run([python, osp.join(ROOT, 'tools', 'train.py'), args.config,
-         '--work-dir', args.work_dir, '--cfg-options', *train_opts])
+    run([
+        python,
+        osp.join(ROOT, 'tools', 'train.py'), args.config, '--work-dir',
+        args.work_dir, '--cfg-options', *train_opts
+    ])
     with open(last) as f:
         checkpoint = f.read().strip()
 
     metrics_file = osp.join(args.work_dir, 'test_metrics.json')
-    run([python, osp.join(ROOT, 'tools', 'test.py'), args.config, checkpoint,
-         '--work-dir', args.work_dir, '--out', metrics_file,
-         '--out-item', 'metrics', '--cfg-options', *data_opts])
+    run([
+        python,
+        osp.join(ROOT, 'tools', 'test.py'), args.config, checkpoint,
+        '--work-dir', args.work_dir, '--out', metrics_file, '--out-item',
+        'metrics', '--cfg-options', *data_opts
+    ])
     with open(metrics_file) as f:
         metrics = json.load(f)
     wall = time.perf_counter() - start
     top1 = metrics['accuracy/top1']
-    print(f'\nSelecSLS digits demo: top-1 {top1:.2f}% on {splits["val"]} '
-          f'held-out images; wall time {wall:.0f} s '
-          f'(dataset + training + test)', flush=True)
+    print(
+        f'\nSelecSLS digits demo: top-1 {top1:.2f}% on {splits["val"]} '
+        f'held-out images; wall time {wall:.0f} s '
+        f'(dataset + training + test)',
+        flush=True)
     return 0
 
 

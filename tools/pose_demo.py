@@ -36,7 +36,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--device', default='cpu', help='device, e.g. cpu or cuda:0')
     parser.add_argument(
-        '--kpt-thr', type=float, default=0.3,
+        '--kpt-thr',
+        type=float,
+        default=0.3,
         help='draw keypoints (and their limbs) scoring above this')
     parser.add_argument(
         '--draw-bbox', action='store_true', help='draw a box per person')
@@ -55,9 +57,8 @@ def main(argv=None) -> int:
             raise FileNotFoundError(f'{what} file {path!r} does not exist')
     ext = osp.splitext(args.out)[1].lower()
     if ext not in ('.png', '.jpg', '.jpeg', '.bmp'):
-        raise ValueError(
-            f'--out {args.out!r} needs an image extension (.png, '
-            '.jpg)')
+        raise ValueError(f'--out {args.out!r} needs an image extension (.png, '
+                         '.jpg)')
 
     from mmpose.apis import inference_bottomup, init_model
     from mmpose.registry import VISUALIZERS
@@ -69,16 +70,24 @@ def main(argv=None) -> int:
     result = merge_data_samples(inference_bottomup(model, args.image))
 
     visualizer = VISUALIZERS.build(
-        dict(type='PoseLocalVisualizer', name='pose_demo',
-             radius=args.radius, line_width=args.thickness,
-             # mmpose 1.1's opencv backend calls int() on 1-element arrays,
-             # which numpy 2 rejects
-             backend='matplotlib'))
+        dict(
+            type='PoseLocalVisualizer',
+            name='pose_demo',
+            radius=args.radius,
+            line_width=args.thickness,
+            # mmpose 1.1's opencv backend calls int() on 1-element arrays,
+            # which numpy 2 rejects
+            backend='matplotlib'))
     visualizer.set_dataset_meta(model.dataset_meta)
     image = mmcv.imread(args.image, channel_order='rgb')
     visualizer.add_datasample(
-        'result', image, data_sample=result, draw_gt=False,
-        draw_bbox=args.draw_bbox, kpt_thr=args.kpt_thr, show=False)
+        'result',
+        image,
+        data_sample=result,
+        draw_gt=False,
+        draw_bbox=args.draw_bbox,
+        kpt_thr=args.kpt_thr,
+        show=False)
     drawn = visualizer.get_image()
 
     ok, encoded = cv2.imencode(ext, mmcv.rgb2bgr(drawn))

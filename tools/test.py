@@ -23,8 +23,8 @@ from mmengine.evaluator import DumpResults
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
 from selecsls_mm.runner_setup import (add_runner_arguments, build_runner,
                                       export_local_rank,
-                                      fill_dataloader_defaults,
-                                      set_work_dir, setup_cpu_distributed,
+                                      fill_dataloader_defaults, set_work_dir,
+                                      setup_cpu_distributed,
                                       teardown_distributed)
 from selecsls_mm.stack import load_config
 from selecsls_mm.utils import run_main

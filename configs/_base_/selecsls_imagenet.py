@@ -53,12 +53,17 @@ test_dataloader = val_dataloader
 
 # SGD with momentum, no weight decay on BN, 5 warm-up epochs then cosine.
 optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4,
-                   nesterov=True),
+    optimizer=dict(
+        type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4, nesterov=True),
     paramwise_cfg=dict(norm_decay_mult=0.0))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=0.01,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=95, by_epoch=True, begin=5, end=100),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=100, val_interval=1)

@@ -22,8 +22,12 @@ def run_complexity(models: Dict[str, dict], settings: BenchmarkSettings,
     """
     out = []
     for label, entry in models.items():
-        macs = {f'{s[0]}x{s[1]}': count_macs(entry['model'], settings.inputs(
-            1, s, entry['channels_last'])) for s in sizes}
-        out.append(dict(model=label, params=count_params(entry['model']),
-                        macs=macs))
+        macs = {
+            f'{s[0]}x{s[1]}':
+            count_macs(entry['model'],
+                       settings.inputs(1, s, entry['channels_last']))
+            for s in sizes
+        }
+        out.append(
+            dict(model=label, params=count_params(entry['model']), macs=macs))
     return out

@@ -52,9 +52,13 @@ def set_threads(threads: Optional[int]) -> int:
 
 def describe_environment(device: torch.device) -> dict:
     """Device name, torch version, threads, CPU model."""
-    info = dict(device=str(device), torch=torch.__version__,
-                threads=torch.get_num_threads(), cpu=cpu_model(),
-                cores=available_cores(), python=platform.python_version())
+    info = dict(
+        device=str(device),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        cpu=cpu_model(),
+        cores=available_cores(),
+        python=platform.python_version())
     if device.type == 'cuda':
         info['device_name'] = torch.cuda.get_device_name(device)
         info['cuda'] = torch.version.cuda

@@ -27,8 +27,9 @@ def forward_pairs(models: Sequence[str], runtimes: Sequence[str],
         pairs += [(entry_label(b, rt, runtimes), entry_label(m, rt, runtimes))
                   for b in baselines if b in models for m in models if m != b]
     for m in models:
-        pairs += [(entry_label(m, runtimes[0], runtimes),
-                   entry_label(m, rt, runtimes)) for rt in runtimes[1:]]
+        pairs += [(entry_label(m, runtimes[0],
+                               runtimes), entry_label(m, rt, runtimes))
+                  for rt in runtimes[1:]]
     return pairs
 
 
@@ -42,8 +43,8 @@ def run_forward(models: Dict[str, dict],
                 warmup: int = 2,
                 min_time: float = 0.0,
                 progress: Optional[Callable[[str], None]] = None,
-                cells: Optional[Sequence[Tuple[Tuple[int, int], int]]] = None
-                ) -> dict:
+                cells: Optional[Sequence[Tuple[Tuple[int, int],
+                                               int]]] = None) -> dict:
     """Time one inference forward of every model in every cell.
 
     Within a cell every (model, runtime) entry runs round-robin
@@ -88,21 +89,39 @@ def run_forward(models: Dict[str, dict],
         for rt in runtimes:
             for label, entry in models.items():
                 xm = settings.layout(x, entry['channels_last'])
-                prepared[entry_label(label, rt, runtimes)] = (
-                    rt, prepare_forward(entry['model'], xm, settings, rt,
-                                        cache))
-        times = time_interleaved({k: p.run for k, (_, p) in prepared.items()},
-                                 iters, warmup, settings.device,
+                prepared[entry_label(label, rt,
+                                     runtimes)] = (rt,
+                                                   prepare_forward(
+                                                       entry['model'], xm,
+                                                       settings, rt, cache))
+        times = time_interleaved({
+            k: p.run
+            for k, (_, p) in prepared.items()
+        },
+                                 iters,
+                                 warmup,
+                                 settings.device,
                                  min_time=min_time)
         for label, (rt, p) in prepared.items():
             raw[label, size, batch] = times[label]
-            results.append(dict(
-                model=label, runtime=rt, size=list(size), batch=batch,
-                **summarize(times[label]).to_dict(), times=times[label],
-                max_rel_diff=p.max_rel_diff))
+            results.append(
+                dict(
+                    model=label,
+                    runtime=rt,
+                    size=list(size),
+                    batch=batch,
+                    **summarize(times[label]).to_dict(),
+                    times=times[label],
+                    max_rel_diff=p.max_rel_diff))
         del prepared, x
-    ratios = [dict(numerator=a, denominator=b, size=list(s), batch=bs,
-                   ratio=paired_ratio(raw[a, s, bs], raw[b, s, bs]))
-              for a, b in forward_pairs(list(models), runtimes, baselines)
-              for s, bs in cells]
+    ratios = [
+        dict(
+            numerator=a,
+            denominator=b,
+            size=list(s),
+            batch=bs,
+            ratio=paired_ratio(raw[a, s, bs], raw[b, s, bs]))
+        for a, b in forward_pairs(list(models), runtimes, baselines)
+        for s, bs in cells
+    ]
     return dict(unit='ms', runtimes=runtimes, cells=results, ratios=ratios)

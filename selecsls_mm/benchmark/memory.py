@@ -41,8 +41,8 @@ class SavedTensorCounter:
             return t  # no plain storage (e.g. sparse): nothing to count
         key = self._key(t)
         if key[1] and key not in self._exclude:
-            self.storages[key] = max(self.storages.get(key, 0),
-                                     storage.nbytes())
+            self.storages[key] = max(
+                self.storages.get(key, 0), storage.nbytes())
         return t
 
     @property

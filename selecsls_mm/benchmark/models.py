@@ -83,8 +83,10 @@ def _literal(node: ast.AST):
             and node.func.id == 'dict' and not node.args:
         return {kw.arg: _literal(kw.value) for kw in node.keywords}
     if isinstance(node, ast.Dict):
-        return {_literal(k): _literal(v)
-                for k, v in zip(node.keys, node.values)}
+        return {
+            _literal(k): _literal(v)
+            for k, v in zip(node.keys, node.values)
+        }
     if isinstance(node, (ast.List, ast.Tuple)):
         items = [_literal(e) for e in node.elts]
         return items if isinstance(node, ast.List) else tuple(items)
@@ -139,8 +141,8 @@ def parse_model_spec(text: str) -> ModelSpec:
         if arch not in _selecsls_archs():
             raise ValueError(
                 f'unknown model spec {text!r}; expected {SPEC_HELP}. '
-                'SelecSLS archs: ' +
-                ', '.join('selecsls' + a for a in _selecsls_archs()))
+                'SelecSLS archs: ' + ', '.join('selecsls' + a
+                                               for a in _selecsls_archs()))
         cfg = dict(type='SelecSLS', arch=arch, out_indices=(5, ))
     elif source == 'mmpretrain':
         mm_type, _, arg = name.partition('-')
@@ -167,8 +169,7 @@ class _TimmFeatures(nn.Module):
 def is_selecsls_spec(spec: ModelSpec) -> bool:
     """Whether a spec builds a SelecSLS backbone (``--deploy`` targets)."""
     return spec.source == 'selecsls' or (
-        spec.source == 'config'
-        and spec.name.split('.')[-1] == 'SelecSLS')
+        spec.source == 'config' and spec.name.split('.')[-1] == 'SelecSLS')
 
 
 def _is_selecsls(model: nn.Module) -> bool:
@@ -196,8 +197,7 @@ def build_benchmark_model(spec: ModelSpec) -> nn.Module:
             raise ValueError(f'unknown timm model {spec.name!r} in '
                              f'{spec.text!r}; close timm names: ' +
                              _close(spec.name, timm.list_models()))
-        model = timm.create_model(spec.name, pretrained=False,
-                                  num_classes=0)
+        model = timm.create_model(spec.name, pretrained=False, num_classes=0)
         if 'with_cp' in spec.options:
             try:
                 model.set_grad_checkpointing(True)
@@ -235,8 +235,8 @@ def build_benchmark_model(spec: ModelSpec) -> nn.Module:
 def _close(name: str, names: Sequence[str]) -> str:
     """Up to five registered names that look like ``name``."""
     lowered = {n.lower(): n for n in names}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=5,
-                                      cutoff=0.5)
+    close = difflib.get_close_matches(
+        name.lower(), list(lowered), n=5, cutoff=0.5)
     return ', '.join(lowered[c] for c in close) or '(none close)'
 
 
@@ -257,8 +257,9 @@ def fold_bn(model: nn.Module) -> Tuple[nn.Module, str]:
     if hasattr(model, 'switch_to_deploy'):
         model.switch_to_deploy()
         return model, 'switch_to_deploy()'
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm)
-               for m in model.modules()):
+    if not any(
+            isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for m in model.modules()):
         return model, 'no BN'
     from torch.fx.experimental.optimization import fuse
     model.eval()  # mmpretrain's train() does not return the module
@@ -270,7 +271,8 @@ def fold_bn(model: nn.Module) -> Tuple[nn.Module, str]:
     return folded, 'torch.fx fuse'
 
 
-def build_models(specs: Sequence[ModelSpec], settings,
+def build_models(specs: Sequence[ModelSpec],
+                 settings,
                  fold: bool = False) -> Dict[str, dict]:
     """Build every spec's model, placed as the run's settings say.
 
@@ -302,5 +304,4 @@ def build_models(specs: Sequence[ModelSpec], settings,
 def ratio_pairs(labels: Sequence[str],
                 baselines: Sequence[str]) -> List[Tuple[str, str]]:
     """(baseline, model) for every baseline present and every other model."""
-    return [(b, m) for b in baselines if b in labels for m in labels
-            if m != b]
+    return [(b, m) for b in baselines if b in labels for m in labels if m != b]

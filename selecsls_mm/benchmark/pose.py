@@ -18,10 +18,13 @@ from .timing import summarize, time_interleaved
 # mmpose's bottom-up peers, built from the configs mmpose ships
 # (mmpose/.mim/configs), and what each needs beyond the lite stack.
 POSE_PEERS = {
-    'ae-hrnet-w32': dict(
+    'ae-hrnet-w32':
+    dict(
         config='body_2d_keypoint/associative_embedding/coco/'
-        'ae_hrnet-w32_8xb24-300e_coco-512x512.py', needs=None),
-    'dekr-hrnet-w32': dict(
+        'ae_hrnet-w32_8xb24-300e_coco-512x512.py',
+        needs=None),
+    'dekr-hrnet-w32':
+    dict(
         config='body_2d_keypoint/dekr/coco/'
         'dekr_hrnet-w32_8xb10-140e_coco-512x512.py',
         needs='mmcv.ops (DeformConv2d): the full stack, mmcv with its C++ '
@@ -29,11 +32,13 @@ POSE_PEERS = {
         # mmcv's DeformConv2d CPU op refuses channels_last input ("input
         # must be contiguous"): NCHW is this peer's best (only) layout.
         nchw_only=True),
-    'rtmo-s': dict(
+    'rtmo-s':
+    dict(
         config='body_2d_keypoint/rtmo/coco/rtmo-s_8xb32-600e_coco-640x640.py',
         needs='mmpose >= 1.2 with mmcv.ops and mmdet: the full stack, see '
         'docs/install.md'),
-    'rtmo-m': dict(
+    'rtmo-m':
+    dict(
         config='body_2d_keypoint/rtmo/coco/'
         'rtmo-m_16xb16-600e_coco-640x640.py',
         needs='mmpose >= 1.2 with mmcv.ops and mmdet: the full stack, see '
@@ -41,7 +46,8 @@ POSE_PEERS = {
 }
 
 
-def build_pose_model(config, checkpoint: Optional[str] = None,
+def build_pose_model(config,
+                     checkpoint: Optional[str] = None,
                      device: str = 'cpu') -> nn.Module:
     """Build the pose estimator of an MMPose config for inference.
 
@@ -88,8 +94,8 @@ def peer_config(name: str) -> str:
                          f'{", ".join(POSE_PEERS)}')
     import mmpose
     peer = POSE_PEERS[name]
-    path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs',
-                    peer['config'])
+    path = osp.join(
+        osp.dirname(mmpose.__file__), '.mim', 'configs', peer['config'])
     if not osp.isfile(path):
         raise ImportError(f'pose peer {name}: mmpose {mmpose.__version__} '
                           f'does not ship {osp.basename(path)}; it needs '
@@ -114,7 +120,8 @@ def build_peer(name: str, device: str = 'cpu') -> nn.Module:
                           f'it needs {needs}') from None
 
 
-def build_pose_models(configs: Sequence[str], peers: Sequence[str],
+def build_pose_models(configs: Sequence[str],
+                      peers: Sequence[str],
                       settings: BenchmarkSettings,
                       checkpoint: Optional[str] = None,
                       fold: bool = False) -> Tuple[dict, dict, dict]:
@@ -145,8 +152,7 @@ def build_pose_models(configs: Sequence[str], peers: Sequence[str],
         raise ValueError('--checkpoint needs exactly one --pose CONFIG')
     built, skipped, folding = {}, {}, {}
     for config in configs:
-        built[osp.basename(config)[:-3]] = build_pose_model(config,
-                                                            checkpoint)
+        built[osp.basename(config)[:-3]] = build_pose_model(config, checkpoint)
     for name in peers:
         try:
             built[name] = build_peer(name)
@@ -189,7 +195,10 @@ class _PartTimer:
         self._wrap(model.head, 'forward', 'head_forward')
         self._wrap(model.head, 'predict', 'head_predict')
 
-    def _wrap(self, owner, method: str, part: str,
+    def _wrap(self,
+              owner,
+              method: str,
+              part: str,
               convert: Callable = lambda out: out):
         inner = getattr(owner, method)
 
@@ -257,12 +266,15 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
                 total = time.perf_counter() - start
                 t = timer.totals
                 # the head's forward runs inside its predict
-                parts[label, flip].append(dict(
-                    network=t['features'] + t['head_forward'],
-                    grouping=t['head_predict'] - t['head_forward'],
-                    preprocessing=total - t['features'] - t['head_predict'],
-                    total=total))
+                parts[label, flip].append(
+                    dict(
+                        network=t['features'] + t['head_forward'],
+                        grouping=t['head_predict'] - t['head_forward'],
+                        preprocessing=total - t['features'] -
+                        t['head_predict'],
+                        total=total))
                 people[label, flip] = len(results[0].pred_instances)
+
             fns[label, flip] = call
     if progress:
         progress(f'pose end to end: {len(fns)} model x flip settings ...')
@@ -271,11 +283,19 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
     for key, measured in parts.items():
         label, flip = key
         measured = measured[warmup:]  # the warm-up calls come first
-        ms = {p: float(np.median([m[p] for m in measured])) * 1e3
-              for p in ('preprocessing', 'network', 'grouping', 'total')}
-        rows.append(dict(model=label, flip=flip, **ms,
-                         img_per_s=1e3 / ms['total'], people=people[key],
-                         times=times[key], n=len(times[key])))
+        ms = {
+            p: float(np.median([m[p] for m in measured])) * 1e3
+            for p in ('preprocessing', 'network', 'grouping', 'total')
+        }
+        rows.append(
+            dict(
+                model=label,
+                flip=flip,
+                **ms,
+                img_per_s=1e3 / ms['total'],
+                people=people[key],
+                times=times[key],
+                n=len(times[key])))
     return rows
 
 
@@ -292,6 +312,7 @@ def _ae_feature_list(model: nn.Module) -> Callable:
                 not isinstance(feats, tuple):
             return feats
         return list(feats)
+
     return convert
 
 
@@ -340,10 +361,11 @@ def time_decode_vs_people(decoder_cfg: dict,
     """
     from selecsls_mm.pose.decode_timing import time_paf_decode
     codec = synthetic_codec(decoder_cfg, heatmap_size)
-    timed = time_paf_decode(codec, num_people, scenes=scenes,
-                            repeats=repeats)
-    return [dict(num_people=n, heatmap_size=list(heatmap_size), **timed[n])
-            for n in num_people]
+    timed = time_paf_decode(codec, num_people, scenes=scenes, repeats=repeats)
+    return [
+        dict(num_people=n, heatmap_size=list(heatmap_size), **timed[n])
+        for n in num_people
+    ]
 
 
 class _PoseNetwork(nn.Module):
@@ -358,8 +380,10 @@ class _PoseNetwork(nn.Module):
         return self.model.head.forward(self.model.extract_feat(x))
 
 
-def time_pose_network(model: nn.Module, size: Tuple[int, int],
-                      settings: BenchmarkSettings, iters: int = 10,
+def time_pose_network(model: nn.Module,
+                      size: Tuple[int, int],
+                      settings: BenchmarkSettings,
+                      iters: int = 10,
                       warmup: int = 2) -> dict:
     """Time the network alone (batch 1, no flip test) at ``size`` (W, H).
 
@@ -370,8 +394,10 @@ def time_pose_network(model: nn.Module, size: Tuple[int, int],
     network = settings.place(_PoseNetwork(model).eval())
     x = settings.inputs(1, size)
     prepared = prepare_forward(network, x, settings)
-    times = time_interleaved(dict(network=prepared.run), iters, warmup,
-                             settings.device)['network']
-    return dict(size=list(size), runtime=prepared.runtime,
-                max_rel_diff=prepared.max_rel_diff,
-                **summarize(times).to_dict())
+    times = time_interleaved(
+        dict(network=prepared.run), iters, warmup, settings.device)['network']
+    return dict(
+        size=list(size),
+        runtime=prepared.runtime,
+        max_rel_diff=prepared.max_rel_diff,
+        **summarize(times).to_dict())

@@ -12,8 +12,10 @@ MiB = 2**20
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
     """A GitHub markdown table."""
-    lines = ['| ' + ' | '.join(header) + ' |',
-             '|' + '|'.join('---' for _ in header) + '|']
+    lines = [
+        '| ' + ' | '.join(header) + ' |',
+        '|' + '|'.join('---' for _ in header) + '|'
+    ]
     lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
     return '\n'.join(lines)
 
@@ -44,19 +46,25 @@ def forward_report(result: dict) -> str:
     """Forward times (median, IQR), ratio rows and the runtime check."""
     cells = _cells(result)
     labels = list(dict.fromkeys(c['model'] for c in result['cells']))
-    by_key = {(c['model'], tuple(c['size']), c['batch']): c
-              for c in result['cells']}
+    by_key = {
+        (c['model'], tuple(c['size']), c['batch']): c
+        for c in result['cells']
+    }
     header = ['model'] + [f'{s[0]}x{s[1]} bs{b}' for s, b in cells]
     rows = [[label] + [
         f"{fmt_ms(by_key[label, s, b]['median'])} "
-        f"({fmt_ms(by_key[label, s, b]['iqr'])})" for s, b in cells]
-            for label in labels]
-    ratio = {(r['numerator'], r['denominator'], tuple(r['size']),
-              r['batch']): r['ratio'] for r in result['ratios']}
-    pairs = list(dict.fromkeys((r['numerator'], r['denominator'])
-                               for r in result['ratios']))
-    rows += [[f'{a} / {b}'] + [f'{ratio[a, b, s, bs]:.2f}'
-                               for s, bs in cells] for a, b in pairs]
+        f"({fmt_ms(by_key[label, s, b]['iqr'])})" for s, b in cells
+    ] for label in labels]
+    ratio = {
+        (r['numerator'], r['denominator'], tuple(r['size']), r['batch']):
+        r['ratio']
+        for r in result['ratios']
+    }
+    pairs = list(
+        dict.fromkeys(
+            (r['numerator'], r['denominator']) for r in result['ratios']))
+    rows += [[f'{a} / {b}'] + [f'{ratio[a, b, s, bs]:.2f}' for s, bs in cells]
+             for a, b in pairs]
     n = sorted({c['n'] for c in result['cells']})
     diff = max(c['max_rel_diff'] for c in result['cells'])
     lines = [
@@ -66,7 +74,8 @@ def forward_report(result: dict) -> str:
         'time(B) (> 1: B is faster)',
         markdown_table(header, rows),
         f'runtime outputs vs eager: max relative difference {diff:.1e} '
-        '(max|eager - runtime| / max|eager|, every model and cell)']
+        '(max|eager - runtime| / max|eager|, every model and cell)'
+    ]
     return '\n'.join(lines)
 
 
@@ -75,10 +84,11 @@ def complexity_report(rows: List[dict]) -> str:
     sizes = list(rows[0]['macs']) if rows else []
     table = [[r['model'], f"{r['params'] / 1e6:.2f}"] +
              [f"{r['macs'][s] / 1e9:.2f}" for s in sizes] for r in rows]
-    return ('\nParameters and MACs per image (multiply-accumulates; '
-            'selecsls_mm.utils.complexity: convs and matmuls)\n' +
-            markdown_table(['model', 'params (M)'] +
-                           [f'GMACs {s}' for s in sizes], table))
+    return (
+        '\nParameters and MACs per image (multiply-accumulates; '
+        'selecsls_mm.utils.complexity: convs and matmuls)\n' +
+        markdown_table(['model', 'params (M)'] + [f'GMACs {s}'
+                                                  for s in sizes], table))
 
 
 def training_report(result: dict) -> str:
@@ -91,16 +101,19 @@ def training_report(result: dict) -> str:
     table = []
     for r in result['rows']:
         step = r['train_step']
-        line = [r['model'], f"{r['saved_bytes'] / MiB:.0f}",
-                f"{fmt_ms(step['median'])} ({fmt_ms(step['iqr'])})"]
+        line = [
+            r['model'], f"{r['saved_bytes'] / MiB:.0f}",
+            f"{fmt_ms(step['median'])} ({fmt_ms(step['iqr'])})"
+        ]
         if cuda:
             line.append(f"{r['cuda']['peak'] / MiB:.0f}")
         table.append(line)
     n = result['rows'][0]['train_step']['n'] if result['rows'] else 0
     ratios = markdown_table(
-        ['A / B', 'saved for backward', 'train step time (paired median)'],
-        [[f"{r['numerator']} / {r['denominator']}", f"{r['saved']:.2f}",
-          f"{r['train_step']:.2f}"] for r in result['ratios']])
+        ['A / B', 'saved for backward', 'train step time (paired median)'], [[
+            f"{r['numerator']} / {r['denominator']}", f"{r['saved']:.2f}",
+            f"{r['train_step']:.2f}"
+        ] for r in result['ratios']])
     return (f"\nTraining, batch {result['batch']}, {size}: activations "
             'saved for backward (autograd saved-tensor hooks, each storage '
             'once, parameters excluded) and forward+backward time over '
@@ -113,23 +126,28 @@ def pose_report(rows: List[dict], reference: str = None) -> str:
     ``reference`` (a row label) at the same flip setting."""
     table = []
     for r in rows:
-        line = [r['model'], 'on' if r['flip'] else 'off',
-                fmt_ms(r['preprocessing']), fmt_ms(r['network']),
-                fmt_ms(r['grouping']), fmt_ms(r['total']),
-                f"{r['img_per_s']:.2f}", r['people']]
-        ref = next((x for x in rows if x['model'] == reference
-                    and x['flip'] == r['flip']), None)
+        line = [
+            r['model'], 'on' if r['flip'] else 'off',
+            fmt_ms(r['preprocessing']),
+            fmt_ms(r['network']),
+            fmt_ms(r['grouping']),
+            fmt_ms(r['total']), f"{r['img_per_s']:.2f}", r['people']
+        ]
+        ref = next((x for x in rows
+                    if x['model'] == reference and x['flip'] == r['flip']),
+                   None)
         line.append(f"{paired_ratio(ref['times'], r['times']):.2f}"
                     if ref is not None else '')
         table.append(line)
     n = rows[0]['n'] if rows else 0
-    return ('\nBottom-up pose end to end (mmpose.apis.inference_bottomup, '
-            f'one real photo, batch 1; ms, medians of {n} interleaved '
-            'calls; random weights, so "people" found is not a quality '
-            'measure)\n' + markdown_table(
-                ['model', 'flip test', 'pre/post-processing', 'network',
-                 'grouping', 'total', 'img/s', 'people',
-                 f'throughput / {reference}'], table))
+    return (
+        '\nBottom-up pose end to end (mmpose.apis.inference_bottomup, '
+        f'one real photo, batch 1; ms, medians of {n} interleaved '
+        'calls; random weights, so "people" found is not a quality '
+        'measure)\n' + markdown_table([
+            'model', 'flip test', 'pre/post-processing', 'network', 'grouping',
+            'total', 'img/s', 'people', f'throughput / {reference}'
+        ], table))
 
 
 def decode_report(rows: List[dict], config: str) -> str:
@@ -137,23 +155,26 @@ def decode_report(rows: List[dict], config: str) -> str:
     size = 'x'.join(str(s) for s in rows[0]['heatmap_size']) if rows else ''
     return (f'\nPAF decode ({config}) on {size} maps the codec encodes from '
             'synthetic people (selecsls_mm.pose.decode_timing), ms\n' +
-            markdown_table(
-                ['people per scene', 'found / labelled (all scenes)',
-                 'ms median (IQR)', 'fastest ms'],
-                [[r['num_people'], f"{r['found']} / {r['people']}",
-                  f"{fmt_ms(r['ms'])} ({fmt_ms(r['iqr_ms'])})",
-                  fmt_ms(r['min_ms'])] for r in rows]))
+            markdown_table([
+                'people per scene', 'found / labelled (all scenes)',
+                'ms median (IQR)', 'fastest ms'
+            ], [[
+                r['num_people'], f"{r['found']} / {r['people']}",
+                f"{fmt_ms(r['ms'])} ({fmt_ms(r['iqr_ms'])})",
+                fmt_ms(r['min_ms'])
+            ] for r in rows]))
 
 
 def pose_network_report(rows: dict) -> str:
     """The pose networks alone (batch 1, no flip, no decoding)."""
-    table = [[label, 'x'.join(str(s) for s in r['size']), r['runtime'],
-              f"{fmt_ms(r['median'])} ({fmt_ms(r['iqr'])})",
-              f"{1e3 / r['median']:.1f}"] for label, r in rows.items()]
+    table = [[
+        label, 'x'.join(str(s) for s in r['size']), r['runtime'],
+        f"{fmt_ms(r['median'])} ({fmt_ms(r['iqr'])})",
+        f"{1e3 / r['median']:.1f}"
+    ] for label, r in rows.items()]
     return ('\nPose networks alone (backbone, neck, head; batch 1, no flip '
             'test, no pre/post-processing), ms median (IQR)\n' +
-            markdown_table(['model', 'input', 'runtime', 'ms', 'fps'],
-                           table))
+            markdown_table(['model', 'input', 'runtime', 'ms', 'fps'], table))
 
 
 def write_json(path: str, data: dict):

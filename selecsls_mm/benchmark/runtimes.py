@@ -98,9 +98,12 @@ def _onnx_session(model: nn.Module, x: torch.Tensor, device: torch.device):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            torch.onnx.export(model, (x.contiguous(), ), buffer,
-                              opset_version=17, dynamo=False,
-                              input_names=['input'])
+            torch.onnx.export(
+                model, (x.contiguous(), ),
+                buffer,
+                opset_version=17,
+                dynamo=False,
+                input_names=['input'])
     except Exception as e:  # the exporter raises many types
         raise ValueError(
             f'{type(model).__name__} cannot be exported to ONNX '
@@ -116,8 +119,8 @@ def _onnx_session(model: nn.Module, x: torch.Tensor, device: torch.device):
             raise ImportError('--runtime onnxruntime on CUDA needs '
                               'onnxruntime-gpu: pip install onnxruntime-gpu')
         providers.insert(0, 'CUDAExecutionProvider')
-    return ort.InferenceSession(buffer.getvalue(), options,
-                                providers=providers)
+    return ort.InferenceSession(
+        buffer.getvalue(), options, providers=providers)
 
 
 def _compile(model: nn.Module) -> Callable:
@@ -130,14 +133,15 @@ def _compile(model: nn.Module) -> Callable:
         # matters while a shape is compiled, i.e. during the first call.
         with inductor_config.patch(freezing=True):
             return compiled(x)
+
     return call
 
 
-def prepare_forward(model: nn.Module, x: torch.Tensor,
+def prepare_forward(model: nn.Module,
+                    x: torch.Tensor,
                     settings: BenchmarkSettings,
                     runtime: Optional[str] = None,
-                    cache: Optional[Dict[int, Any]] = None
-                    ) -> PreparedForward:
+                    cache: Optional[Dict[int, Any]] = None) -> PreparedForward:
     """Prepare ``model`` for timed forwards on ``x`` with the run's runtime.
 
     The first runtime call (export, trace, compile) happens here, outside
@@ -165,6 +169,7 @@ def prepare_forward(model: nn.Module, x: torch.Tensor,
 
         def run():
             return session.run(None, feed)
+
         engine = session
     else:
         if runtime == 'jit':
@@ -172,8 +177,8 @@ def prepare_forward(model: nn.Module, x: torch.Tensor,
                     warnings.catch_warnings():
                 # torch 2.x marks tracing deprecated; --runtime jit asks.
                 warnings.simplefilter('ignore')
-                call = torch.jit.trace(model, x, check_trace=False,
-                                       strict=False)
+                call = torch.jit.trace(
+                    model, x, check_trace=False, strict=False)
         elif runtime == 'compile':
             cache = {} if cache is None else cache
             call = cache.setdefault(id(model), None) or _compile(model)
@@ -184,6 +189,7 @@ def prepare_forward(model: nn.Module, x: torch.Tensor,
         def run():
             with torch.inference_mode(), settings.autocast():
                 return call(x)
+
         engine = call
     output = as_tensors(run())
     return PreparedForward(run, runtime, max_rel_diff(reference, output),

@@ -40,7 +40,8 @@ class BenchmarkSettings:
             torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def place(self, model: nn.Module,
+    def place(self,
+              model: nn.Module,
               channels_last: bool = False) -> nn.Module:
         """Move ``model`` to the device and memory format of the run."""
         model = model.to(self.device)
@@ -48,13 +49,16 @@ class BenchmarkSettings:
             model = model.to(memory_format=torch.channels_last)
         return model
 
-    def inputs(self, batch: int, size: Tuple[int, int],
+    def inputs(self,
+               batch: int,
+               size: Tuple[int, int],
                channels_last: bool = False) -> torch.Tensor:
         """Random images of ``size`` (W, H), in the run's layout."""
         x = torch.randn(batch, 3, size[1], size[0], device=self.device)
         return self.layout(x, channels_last)
 
-    def layout(self, x: torch.Tensor,
+    def layout(self,
+               x: torch.Tensor,
                channels_last: bool = False) -> torch.Tensor:
         """``x`` in the memory format of the run (or of one model)."""
         if self.channels_last or channels_last:
@@ -64,11 +68,13 @@ class BenchmarkSettings:
     def describe(self, runtimes=None) -> str:
         """One line for the report header (``runtimes``: all the run's
         runtimes, when several are timed side by side)."""
-        parts = ['fp32' + (' + autocast ' + (
-            'fp16' if self.device.type == 'cuda' else 'bf16')
-                           if self.amp else ''),
-                 'channels_last' if self.channels_last else 'NCHW',
-                 'runtime ' + ' + '.join(runtimes or [self.runtime])]
+        parts = [
+            'fp32' + (' + autocast ' +
+                      ('fp16' if self.device.type == 'cuda' else 'bf16')
+                      if self.amp else ''),
+            'channels_last' if self.channels_last else 'NCHW',
+            'runtime ' + ' + '.join(runtimes or [self.runtime])
+        ]
         if self.fold_bn:
             parts.append('BN folded into convs')
         return ', '.join(parts) + ' (every model alike)'
@@ -83,4 +89,5 @@ class BenchmarkSettings:
             loss.backward()
             for p in params:  # no accumulation across steps or models
                 p.grad = None
+
         return step

@@ -34,8 +34,9 @@ def summarize(times_ms: Sequence[float]) -> TimingStats:
         raise ValueError('no times to summarize; run at least one iteration')
     t = np.asarray(times_ms, dtype=np.float64)
     q1, med, q3 = np.percentile(t, [25, 50, 75])
-    return TimingStats(float(med), float(q1), float(q3), float(t.min()),
-                       float(t.max()), len(t))
+    return TimingStats(
+        float(med), float(q1), float(q3), float(t.min()), float(t.max()),
+        len(t))
 
 
 def synchronize(device: torch.device):
@@ -55,8 +56,10 @@ def paired_ratio(numerator: Sequence[float],
     if len(numerator) != len(denominator) or not numerator:
         raise ValueError('paired_ratio needs two equally long, non-empty '
                          'lists of times')
-    return float(np.median(np.asarray(numerator, np.float64) /
-                           np.asarray(denominator, np.float64)))
+    return float(
+        np.median(
+            np.asarray(numerator, np.float64) /
+            np.asarray(denominator, np.float64)))
 
 
 def time_interleaved(fns: Dict[str, Callable[[], object]],

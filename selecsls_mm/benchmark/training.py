@@ -71,18 +71,22 @@ def run_training(specs: Sequence[ModelSpec],
         rows[label]['train_step'] = summarize(times[label]).to_dict()
         rows[label]['train_step_times'] = times[label]
         if settings.device.type == 'cuda':
-            rows[label]['cuda'] = cuda_peak_training_bytes(steps[label],
-                                                           settings.device)
+            rows[label]['cuda'] = cuda_peak_training_bytes(
+                steps[label], settings.device)
     labels = list(models)
     pairs = [(m, b) for b, m in ratio_pairs(labels, baselines)]
     # Checkpointing's price: a with_cp row against the same model without.
-    pairs += [(s.label, s.without('with_cp').label) for s in specs
-              if 'with_cp' in s.options
-              and s.without('with_cp').label in labels]
+    pairs += [
+        (s.label, s.without('with_cp').label) for s in specs
+        if 'with_cp' in s.options and s.without('with_cp').label in labels
+    ]
     pairs = list(dict.fromkeys(pairs))
-    ratios = [dict(numerator=m, denominator=b,
-                   saved=rows[m]['saved_bytes'] / rows[b]['saved_bytes'],
-                   train_step=paired_ratio(times[m], times[b]))
-              for m, b in pairs]
-    return dict(batch=batch, size=list(size), rows=list(rows.values()),
-                ratios=ratios)
+    ratios = [
+        dict(
+            numerator=m,
+            denominator=b,
+            saved=rows[m]['saved_bytes'] / rows[b]['saved_bytes'],
+            train_step=paired_ratio(times[m], times[b])) for m, b in pairs
+    ]
+    return dict(
+        batch=batch, size=list(size), rows=list(rows.values()), ratios=ratios)

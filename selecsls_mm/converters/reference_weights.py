@@ -55,7 +55,8 @@ def reference_to_mmpretrain_names(arch: str) -> Dict[str, str]:
     for s, blocks in enumerate(stages):
         for b in range(len(blocks)):
             for c in range(1, 7):
-                conv_bn(f'features.{index}.conv{c}', f'stage{s + 1}.{b}.conv{c}')
+                conv_bn(f'features.{index}.conv{c}',
+                        f'stage{s + 1}.{b}.conv{c}')
             index += 1
     for j in range(4):
         conv_bn(f'head.{j}', f'head{j // 2 + 1}.{j % 2}')
@@ -118,7 +119,9 @@ def _problems(state_dict: Dict[str, torch.Tensor], arch: str,
                         f'{tuple(fc_weight.shape)}, arch {arch} needs '
                         f'(num_classes, {num_features})')
     known = set(names) | {f'{classifier}.weight', f'{classifier}.bias'}
-    problems += [f'unexpected tensor {k}' for k in state_dict if k not in known]
+    problems += [
+        f'unexpected tensor {k}' for k in state_dict if k not in known
+    ]
     return problems
 
 
@@ -146,15 +149,16 @@ def _hint(state_dict: Dict[str, torch.Tensor], classifier: str) -> str:
     last = state_dict.get('head.3.0.weight')
     if last is not None and last.shape[-1] == 3 and \
             state_dict['head.0.0.weight'].shape[1] == 512:
-        return ('. This looks like timm\'s selecsls84, whose last head conv is '
-                '3x3; selecsls-mm follows the original release, which uses a '
-                '1x1 conv there, so these weights do not fit.')
+        return (
+            '. This looks like timm\'s selecsls84, whose last head conv is '
+            '3x3; selecsls-mm follows the original release, which uses a '
+            '1x1 conv there, so these weights do not fit.')
     return ''
 
 
-def convert_reference_state_dict(
-        state_dict: Dict[str, torch.Tensor],
-        arch: Optional[str] = None) -> Tuple['OrderedDict', dict]:
+def convert_reference_state_dict(state_dict: Dict[str, torch.Tensor],
+                                 arch: Optional[str] = None
+                                 ) -> Tuple['OrderedDict', dict]:
     """Convert a reference (original or timm) SelecSLS state dict.
 
     Args:
@@ -198,8 +202,10 @@ def convert_reference_state_dict(
     converted['head.fc.weight'] = state_dict[f'{classifier}.weight']
     if f'{classifier}.bias' in state_dict:
         converted['head.fc.bias'] = state_dict[f'{classifier}.bias']
-    meta = dict(arch=arch, source_format=source_format,
-                num_classes=int(converted['head.fc.weight'].shape[0]))
+    meta = dict(
+        arch=arch,
+        source_format=source_format,
+        num_classes=int(converted['head.fc.weight'].shape[0]))
     return converted, meta
 
 

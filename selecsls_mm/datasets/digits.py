@@ -59,7 +59,9 @@ def write_digits_dataset(data_root: str,
     # 0..16 ink levels -> 0..255 grey.
     images = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)
     train_idx, val_idx = train_test_split(
-        np.arange(len(images)), test_size=val_fraction, random_state=0,
+        np.arange(len(images)),
+        test_size=val_fraction,
+        random_state=0,
         stratify=digits.target)
 
     splits = {}
@@ -70,8 +72,8 @@ def write_digits_dataset(data_root: str,
             lines = []
             for i in sorted(ids):
                 name = f'{i:04d}.png'
-                img = Image.fromarray(images[i], mode='L').resize(
-                    (size, size), Image.BICUBIC)
+                img = Image.fromarray(
+                    images[i], mode='L').resize((size, size), Image.BICUBIC)
                 img.save(osp.join(tmp, split, name))
                 lines.append(f'{name} {digits.target[i]}\n')
             with open(osp.join(tmp, 'meta', f'{split}.txt'), 'w') as f:

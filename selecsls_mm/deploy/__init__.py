@@ -14,8 +14,8 @@ from .onnx_export import add_metadata, export_module, export_onnx, run_onnx
 from .prune import prune_classifier, prune_selecsls
 
 __all__ = [
-    'build_model', 'load_checkpoint_file', 'load_weights',
-    'complexity', 'count_macs', 'count_params', 'ConvAct', 'fuse_conv_bn',
+    'build_model', 'load_checkpoint_file', 'load_weights', 'complexity',
+    'count_macs', 'count_params', 'ConvAct', 'fuse_conv_bn',
     'fuse_conv_module', 'fuse_conv_modules', 'prune_classifier',
     'prune_selecsls', 'deploy_checkpoint', 'format_deploy_report',
     'deploy_config_text', 'deploy_overrides', 'load_source_config',

@@ -2,10 +2,13 @@
 """Deprecated location: use ``selecsls_mm.utils.builder``."""
 import warnings
 
-from selecsls_mm.utils.builder import (  # noqa: F401
-    build_model, load_checkpoint_file, load_weights)
+from selecsls_mm.utils.builder import (build_model, load_checkpoint_file,
+                                       load_weights)
+
+__all__ = ['build_model', 'load_checkpoint_file', 'load_weights']
 
 warnings.warn(
     'selecsls_mm.deploy.build moved to '
     'selecsls_mm.utils.builder; this alias will be removed',
-    DeprecationWarning, stacklevel=2)
+    DeprecationWarning,
+    stacklevel=2)

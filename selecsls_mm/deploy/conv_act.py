@@ -7,4 +7,5 @@ from selecsls_mm.models.utils.conv_act import ConvAct  # noqa: F401
 warnings.warn(
     'selecsls_mm.deploy.conv_act moved to '
     'selecsls_mm.models.utils.conv_act; this alias will be removed',
-    DeprecationWarning, stacklevel=2)
+    DeprecationWarning,
+    stacklevel=2)

@@ -7,9 +7,8 @@ from typing import List, Optional, Tuple
 import torch
 from mmengine.config import Config
 
-from ..utils import (TensorModeWrapper, atomic_output, build_model,
-                     complexity, load_checkpoint_file, load_weights,
-                     max_rel_diff)
+from ..utils import (TensorModeWrapper, atomic_output, build_model, complexity,
+                     load_checkpoint_file, load_weights, max_rel_diff)
 from .deploy_config import (deploy_config_text, deploy_overrides,
                             load_source_config)
 from .prune import prune_classifier
@@ -94,7 +93,8 @@ def deploy_checkpoint(checkpoint: str,
     text = deploy_config_text(base, cfg, osp.dirname(out), overrides)
     meta = dict(source.get('meta', {}))
     meta['deploy'] = dict(
-        source=osp.basename(checkpoint), prune_threshold=prune_threshold,
+        source=osp.basename(checkpoint),
+        prune_threshold=prune_threshold,
         arch=overrides['backbone'].get('arch', None),
         stem_channels=backbone.out_channels[0])
     new_checkpoint = dict(meta=meta, state_dict=model.state_dict())
@@ -110,9 +110,14 @@ def deploy_checkpoint(checkpoint: str,
         meta['cfg'] = out_cfg.pretty_text
         with atomic_output(out) as tmp:
             torch.save(new_checkpoint, tmp)
-    return dict(report=report, params=(params_before, params_after),
-                macs=(macs_before, macs_after), max_rel_diff=diff,
-                shape=shape, out=out, config=out_cfg_path)
+    return dict(
+        report=report,
+        params=(params_before, params_after),
+        macs=(macs_before, macs_after),
+        max_rel_diff=diff,
+        shape=shape,
+        out=out,
+        config=out_cfg_path)
 
 
 def format_deploy_report(result: dict) -> str:

@@ -63,9 +63,10 @@ def deploy_overrides(model: nn.Module, pruned: bool) -> dict:
         arch = backbone.arch
         overrides['backbone'].update(
             stem_channels=backbone.out_channels[0],
-            arch=dict(_delete_=True,
-                      blocks=[list(b) for b in arch['blocks']],
-                      head=[list(h) for h in arch['head']]))
+            arch=dict(
+                _delete_=True,
+                blocks=[list(b) for b in arch['blocks']],
+                head=[list(h) for h in arch['head']]))
         head = getattr(model, 'head', None)
         if hasattr(head, 'in_channels') and hasattr(head, 'fc'):
             overrides['head'] = dict(in_channels=head.fc.in_features)

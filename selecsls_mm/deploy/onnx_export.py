@@ -13,8 +13,11 @@ from ..utils import (TensorModeWrapper, atomic_output, build_model,
                      load_checkpoint_file, load_weights, max_rel_diff)
 
 
-def export_module(module: nn.Module, example: torch.Tensor, out: str,
-                  output_names: List[str], opset: int = 17):
+def export_module(module: nn.Module,
+                  example: torch.Tensor,
+                  out: str,
+                  output_names: List[str],
+                  opset: int = 17):
     """Trace ``module`` on ``example`` and write the ONNX graph to ``out``
     (through a temporary file and a rename).
 
@@ -37,9 +40,14 @@ def export_module(module: nn.Module, example: torch.Tensor, out: str,
         # needs onnxscript; its output is still the same graph.
         warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(
-            module, (example, ), tmp, input_names=['input'],
-            output_names=output_names, dynamic_axes=dynamic,
-            opset_version=opset, do_constant_folding=True, dynamo=False)
+            module, (example, ),
+            tmp,
+            input_names=['input'],
+            output_names=output_names,
+            dynamic_axes=dynamic,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False)
 
 
 def add_metadata(path: str, props: dict):
@@ -71,8 +79,9 @@ def run_onnx(path: str, x: torch.Tensor) -> List[torch.Tensor]:
     """
     import onnxruntime as ort
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    return [torch.from_numpy(o) for o in
-            session.run(None, {'input': x.numpy()})]
+    return [
+        torch.from_numpy(o) for o in session.run(None, {'input': x.numpy()})
+    ]
 
 
 def export_onnx(config: str,
@@ -138,12 +147,14 @@ def export_onnx(config: str,
     # The exporter restores the module's mode afterwards: make it eval.
     module.eval()
     in_channels = getattr(backbone, 'in_channels', 3)
-    example = torch.randn(1, in_channels, *shape,
-                          generator=torch.Generator().manual_seed(0))
+    example = torch.randn(
+        1, in_channels, *shape, generator=torch.Generator().manual_seed(0))
     preprocessor = cfg.get('data_preprocessor') or \
         cfg.model.get('data_preprocessor') or {}
-    props = {k: preprocessor[k] for k in ('mean', 'std', 'to_rgb')
-             if k in preprocessor}
+    props = {
+        k: preprocessor[k]
+        for k in ('mean', 'std', 'to_rgb') if k in preprocessor
+    }
     props['outputs'] = ','.join(output_names)
     # OUT appears only once the graph and its metadata are complete.
     with atomic_output(out) as tmp:
@@ -152,8 +163,8 @@ def export_onnx(config: str,
 
     diff = None
     if verify:
-        x = torch.randn(2, in_channels, *shape,
-                        generator=torch.Generator().manual_seed(1))
+        x = torch.randn(
+            2, in_channels, *shape, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             expected = module(x)
         diff = max_rel_diff(expected, run_onnx(out, x))

@@ -22,8 +22,9 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
-def _selecsls_graph(backbone: nn.Module) -> Tuple[
-        'OrderedDict[str, ConvModule]', Dict[str, List[str]], List[str]]:
+def _selecsls_graph(
+    backbone: nn.Module
+) -> Tuple['OrderedDict[str, ConvModule]', Dict[str, List[str]], List[str]]:
     """Describe the data flow between the convs of a built SelecSLS.
 
     Returns:
@@ -152,10 +153,9 @@ def prune_selecsls(backbone: nn.Module,
             continue
         layer = module.conv if isinstance(module, ConvModule) else module
         weight = layer.weight
-        removed = torch.cat([
-            (const[s] * ~keep[s].to(const[s].device)) if s in const else
-            weight.new_zeros(len(keep[s])) for s in srcs
-        ]).to(weight)
+        removed = torch.cat([(const[s] * ~keep[s].to(const[s].device))
+                             if s in const else weight.new_zeros(len(keep[s]))
+                             for s in srcs]).to(weight)
         # A removed constant channel adds sum(W[:, c]) * const to every
         # output (a border pixel of a padded kxk conv sees fewer taps).
         taps = weight if weight.dim() == 2 else weight.flatten(2).sum(2)
@@ -176,8 +176,7 @@ def prune_selecsls(backbone: nn.Module,
     report = []
     for name, module in convs.items():
         mask = keep[name]
-        report.append(dict(name=name, before=len(mask),
-                           after=int(mask.sum())))
+        report.append(dict(name=name, before=len(mask), after=int(mask.sum())))
         if mask.all():
             continue
         index = mask.nonzero().flatten().to(module.conv.weight.device)
@@ -211,8 +210,10 @@ def _update_arch(backbone: nn.Module):
                 block.skip_channels = 0 if block.is_first else \
                     first.conv6.out_channels
                 block.out_channels = block.conv6.out_channels
-                blocks[index][:4] = [block.in_channels, block.skip_channels,
-                                     widths, block.out_channels]
+                blocks[index][:4] = [
+                    block.in_channels, block.skip_channels, widths,
+                    block.out_channels
+                ]
                 index += 1
             out_channels.append(layer[-1].out_channels)
         else:
@@ -221,8 +222,8 @@ def _update_arch(backbone: nn.Module):
                 head[offset + i][:2] = [conv.in_channels, conv.out_channels]
             out_channels.append(layer[-1].out_channels)
     backbone.out_channels = out_channels
-    backbone.arch = dict(blocks=[tuple(b) for b in blocks],
-                         head=[tuple(h) for h in head])
+    backbone.arch = dict(
+        blocks=[tuple(b) for b in blocks], head=[tuple(h) for h in head])
 
 
 def prune_classifier(model: nn.Module, threshold: float) -> List[dict]:
@@ -255,6 +256,6 @@ def prune_classifier(model: nn.Module, threshold: float) -> List[dict]:
     report = prune_selecsls(backbone, threshold, fc)
     if fc is not None:
         head.in_channels = fc.in_features
-        report.append(dict(name='head.fc (inputs)', before=before,
-                           after=fc.in_features))
+        report.append(
+            dict(name='head.fc (inputs)', before=before, after=fc.in_features))
     return report

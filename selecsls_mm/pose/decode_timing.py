@@ -61,7 +61,10 @@ def time_paf_decode(codec=None,
                 codec.decode(*m)
                 times.append((time.perf_counter() - start) * 1e3)
         q1, med, q3 = np.percentile(times, [25, 50, 75])
-        results[n] = dict(ms=float(med), iqr_ms=float(q3 - q1),
-                          min_ms=float(min(times)), people=people,
-                          found=found)
+        results[n] = dict(
+            ms=float(med),
+            iqr_ms=float(q3 - q1),
+            min_ms=float(min(times)),
+            people=people,
+            found=found)
     return results

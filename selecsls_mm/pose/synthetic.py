@@ -26,8 +26,7 @@ COCO_KEYPOINTS = ('nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear',
                   'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
                   'right_hip', 'left_knee', 'right_knee', 'left_ankle',
                   'right_ankle')
-COCO_FLIP_INDICES = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16,
-                     15)
+COCO_FLIP_INDICES = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
 
 def _rot(angle: np.ndarray) -> np.ndarray:
@@ -58,8 +57,8 @@ def random_pose(rng: np.random.Generator,
     a = float(articulation)
     # which way the person faces: > 0 frontal (person's left on image
     # right), < 0 from the back; small magnitudes are near-profile views
-    facing = (-1. if rng.random() < back_view else 1.) * (
-        1. - a * rng.uniform(0., 0.7))
+    facing = (-1. if rng.random() < back_view else
+              1.) * (1. - a * rng.uniform(0., 0.7))
     k = np.zeros((17, 2))
     pelvis = np.array([0., 0.53])
     lean = a * rng.normal(0, np.deg2rad(8))
@@ -79,8 +78,9 @@ def random_pose(rng: np.random.Generator,
     for i, s in ((1, 1), (2, -1)):  # eyes
         k[i] = k[0] + 0.032 * s * facing * side + 0.025 * torso_up
     for i, s in ((3, 1), (4, -1)):  # ears, pushed back in a turn
-        k[i] = (k[0] + (0.065 * s * facing - 0.035 * turn) * side +
-                0.012 * torso_up - (0.03 * torso_up if facing < 0 else 0))
+        k[i] = (
+            k[0] + (0.065 * s * facing - 0.035 * turn) * side +
+            0.012 * torso_up - (0.03 * torso_up if facing < 0 else 0))
     # limbs: angles from straight down, outward positive
     for sho, elb, wri, s in ((5, 7, 9, 1), (6, 8, 10, -1)):
         upper = lean + s * np.sign(facing) * (
@@ -160,8 +160,9 @@ def synthetic_scene(rng: np.random.Generator,
                     continue
                 centre = rng.uniform(lo, hi)
             kpts = kpts + centre
-            if all(np.linalg.norm(kpts - p, axis=1).min() >= min_separation
-                   for p in people):
+            if all(
+                    np.linalg.norm(kpts - p, axis=1).min() >= min_separation
+                    for p in people):
                 people.append(kpts)
                 break
         else:
@@ -199,8 +200,12 @@ def realistic_scene(rng: np.random.Generator,
     h = image_size[1]
     n = int(rng.integers(1, 11)) if num_people is None else num_people
     top = min(0.95, 1.5 / np.sqrt(max(n, 1)))
-    args = dict(height_range=(0.15 * h, top * h), max_rotation=30.,
-                truncation=0.4, unlabelled=0.15, min_separation=16.)
+    args = dict(
+        height_range=(0.15 * h, top * h),
+        max_rotation=30.,
+        truncation=0.4,
+        unlabelled=0.15,
+        min_separation=16.)
     args.update(kwargs)
     return synthetic_scene(rng, image_size, n, **args)
 
@@ -222,16 +227,17 @@ def crowd_scene(rng: np.random.Generator,
         tuple: keypoints (N, 17, 2) and keypoints_visible (N, 17).
     """
     n = int(rng.integers(15, 26)) if num_people is None else num_people
-    args = dict(height_range=(40., 80.), max_rotation=30.,
-                min_separation=8.)
+    args = dict(height_range=(40., 80.), max_rotation=30., min_separation=8.)
     args.update(kwargs)
     return synthetic_scene(rng, image_size, n, **args)
 
 
-def flip_people(keypoints: np.ndarray, keypoints_visible: np.ndarray,
-                width: int,
-                flip_indices: Sequence[int] = COCO_FLIP_INDICES
-                ) -> Tuple[np.ndarray, np.ndarray]:
+def flip_people(
+    keypoints: np.ndarray,
+    keypoints_visible: np.ndarray,
+    width: int,
+    flip_indices: Sequence[int] = COCO_FLIP_INDICES
+) -> Tuple[np.ndarray, np.ndarray]:
     """Mirror people with the image (x -> width - 1 - x, as ``cv2.flip``
     maps pixel centres) and swap left/right labels.
 
@@ -269,13 +275,25 @@ def coco_annotation(ann_id: int, img_id: int, keypoints: np.ndarray,
     coco[labelled, :2] = keypoints[labelled]
     coco[labelled, 2] = 2
     bw, bh = float(max(x1 - x0, 1)), float(max(y1 - y0, 1))
-    return dict(id=ann_id, image_id=img_id, category_id=1, iscrowd=0,
-                num_keypoints=int(labelled.sum()),
-                keypoints=[round(float(v), 3) for v in coco.ravel()],
-                bbox=[float(x0), float(y0), bw, bh], area=bw * bh,
-                segmentation=[[float(x0), float(y0), float(x1), float(y0),
-                               float(x1), float(y1), float(x0),
-                               float(y1)]])
+    return dict(
+        id=ann_id,
+        image_id=img_id,
+        category_id=1,
+        iscrowd=0,
+        num_keypoints=int(labelled.sum()),
+        keypoints=[round(float(v), 3) for v in coco.ravel()],
+        bbox=[float(x0), float(y0), bw, bh],
+        area=bw * bh,
+        segmentation=[[
+            float(x0),
+            float(y0),
+            float(x1),
+            float(y0),
+            float(x1),
+            float(y1),
+            float(x0),
+            float(y1)
+        ]])
 
 
 def scenes_to_coco(scenes: Sequence[Tuple[np.ndarray, np.ndarray]],
@@ -300,13 +318,19 @@ def scenes_to_coco(scenes: Sequence[Tuple[np.ndarray, np.ndarray]],
     for i, ((kpts, vis), size) in enumerate(zip(scenes, image_sizes)):
         img_id = i + 1
         name = file_names[i] if file_names else f'{img_id:06d}.jpg'
-        images.append(dict(id=img_id, file_name=name, width=int(size[0]),
-                           height=int(size[1])))
+        images.append(
+            dict(
+                id=img_id,
+                file_name=name,
+                width=int(size[0]),
+                height=int(size[1])))
         for k, v in zip(kpts, vis):
-            annotations.append(coco_annotation(
-                len(annotations) + 1, img_id, k, v, size))
-    category = dict(id=1, name='person', supercategory='person',
-                    keypoints=list(COCO_KEYPOINTS),
-                    skeleton=[[a + 1, b + 1] for a, b in (skeleton or [])])
-    return dict(images=images, annotations=annotations,
-                categories=[category])
+            annotations.append(
+                coco_annotation(len(annotations) + 1, img_id, k, v, size))
+    category = dict(
+        id=1,
+        name='person',
+        supercategory='person',
+        keypoints=list(COCO_KEYPOINTS),
+        skeleton=[[a + 1, b + 1] for a, b in (skeleton or [])])
+    return dict(images=images, annotations=annotations, categories=[category])

@@ -45,8 +45,7 @@ def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):
         ValueError: A deploy checkpoint (BN folded) for a BN model.
     """
     meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
-    backbone_deploy = getattr(getattr(model, 'backbone', None), 'deploy',
-                              None)
+    backbone_deploy = getattr(getattr(model, 'backbone', None), 'deploy', None)
     if isinstance(meta, dict) and 'deploy' in meta and \
             backbone_deploy is False:
         raise ValueError(
@@ -54,8 +53,10 @@ def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):
             'config builds the BN model; use the config the deploy tool wrote '
             'next to it (same name, .py)')
     state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {k[7:] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
+    state_dict = {
+        k[7:] if k.startswith('module.') else k: v
+        for k, v in state_dict.items()
+    }
     load_state_dict(model, state_dict, strict=True)
 
 

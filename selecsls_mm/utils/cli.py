@@ -96,5 +96,6 @@ def run_moved_tool(old: str, new: str):
     warnings.warn(
         f'{osp.join(osp.basename(folder), osp.basename(old))} moved to '
         f'{shown}; the old path still works but will be removed',
-        DeprecationWarning, stacklevel=2)
+        DeprecationWarning,
+        stacklevel=2)
     runpy.run_path(target, run_name='__main__')

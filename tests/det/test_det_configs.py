@@ -13,7 +13,6 @@ import re
 import numpy as np
 import pytest
 import torch
-
 from full_stack import require_full_stack
 
 require_full_stack()
@@ -24,9 +23,10 @@ CLASSES = ('rectangle', 'ellipse', 'triangle')
 # 3 classes; keep every detection (score_thr 0): a model trained for a few
 # iterations scores below mmdet's 0.05, and COCO evaluation needs results.
 CONFIGS = {
-    'retinanet_selecsls60_fpn_1x_coco.py': dict(
-        bbox_head=dict(num_classes=3), test_cfg=dict(score_thr=0.0)),
-    'faster-rcnn_selecsls60_fpn_1x_coco.py': dict(
+    'retinanet_selecsls60_fpn_1x_coco.py':
+    dict(bbox_head=dict(num_classes=3), test_cfg=dict(score_thr=0.0)),
+    'faster-rcnn_selecsls60_fpn_1x_coco.py':
+    dict(
         roi_head=dict(bbox_head=dict(num_classes=3)),
         test_cfg=dict(rcnn=dict(score_thr=0.0))),
 }
@@ -46,8 +46,8 @@ def draw_object(shape: np.ndarray, kind: int, rng) -> None:
     if kind == 0:
         cv2.rectangle(canvas, (cx - rx, cy - ry), (cx + rx, cy + ry), 1, -1)
     elif kind == 1:
-        cv2.ellipse(canvas, (cx, cy), (rx, ry), float(rng.uniform(0, 180)),
-                    0, 360, 1, -1)
+        cv2.ellipse(canvas, (cx, cy), (rx, ry), float(rng.uniform(0, 180)), 0,
+                    360, 1, -1)
     else:
         pts = np.array([[cx, cy - ry], [cx - rx, cy + ry], [cx + rx, cy + ry]])
         cv2.fillPoly(canvas, [pts.astype(np.int32)], 1)
@@ -87,14 +87,22 @@ def make_coco_set(root: str, name: str, n_images: int, seed: int) -> str:
             x, y = int(xs.min()), int(ys.min())
             bw, bh = int(xs.max()) - x + 1, int(ys.max()) - y + 1
             annotations.append(
-                dict(id=len(annotations) + 1, image_id=i + 1,
-                     category_id=int(kind) + 1, bbox=[x, y, bw, bh],
-                     area=float(len(xs)), iscrowd=0))
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=i + 1,
+                    category_id=int(kind) + 1,
+                    bbox=[x, y, bw, bh],
+                    area=float(len(xs)),
+                    iscrowd=0))
     ann_file = osp.join(root, f'{name}.json')
     with open(ann_file + '.tmp', 'w') as f:
-        json.dump(dict(images=images, annotations=annotations,
-                       categories=[dict(id=k + 1, name=c)
-                                   for k, c in enumerate(CLASSES)]), f)
+        json.dump(
+            dict(
+                images=images,
+                annotations=annotations,
+                categories=[
+                    dict(id=k + 1, name=c) for k, c in enumerate(CLASSES)
+                ]), f)
     os.replace(ann_file + '.tmp', ann_file)
     return ann_file
 
@@ -114,7 +122,8 @@ def converted_imagenet_checkpoint(tmp_path) -> str:
 
 
 def small_config(tmp_path, name: str, checkpoint: str) -> str:
-    """configs/det/``name`` on the drawn set: small images, a few iterations."""
+    """configs/det/``name`` on the drawn set: small images, a few
+    iterations."""
     root = str(tmp_path / 'data')
     make_coco_set(root, 'train', 6, seed=1)
     make_coco_set(root, 'val', 4, seed=2)
@@ -189,19 +198,22 @@ def test_train_then_test_to_bbox_map(tmp_path, name):
     work_dir = str(tmp_path / 'work')
     out = run_tool('tools/train.py', config, '--work-dir', work_dir,
                    '--no-validate')
-    assert re.search(r'Epoch\(train\)\s+\[2\]\[3/3\].*loss: \d', out), out[-3000:]
+    assert re.search(r'Epoch\(train\)\s+\[2\]\[3/3\].*loss: \d',
+                     out), out[-3000:]
 
     # the ImageNet weights were loaded: frozen stem + stage1 still hold
     # them after training, a trained stage does not
     imagenet = torch.load(checkpoint, map_location='cpu')['state_dict']
-    trained = torch.load(osp.join(work_dir, 'epoch_2.pth'),
-                         map_location='cpu')['state_dict']
+    trained = torch.load(
+        osp.join(work_dir, 'epoch_2.pth'), map_location='cpu')['state_dict']
     for key in ('backbone.stem.conv.weight', ):
         assert torch.equal(trained[key], imagenet[key]), key
     stage1 = [k for k in imagenet if k.startswith('backbone.stage1.')]
     assert stage1 and all(torch.equal(trained[k], imagenet[k]) for k in stage1)
-    stage3 = [k for k in imagenet
-              if k.startswith('backbone.stage3.') and k.endswith('conv.weight')]
+    stage3 = [
+        k for k in imagenet
+        if k.startswith('backbone.stage3.') and k.endswith('conv.weight')
+    ]
     assert stage3 and not all(
         torch.equal(trained[k], imagenet[k]) for k in stage3)
 

@@ -10,8 +10,8 @@ from xtcocotools.cocoeval import COCOeval
 
 from selecsls_mm.pose.codecs.part_affinity_field import _resolve_metainfo_file
 
-COCO_META = parse_pose_metainfo(dict(
-    from_file=_resolve_metainfo_file('configs/_base_/datasets/coco.py')))
+COCO_META = parse_pose_metainfo(
+    dict(from_file=_resolve_metainfo_file('configs/_base_/datasets/coco.py')))
 
 
 def coco_ap(coco: dict, predictions: list, max_dets: int = 20) -> dict:
@@ -35,16 +35,20 @@ def coco_ap(coco: dict, predictions: list, max_dets: int = 20) -> dict:
     results = []
     for image, (kpts, scores, inst) in zip(coco['images'], predictions):
         for k, s, i in zip(kpts, scores, inst):
-            results.append(dict(
-                image_id=image['id'], category_id=1, score=float(i),
-                keypoints=np.concatenate([k, s[:, None]], 1).ravel().tolist()))
+            results.append(
+                dict(
+                    image_id=image['id'],
+                    category_id=1,
+                    score=float(i),
+                    keypoints=np.concatenate([k, s[:, None]],
+                                             1).ravel().tolist()))
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         if not results:
             return dict(AP=0., AP50=0., AP75=0., AR=0.)
         dt = gt.loadRes(results)
-        ev = COCOeval(gt, dt, 'keypoints', np.array(COCO_META['sigmas']),
-                      use_area=True)
+        ev = COCOeval(
+            gt, dt, 'keypoints', np.array(COCO_META['sigmas']), use_area=True)
         ev.params.useSegm = None
         ev.params.maxDets = [max_dets]
         ev.evaluate()
@@ -59,5 +63,8 @@ def coco_ap(coco: dict, predictions: list, max_dets: int = 20) -> dict:
         x = x[x > -1]
         return float(x.mean()) if x.size else -1.
 
-    return dict(AP=mean(precision), AP50=mean(precision[thrs.index(0.5)]),
-                AP75=mean(precision[thrs.index(0.75)]), AR=mean(recall))
+    return dict(
+        AP=mean(precision),
+        AP50=mean(precision[thrs.index(0.5)]),
+        AP75=mean(precision[thrs.index(0.75)]),
+        AR=mean(recall))

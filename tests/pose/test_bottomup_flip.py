@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 from mmengine.config import Config
+from mmpose.datasets import CocoDataset
 from sklearn.datasets import load_sample_image
 
-from mmpose.datasets import CocoDataset
 from selecsls_mm.pose.codecs.paf_grouping import find_peaks
 from selecsls_mm.pose.synthetic import (COCO_FLIP_INDICES, scenes_to_coco,
                                         synthetic_scene)
@@ -42,8 +42,8 @@ def photo(tmp_path_factory):
     plain = cv2.cvtColor(load_sample_image('china.jpg'), cv2.COLOR_RGB2BGR)
     h, w = plain.shape[:2]
     rng = np.random.default_rng(0)
-    kpts, vis = synthetic_scene(rng, (w, h), 2, (300, 380),
-                                max_rotation=20, min_separation=60)
+    kpts, vis = synthetic_scene(
+        rng, (w, h), 2, (300, 380), max_rotation=20, min_separation=60)
     marked = plain.copy()
     flat = kpts.reshape(-1, 2)
     for n, k in zip(*np.nonzero(vis)):
@@ -51,8 +51,14 @@ def photo(tmp_path_factory):
         if np.sort(dist)[1] < 30:  # too close to another keypoint
             continue
         centre = tuple(int(round(v * 16)) for v in kpts[n, k])
-        cv2.circle(marked, centre, 4 * 16, SIDE_COLOURS[side(k)], -1,
-                   cv2.LINE_AA, shift=4)
+        cv2.circle(
+            marked,
+            centre,
+            4 * 16,
+            SIDE_COLOURS[side(k)],
+            -1,
+            cv2.LINE_AA,
+            shift=4)
     for name, img in (('plain', plain), ('marked', marked)):
         cv2.imwrite(str(root / f'{name}.png'), img)
     files = {}
@@ -93,9 +99,13 @@ def test_target_peaks_sit_on_the_marks(photo, config):
     cfg = Config.fromfile(osp.join(REPO, config))
     pipeline = cfg.train_pipeline
     datasets = {
-        name: CocoDataset(data_root='', ann_file=photo['ann'][name],
-                          data_prefix=dict(img=photo['root'] + '/'),
-                          data_mode='bottomup', pipeline=pipeline)
+        name:
+        CocoDataset(
+            data_root='',
+            ann_file=photo['ann'][name],
+            data_prefix=dict(img=photo['root'] + '/'),
+            data_mode='bottomup',
+            pipeline=pipeline)
         for name in ('plain', 'marked')
     }
     input_w, input_h = cfg.codec['input_size']
@@ -109,8 +119,10 @@ def test_target_peaks_sit_on_the_marks(photo, config):
         sample = out['marked']['data_samples']
         flipped = bool(sample.metainfo['flip'])
         assert flipped == bool(out['plain']['data_samples'].metainfo['flip'])
-        images = {n: o['inputs'].numpy().transpose(1, 2, 0)
-                  for n, o in out.items()}
+        images = {
+            n: o['inputs'].numpy().transpose(1, 2, 0)
+            for n, o in out.items()
+        }
         assert images['marked'].shape[:2] == (input_h, input_w)
         heatmaps = sample.gt_fields.heatmaps.numpy()
         coords, _, types = find_peaks(heatmaps, 0.5, 3, 30)
@@ -137,7 +149,9 @@ def test_flip_uses_the_size_of_the_flipped_image():
     mask = np.zeros((20, 50), np.uint8)
     mask[5, 3] = 1
     results = dict(
-        img=img, img_shape=(20, 50), img_mask=mask,
+        img=img,
+        img_shape=(20, 50),
+        img_mask=mask,
         input_size=(50, 20),  # (w, h), as BottomupRandomAffine stores it
         keypoints=np.array([[[3., 5.], [10., 2.]]], np.float32),
         keypoints_visible=np.ones((1, 2), np.float32),

@@ -13,10 +13,10 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
-from sklearn.datasets import load_sample_image
-
 from mmpose.datasets import CocoDataset
 from mmpose.registry import KEYPOINT_CODECS, MODELS
+from sklearn.datasets import load_sample_image
+
 from selecsls_mm.pose.synthetic import (flip_people, scenes_to_coco,
                                         synthetic_scene)
 
@@ -33,17 +33,23 @@ def photos(tmp_path_factory):
     root = tmp_path_factory.mktemp('predict')
     china = load_sample_image('china.jpg')
     flower = load_sample_image('flower.jpg')
-    images = [china, np.ascontiguousarray(china.transpose(1, 0, 2)),
-              cv2.resize(flower, (300, 200)), flower[:, :400]]
+    images = [
+        china,
+        np.ascontiguousarray(china.transpose(1, 0, 2)),
+        cv2.resize(flower, (300, 200)), flower[:, :400]
+    ]
     rng = np.random.default_rng(0)
     scenes, sizes, names = [], [], []
     for i, img in enumerate(images):
         h, w = img.shape[:2]
         for j in range(2):
             n = int(rng.integers(1, 5))
-            scenes.append(synthetic_scene(
-                rng, (w, h), n, (0.35 * h, 0.8 * h), max_rotation=30,
-                min_separation=0.1 * h))
+            scenes.append(
+                synthetic_scene(
+                    rng, (w, h),
+                    n, (0.35 * h, 0.8 * h),
+                    max_rotation=30,
+                    min_separation=0.1 * h))
             sizes.append((w, h))
             names.append(f'{i}.png')
         cv2.imwrite(str(root / f'{i}.png'), img[..., ::-1])
@@ -68,19 +74,18 @@ def perfect_network(model, codec_cfg):
     def forward(tag):
         meta = state['meta']
         w, h = meta['input_size']
-        cfg = dict(codec_cfg, input_size=(w, h),
-                   heatmap_size=(w // 8, h // 8))
+        cfg = dict(codec_cfg, input_size=(w, h), heatmap_size=(w // 8, h // 8))
         codec = KEYPOINT_CODECS.build(cfg)
-        scale, centre = (np.asarray(meta[k], np.float32)
-                         for k in ('input_scale', 'input_center'))
+        scale, centre = (
+            np.asarray(meta[k], np.float32)
+            for k in ('input_scale', 'input_center'))
         kpts = (state['keypoints'] - (centre - scale / 2)) / scale * (w, h)
         vis = state['visible']
         if tag == 'flip':
             kpts, vis = flip_people(kpts, vis, w)
         enc = codec.encode(kpts, vis)
         return tuple(
-            torch.from_numpy(enc[k])[None]
-            for k in ('heatmaps', 'pafs'))
+            torch.from_numpy(enc[k])[None] for k in ('heatmaps', 'pafs'))
 
     model.extract_feat = extract_feat
     model.head.forward = forward
@@ -94,12 +99,14 @@ def test_perfect_maps_give_coco_ap_one_and_image_boxes(photos, config):
     assert cfg.model.test_cfg.flip_test
     model = MODELS.build(cfg.model).eval()
     state = perfect_network(model, cfg.codec)
-    ds = CocoDataset(data_root='', ann_file=photos['ann_file'],
-                     data_prefix=dict(img=photos['root'] + '/'),
-                     data_mode='bottomup', test_mode=True,
-                     pipeline=cfg.val_pipeline)
-    evaluator = Evaluator(dict(cfg.val_evaluator,
-                               ann_file=photos['ann_file']))
+    ds = CocoDataset(
+        data_root='',
+        ann_file=photos['ann_file'],
+        data_prefix=dict(img=photos['root'] + '/'),
+        data_mode='bottomup',
+        test_mode=True,
+        pipeline=cfg.val_pipeline)
+    evaluator = Evaluator(dict(cfg.val_evaluator, ann_file=photos['ann_file']))
     evaluator.dataset_meta = ds.metainfo
     anns = photos['coco']['annotations']
     for i in range(len(ds)):
@@ -107,9 +114,11 @@ def test_perfect_maps_give_coco_ap_one_and_image_boxes(photos, config):
         data = pseudo_collate([ds[i]])
         gt = [a for a in anns if a['image_id'] == info['img_id']]
         kpts = np.array([a['keypoints'] for a in gt]).reshape(-1, 17, 3)
-        state.update(calls=0, keypoints=kpts[..., :2],
-                     visible=(kpts[..., 2] > 0).astype(np.float32),
-                     meta=data['data_samples'][0].metainfo)
+        state.update(
+            calls=0,
+            keypoints=kpts[..., :2],
+            visible=(kpts[..., 2] > 0).astype(np.float32),
+            meta=data['data_samples'][0].metainfo)
         (result, ) = model.test_step(data)
         assert state['calls'] == 2  # original and flipped input
         pred = result.pred_instances
@@ -121,8 +130,10 @@ def test_perfect_maps_give_coco_ap_one_and_image_boxes(photos, config):
             found = k[s > 0]
             assert (found >= box[:2] - 1e-3).all()
             assert (found <= box[2:] + 1e-3).all()
-            gt_boxes = [np.r_[p[p[:, 2] > 0, :2].min(0),
-                              p[p[:, 2] > 0, :2].max(0)] for p in kpts]
+            gt_boxes = [
+                np.r_[p[p[:, 2] > 0, :2].min(0), p[p[:, 2] > 0, :2].max(0)]
+                for p in kpts
+            ]
             assert min(np.abs(box - g).max() for g in gt_boxes) < 3.0
         evaluator.process(data_samples=[result], data_batch=data)
     metrics = evaluator.evaluate(len(ds))

@@ -8,13 +8,13 @@ import torch
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS
 
-from coco_eval import coco_ap
 from selecsls_mm.pose.codecs import PartAffinityField
 from selecsls_mm.pose.codecs.paf_grouping import (find_peaks,
                                                   score_limb_candidates)
 from selecsls_mm.pose.codecs.part_affinity_field import _resolve_metainfo_file
 from selecsls_mm.pose.synthetic import (crowd_scene, realistic_scene,
                                         scenes_to_coco, synthetic_scene)
+from coco_eval import coco_ap
 
 COCO_META = dict(from_file='configs/_base_/datasets/coco.py')
 INPUT_SIZE = (512, 512)
@@ -25,22 +25,33 @@ MIN_SEPARATION = 16  # input pixels, 4 heatmap pixels
 # centred on the origin (x right, y down; the person's left is image right).
 TEMPLATE = np.array([
     [0.00, -0.42],  # nose
-    [0.03, -0.45], [-0.03, -0.45],  # eyes
-    [0.06, -0.43], [-0.06, -0.43],  # ears
-    [0.13, -0.30], [-0.13, -0.30],  # shoulders
-    [0.18, -0.12], [-0.18, -0.12],  # elbows
-    [0.21, 0.04], [-0.21, 0.04],  # wrists
-    [0.08, 0.02], [-0.08, 0.02],  # hips
-    [0.10, 0.25], [-0.10, 0.25],  # knees
-    [0.11, 0.48], [-0.11, 0.48],  # ankles
+    [0.03, -0.45],
+    [-0.03, -0.45],  # eyes
+    [0.06, -0.43],
+    [-0.06, -0.43],  # ears
+    [0.13, -0.30],
+    [-0.13, -0.30],  # shoulders
+    [0.18, -0.12],
+    [-0.18, -0.12],  # elbows
+    [0.21, 0.04],
+    [-0.21, 0.04],  # wrists
+    [0.08, 0.02],
+    [-0.08, 0.02],  # hips
+    [0.10, 0.25],
+    [-0.10, 0.25],  # knees
+    [0.11, 0.48],
+    [-0.11, 0.48],  # ankles
 ])
 
 
 @pytest.fixture(scope='module')
 def codec():
     return PartAffinityField(
-        input_size=INPUT_SIZE, heatmap_size=HEATMAP_SIZE, skeleton=COCO_META,
-        sigma=2.0, paf_width=1.0)
+        input_size=INPUT_SIZE,
+        heatmap_size=HEATMAP_SIZE,
+        skeleton=COCO_META,
+        sigma=2.0,
+        paf_width=1.0)
 
 
 def random_person(rng, center, height):
@@ -63,12 +74,18 @@ def connected_after_removal(skeleton, labelled):
         if k in seen:
             continue
         seen.add(k)
-        todo += [b if a == k else a for a, b in skeleton
-                 if k in (a, b) and a in ids and b in ids]
+        todo += [
+            b if a == k else a for a, b in skeleton
+            if k in (a, b) and a in ids and b in ids
+        ]
     return seen == ids
 
 
-def make_scene(rng, num_people, skeleton, overlap=False, border=False,
+def make_scene(rng,
+               num_people,
+               skeleton,
+               overlap=False,
+               border=False,
                occlude=0.0):
     """Random people on a 512x512 image.
 
@@ -90,7 +107,8 @@ def make_scene(rng, num_people, skeleton, overlap=False, border=False,
                 # their arms to cross
                 prev = people[-1].mean(0)
                 center = prev + height * np.array(
-                    [rng.uniform(0.3, 0.45), rng.uniform(-0.1, 0.1)])
+                    [rng.uniform(0.3, 0.45),
+                     rng.uniform(-0.1, 0.1)])
             elif overlap:
                 center = (rng.uniform(0.1, 0.2) * w, rng.uniform(0.4, 0.6) * h)
             else:
@@ -99,8 +117,9 @@ def make_scene(rng, num_people, skeleton, overlap=False, border=False,
             # Same-type keypoints of two people closer than about one NMS
             # window on the heatmap merge into one peak, which no decoder can
             # split: keep them apart (other keypoints and limbs may overlap).
-            if all(np.linalg.norm(kpts - p, axis=1).min() >= MIN_SEPARATION
-                   for p in people):
+            if all(
+                    np.linalg.norm(kpts - p, axis=1).min() >= MIN_SEPARATION
+                    for p in people):
                 break
         else:
             raise RuntimeError('could not place the people; use fewer')
@@ -118,8 +137,8 @@ def make_scene(rng, num_people, skeleton, overlap=False, border=False,
         visible.append(vis)
     keypoints = np.array(people, dtype=np.float32).reshape(-1, 17, 2)
     keypoints_visible = np.array(visible, dtype=np.float32).reshape(-1, 17)
-    inside = ((keypoints >= 0) & (keypoints <= np.array(INPUT_SIZE) - 1)).all(
-        -1)
+    inside = ((keypoints >= 0) &
+              (keypoints <= np.array(INPUT_SIZE) - 1)).all(-1)
     labels = np.concatenate(
         [keypoints, (keypoints_visible * inside * 2)[..., None]], axis=-1)
     return keypoints, keypoints_visible, labels
@@ -130,8 +149,12 @@ def coco_annotations(scenes):
         dict(from_file=_resolve_metainfo_file(COCO_META['from_file'])))
     images, annotations = [], []
     for img_id, (_, _, labels) in enumerate(scenes, start=1):
-        images.append(dict(id=img_id, width=INPUT_SIZE[0],
-                           height=INPUT_SIZE[1], file_name=f'{img_id}.jpg'))
+        images.append(
+            dict(
+                id=img_id,
+                width=INPUT_SIZE[0],
+                height=INPUT_SIZE[1],
+                file_name=f'{img_id}.jpg'))
         for person in labels:
             labelled = person[:, 2] > 0
             if labelled.sum() == 0:
@@ -140,41 +163,57 @@ def coco_annotations(scenes):
             x0, y0 = xy.min(0)
             bw, bh = xy.max(0) - xy.min(0)
             person = np.where(labelled[:, None], person, 0)
-            annotations.append(dict(
-                id=len(annotations) + 1, image_id=img_id, category_id=1,
-                keypoints=person.reshape(-1).round(3).tolist(),
-                num_keypoints=int(labelled.sum()),
-                bbox=[float(x0), float(y0), float(bw), float(bh)],
-                area=float(bw * bh), iscrowd=0))
+            annotations.append(
+                dict(
+                    id=len(annotations) + 1,
+                    image_id=img_id,
+                    category_id=1,
+                    keypoints=person.reshape(-1).round(3).tolist(),
+                    num_keypoints=int(labelled.sum()),
+                    bbox=[float(x0),
+                          float(y0),
+                          float(bw),
+                          float(bh)],
+                    area=float(bw * bh),
+                    iscrowd=0))
     names = [meta['keypoint_id2name'][k] for k in range(17)]
-    categories = [dict(id=1, name='person', keypoints=names,
-                       skeleton=[[a + 1, b + 1]
-                                 for a, b in meta['skeleton_links']])]
-    return dict(images=images, annotations=annotations,
-                categories=categories), meta
+    categories = [
+        dict(
+            id=1,
+            name='person',
+            keypoints=names,
+            skeleton=[[a + 1, b + 1] for a, b in meta['skeleton_links']])
+    ]
+    return dict(
+        images=images, annotations=annotations, categories=categories), meta
 
 
 def test_coco_skeleton_from_metainfo():
     import mmpose
     mim_file = osp.join(
-        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_',
-        'datasets', 'coco.py')
+        osp.dirname(mmpose.__file__), '.mim', 'configs', '_base_', 'datasets',
+        'coco.py')
     for source in ('configs/_base_/datasets/coco.py',
                    'mmpose::_base_/datasets/coco.py', mim_file):
-        codec = PartAffinityField(INPUT_SIZE, HEATMAP_SIZE,
-                                  skeleton=dict(from_file=source))
+        codec = PartAffinityField(
+            INPUT_SIZE, HEATMAP_SIZE, skeleton=dict(from_file=source))
         assert codec.num_keypoints == 17
         assert codec.num_limbs == 19
         assert (15, 13) in codec.skeleton
     with pytest.raises(FileNotFoundError, match='not found'):
-        PartAffinityField(INPUT_SIZE, HEATMAP_SIZE,
-                          skeleton=dict(from_file='no/such/file.py'))
+        PartAffinityField(
+            INPUT_SIZE,
+            HEATMAP_SIZE,
+            skeleton=dict(from_file='no/such/file.py'))
 
 
 def test_built_from_registry():
-    codec = KEYPOINT_CODECS.build(dict(
-        type='PartAffinityField', input_size=INPUT_SIZE,
-        heatmap_size=HEATMAP_SIZE, skeleton=[(0, 1), (1, 2)]))
+    codec = KEYPOINT_CODECS.build(
+        dict(
+            type='PartAffinityField',
+            input_size=INPUT_SIZE,
+            heatmap_size=HEATMAP_SIZE,
+            skeleton=[(0, 1), (1, 2)]))
     assert isinstance(codec, PartAffinityField)
     assert codec.field_mapping_table['pafs'] == 'pafs'
 
@@ -183,8 +222,8 @@ def test_empty_skeleton_raises():
     with pytest.raises(ValueError, match='no limbs'):
         PartAffinityField(INPUT_SIZE, HEATMAP_SIZE, skeleton=[])
     from mmengine import Config
-    meta = Config.fromfile(
-        _resolve_metainfo_file(COCO_META['from_file'])).dataset_info
+    meta = Config.fromfile(_resolve_metainfo_file(
+        COCO_META['from_file'])).dataset_info
     meta['skeleton_info'] = {}
     with pytest.raises(ValueError, match='no limbs'):
         PartAffinityField(INPUT_SIZE, HEATMAP_SIZE, skeleton=meta.to_dict())
@@ -197,9 +236,13 @@ def test_encode_shapes_and_dtypes(codec):
     keypoints, visible, _ = make_scene(rng, 3, codec.skeleton)
     encoded = codec.encode(keypoints, visible)
     W, H = HEATMAP_SIZE
-    expected = dict(heatmaps=(17, H, W), pafs=(38, H, W),
-                    keypoint_weights=(3, 17), limb_weights=(3, 19),
-                    heatmap_weights=(17, H, W), paf_weights=(38, H, W))
+    expected = dict(
+        heatmaps=(17, H, W),
+        pafs=(38, H, W),
+        keypoint_weights=(3, 17),
+        limb_weights=(3, 19),
+        heatmap_weights=(17, H, W),
+        paf_weights=(38, H, W))
     for key, shape in expected.items():
         assert encoded[key].shape == shape, key
         assert encoded[key].dtype == np.float32, key
@@ -208,8 +251,7 @@ def test_encode_shapes_and_dtypes(codec):
 
 
 def test_heatmap_is_gaussian_at_keypoint():
-    codec = PartAffinityField((64, 64), (32, 32), skeleton=[(0, 1)],
-                              sigma=1.5)
+    codec = PartAffinityField((64, 64), (32, 32), skeleton=[(0, 1)], sigma=1.5)
     keypoints = np.array([[[20.6, 30.2], [40.0, 10.0]]])
     heatmaps = codec.encode(keypoints)['heatmaps']
     cx, cy = 20.6 / 2, 30.2 / 2
@@ -218,21 +260,22 @@ def test_heatmap_is_gaussian_at_keypoint():
     near = (np.abs(xs - cx) <= 4) & (np.abs(ys - cy) <= 4)
     np.testing.assert_allclose(heatmaps[0][near], expected[near], atol=1e-5)
     # nothing drawn beyond the 3-sigma window
-    assert heatmaps[0][(np.abs(xs - cx) > 5.5) | (np.abs(ys - cy) > 5.5)].max(
-    ) == 0
+    assert heatmaps[0][(np.abs(xs - cx) > 5.5) |
+                       (np.abs(ys - cy) > 5.5)].max() == 0
 
 
 def test_paf_unit_inside_band_and_zero_outside():
     width = 1.5
-    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)],
+    codec = PartAffinityField((64, 64), (64, 64),
+                              skeleton=[(0, 1)],
                               paf_width=width)
     a, b = np.array([10.3, 12.1]), np.array([50.2, 40.7])
     pafs = codec.encode(np.array([[a, b]]))['pafs']
     unit = (b - a) / np.linalg.norm(b - a)
     ys, xs = np.mgrid[:64, :64]
     # distance of each pixel to the segment, computed independently
-    t = np.clip(((xs - a[0]) * (b - a)[0] + (ys - a[1]) * (b - a)[1]) /
-                np.sum((b - a)**2), 0, 1)
+    t = np.clip(((xs - a[0]) * (b - a)[0] + (ys - a[1]) * (b - a)[1]) / np.sum(
+        (b - a)**2), 0, 1)
     dist = np.hypot(xs - a[0] - t * (b - a)[0], ys - a[1] - t * (b - a)[1])
     eps = 1e-3
     inside, outside = dist < width - eps, dist > width + eps
@@ -248,7 +291,8 @@ def test_paf_averages_overlapping_people_and_skips_unlabelled_ends():
     codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)])
     # two limbs on the same line, opposite directions: they cancel
     keypoints = np.array([[[10, 20], [50, 20]], [[50, 20], [10, 20]],
-                          [[10, 40], [50, 40]]], dtype=np.float32)
+                          [[10, 40], [50, 40]]],
+                         dtype=np.float32)
     visible = np.array([[1, 1], [1, 1], [1, 0]])
     encoded = codec.encode(keypoints, visible)
     assert np.abs(encoded['pafs'][:, 20, 15:45]).max() < 1e-6
@@ -302,16 +346,20 @@ def test_decode_rejects_mismatched_inputs(codec):
 def test_round_trip_recovers_keypoints(codec):
     # two people side by side, arms crossing, all keypoints in the image
     rng = np.random.default_rng(1)
-    keypoints = np.stack([random_person(rng, (230, 260), 250),
-                          random_person(rng, (310, 250), 220)])
+    keypoints = np.stack([
+        random_person(rng, (230, 260), 250),
+        random_person(rng, (310, 250), 220)
+    ])
     encoded = codec.encode(keypoints)
     pred, scores, inst = codec.decode(
         encoded['heatmaps'], encoded['pafs'], return_instance_scores=True)
     assert pred.shape == (2, 17, 2)
     assert np.all(inst > 0.9)
     # match people by their mean position
-    order = [np.argmin(np.linalg.norm(pred.mean(1) - k.mean(0), axis=1))
-             for k in keypoints]
+    order = [
+        np.argmin(np.linalg.norm(pred.mean(1) - k.mean(0), axis=1))
+        for k in keypoints
+    ]
     assert sorted(order) == [0, 1]
     err = np.linalg.norm(pred[order] - keypoints, axis=-1)
     assert err.max() < 0.5  # input pixels (the heatmap stride is 4)
@@ -320,8 +368,9 @@ def test_round_trip_recovers_keypoints(codec):
 
 def test_batch_decode_matches_decode(codec):
     rng = np.random.default_rng(2)
-    batch = [codec.encode(*make_scene(rng, n, codec.skeleton)[:2])
-             for n in (0, 3)]
+    batch = [
+        codec.encode(*make_scene(rng, n, codec.skeleton)[:2]) for n in (0, 3)
+    ]
     heatmaps = torch.from_numpy(np.stack([e['heatmaps'] for e in batch]))
     pafs = torch.from_numpy(np.stack([e['pafs'] for e in batch]))
     assert codec.support_batch_decoding
@@ -344,8 +393,10 @@ def _connected(limbs, ids):
         k = todo.pop()
         if k not in seen:
             seen.add(k)
-            todo += [b if a == k else a for a, b in limbs
-                     if k in (a, b) and a in ids and b in ids]
+            todo += [
+                b if a == k else a for a, b in limbs
+                if k in (a, b) and a in ids and b in ids
+            ]
     return seen == ids
 
 
@@ -360,19 +411,21 @@ def test_default_limb_set_survives_any_missing_keypoint():
     # every limb has its mirror (flip test needs it)
     flip = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
     limbs = {frozenset(limb) for limb in codec.skeleton}
-    assert all(frozenset((flip[a], flip[b])) in limbs
-               for a, b in codec.skeleton)
+    assert all(
+        frozenset((flip[a], flip[b])) in limbs for a, b in codec.skeleton)
 
 
 def test_limb_set_by_names_and_indices():
     meta = dict(COCO_META, limbs='coco')
     assert PartAffinityField(skeleton=meta, **CONFIG_CODEC).skeleton == \
         PartAffinityField(skeleton=COCO_META, **CONFIG_CODEC).skeleton
-    names = PartAffinityField(skeleton=dict(COCO_META, limbs='coco_redundant'),
-                              **CONFIG_CODEC).skeleton
+    names = PartAffinityField(
+        skeleton=dict(COCO_META, limbs='coco_redundant'),
+        **CONFIG_CODEC).skeleton
     mixed = [(a, 'nose') if b == 0 else (a, b) for a, b in names]
-    assert PartAffinityField(skeleton=dict(COCO_META, limbs=mixed),
-                             **CONFIG_CODEC).skeleton == names
+    assert PartAffinityField(
+        skeleton=dict(COCO_META, limbs=mixed),
+        **CONFIG_CODEC).skeleton == names
 
 
 @pytest.mark.parametrize('limbs, match', [
@@ -385,8 +438,8 @@ def test_limb_set_by_names_and_indices():
 ])
 def test_bad_limb_sets_name_the_problem(limbs, match):
     with pytest.raises(ValueError, match=match):
-        PartAffinityField(skeleton=dict(COCO_META, limbs=limbs),
-                          **CONFIG_CODEC)
+        PartAffinityField(
+            skeleton=dict(COCO_META, limbs=limbs), **CONFIG_CODEC)
 
 
 def test_unconnected_keypoint_of_plain_pairs_is_an_error():
@@ -405,13 +458,13 @@ def test_paf_channel_mismatch_names_the_limb_count():
 
 # ------------------------------------------------------- targets and peaks
 def test_heatmaps_are_the_max_over_people_not_the_sum():
-    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)],
-                              sigma=2.0)
+    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)], sigma=2.0)
     a = np.array([[[20.0, 20.0], [40.0, 40.0]]])
     b = np.array([[[21.5, 20.5], [10.0, 50.0]]])  # same type 1.6 px away
     both = codec.encode(np.concatenate([a, b]))['heatmaps']
-    expected = np.maximum(codec.encode(a)['heatmaps'],
-                          codec.encode(b)['heatmaps'])
+    expected = np.maximum(
+        codec.encode(a)['heatmaps'],
+        codec.encode(b)['heatmaps'])
     np.testing.assert_array_equal(both, expected)
     assert both.max() <= 1.0
 
@@ -419,8 +472,7 @@ def test_heatmaps_are_the_max_over_people_not_the_sum():
 @pytest.mark.parametrize('x', [0.0, 0.3, -0.4, 63.0, 62.8, 63.45])
 def test_subpixel_refinement_on_the_border(x):
     # keypoints on (or just past) the left/right map border, one inside
-    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)],
-                              sigma=2.0)
+    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)], sigma=2.0)
     kpts = np.array([[[x, 30.3], [30.0, 30.0]]], dtype=np.float32)
     heatmaps = codec.encode(kpts)['heatmaps']
     coords, _, types = find_peaks(heatmaps, 0.1, 3, 5)
@@ -430,12 +482,12 @@ def test_subpixel_refinement_on_the_border(x):
 
 
 def test_peaks_of_people_two_map_pixels_apart_stay_apart():
-    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)],
-                              sigma=2.0)
-    kpts = np.array([[[20.2, 30.0], [20.0, 50.0]],
-                     [[22.4, 30.3], [40.0, 50.0]]], dtype=np.float32)
-    coords, _, types = find_peaks(codec.encode(kpts)['heatmaps'], 0.1,
-                                  codec.decode_nms_kernel, 5)
+    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)], sigma=2.0)
+    kpts = np.array([[[20.2, 30.0], [20.0, 50.0]], [[22.4, 30.3], [40.0, 50.0]]
+                     ],
+                    dtype=np.float32)
+    coords, _, types = find_peaks(
+        codec.encode(kpts)['heatmaps'], 0.1, codec.decode_nms_kernel, 5)
     found = coords[types == 0][np.argsort(coords[types == 0, 0])]
     np.testing.assert_allclose(found, kpts[:, 0], atol=0.3)
 
@@ -461,8 +513,8 @@ def test_min_fraction_rule_rejects_half_supported_limbs():
 
 def test_long_limb_penalty():
     pafs = _uniform_x_field()
-    coords = np.array([[2., 10.], [12., 10.], [2., 20.], [62., 20.],
-                       [2., 40.], [42., 40.]])
+    coords = np.array([[2., 10.], [12., 10.], [2., 20.], [62., 20.], [2., 40.],
+                       [42., 40.]])
     types = np.array([0, 1, 0, 1, 0, 1])
     limbs, starts, ends, scores = score_limb_candidates(
         pafs, [(0, 1)], coords, types, 10, 0.05, 0.8, 20.)
@@ -488,15 +540,15 @@ def test_missing_keypoints_stay_with_their_person():
     lo, hi = found.min(0), found.max(0)
     missing = pred[0, scores[0] == 0]
     assert ((missing >= lo) & (missing <= hi)).all()
-    np.testing.assert_allclose(missing, found.mean(0)[None].repeat(4, 0),
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        missing, found.mean(0)[None].repeat(4, 0), atol=1e-3)
 
 
 def test_instance_scores_rank_people_by_their_evidence():
     codec = PartAffinityField(**CONFIG_CODEC)
     rng = np.random.default_rng(4)
-    kpts, _ = synthetic_scene(rng, (512, 512), 2, (200, 240),
-                              min_separation=40)
+    kpts, _ = synthetic_scene(
+        rng, (512, 512), 2, (200, 240), min_separation=40)
     visible = np.ones((2, 17), np.float32)
     visible[1, :7] = 0  # the second person has no face or shoulders
     encoded = codec.encode(kpts, visible)
@@ -513,17 +565,22 @@ def _round_trip(codec, scenes, image_size, max_dets=20):
     preds = []
     for kpts, vis in scenes:
         encoded = codec.encode(kpts, vis)
-        preds.append(codec.decode(encoded['heatmaps'], encoded['pafs'],
-                                  return_instance_scores=True))
+        preds.append(
+            codec.decode(
+                encoded['heatmaps'],
+                encoded['pafs'],
+                return_instance_scores=True))
     labelled = sum(a['num_keypoints'] > 0 for a in coco['annotations'])
     decoded = sum(len(p[0]) for p in preds)
     return coco_ap(coco, preds, max_dets), labelled, decoded
 
 
-@pytest.mark.parametrize('size, heatmap, min_ap', [
-    ((512, 512), (64, 64), 0.95),  # 0.955 measured (seed 1, 60 scenes)
-    ((512, 320), (64, 40), 0.96),  # 0.969 measured; XNect real-time input
-])
+@pytest.mark.parametrize(
+    'size, heatmap, min_ap',
+    [
+        ((512, 512), (64, 64), 0.95),  # 0.955 measured (seed 1, 60 scenes)
+        ((512, 320), (64, 40), 0.96),  # 0.969 measured; XNect real-time input
+    ])
 def test_round_trip_realistic_scenes(size, heatmap, min_ap):
     """1-10 people, rotated up to 30 degrees, 40% cut by the border, 15% of
     keypoints unlabelled: perfect maps must give the people back whole."""
@@ -539,10 +596,12 @@ def test_round_trip_realistic_scenes(size, heatmap, min_ap):
     assert abs(decoded - labelled) <= 0.05 * labelled, (decoded, labelled)
 
 
-@pytest.mark.parametrize('upsample, min_ap', [
-    (1, 0.98),  # 0.988 measured (seed 1, 6 crowds)
-    (2, 0.99),  # 0.994 measured: peaks searched on 2x upsampled maps
-])
+@pytest.mark.parametrize(
+    'upsample, min_ap',
+    [
+        (1, 0.98),  # 0.988 measured (seed 1, 6 crowds)
+        (2, 0.99),  # 0.994 measured: peaks searched on 2x upsampled maps
+    ])
 def test_round_trip_crowds_of_small_people(upsample, min_ap):
     """15-25 people 40-80 px tall in 512x512 at the configs' stride 8."""
     codec = PartAffinityField(**CONFIG_CODEC, decode_upsample=upsample)
@@ -550,8 +609,8 @@ def test_round_trip_crowds_of_small_people(upsample, min_ap):
     scenes = [crowd_scene(rng) for _ in range(6)]
     assert max(len(k) for k, _ in scenes) > 20
     # COCO counts 20 detections per image; crowds here hold up to 25
-    result, labelled, decoded = _round_trip(codec, scenes, (512, 512),
-                                            max_dets=30)
+    result, labelled, decoded = _round_trip(
+        codec, scenes, (512, 512), max_dets=30)
     print(result, labelled, decoded)
     assert result['AP'] >= min_ap, result
     assert decoded == labelled
@@ -583,10 +642,10 @@ def test_assembly_attaches_small_fragments_through_spare_limbs():
 
 def test_upsampled_peak_search_splits_joints_a_map_pixel_apart():
     from selecsls_mm.pose.codecs.paf_grouping import find_peaks_upsampled
-    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)],
-                              sigma=2.0)
-    kpts = np.array([[[20.3, 30.0], [20.0, 50.0]],
-                     [[21.4, 30.2], [40.0, 50.0]]], dtype=np.float32)
+    codec = PartAffinityField((64, 64), (64, 64), skeleton=[(0, 1)], sigma=2.0)
+    kpts = np.array([[[20.3, 30.0], [20.0, 50.0]], [[21.4, 30.2], [40.0, 50.0]]
+                     ],
+                    dtype=np.float32)
     heatmaps = codec.encode(kpts)['heatmaps']
     _, _, types = find_peaks(heatmaps, 0.1, 3, 5)
     assert (types == 0).sum() == 1  # one peak on the map itself
@@ -595,5 +654,4 @@ def test_upsampled_peak_search_splits_joints_a_map_pixel_apart():
     np.testing.assert_allclose(found, kpts[:, 0], atol=0.25)
     # a clean single peak is refined on the original map: exact
     alone = coords[types == 1]
-    np.testing.assert_allclose(np.sort(alone[:, 0]), [20.0, 40.0],
-                               atol=0.02)
+    np.testing.assert_allclose(np.sort(alone[:, 0]), [20.0, 40.0], atol=0.02)

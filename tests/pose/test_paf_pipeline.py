@@ -5,24 +5,31 @@ import numpy as np
 import pytest
 import xtcocotools.mask as cocomask
 from mmengine.dataset import Compose
-
 from mmpose.datasets import CocoDataset
 from mmpose.datasets.transforms import PackPoseInputs
+
 from selecsls_mm.pose.transforms import PackPAFInputs
 from selecsls_mm.pose.transforms.bottomup_mask import rle_to_mask
 from tiny_coco import make_tiny_coco
 
 CODEC = dict(
-    type='PartAffinityField', input_size=(128, 128), heatmap_size=(16, 16),
-    sigma=1, paf_width=1,
+    type='PartAffinityField',
+    input_size=(128, 128),
+    heatmap_size=(16, 16),
+    sigma=1,
+    paf_width=1,
     skeleton=dict(from_file='configs/_base_/datasets/coco.py'))
 
 
 def pipeline(flip_prob=0.):
     return [
         dict(type='LoadImage'),
-        dict(type='BottomupRandomAffine', input_size=CODEC['input_size'],
-             shift_factor=0., scale_factor=(1., 1.), rotate_factor=0.),
+        dict(
+            type='BottomupRandomAffine',
+            input_size=CODEC['input_size'],
+            shift_factor=0.,
+            scale_factor=(1., 1.),
+            rotate_factor=0.),
         dict(type='RandomFlip', direction='horizontal', prob=flip_prob),
         dict(type='GenerateTarget', encoder=CODEC),
         dict(type='NumpyBottomupGetHeatmapMask'),
@@ -37,9 +44,12 @@ def tiny(tmp_path_factory):
 
 def dataset(tiny, flip_prob=0., **kwargs):
     return CocoDataset(
-        data_root='', ann_file=tiny['ann_file'],
-        data_prefix=dict(img=tiny['img_dir'] + '/'), data_mode='bottomup',
-        pipeline=pipeline(flip_prob), **kwargs)
+        data_root='',
+        ann_file=tiny['ann_file'],
+        data_prefix=dict(img=tiny['img_dir'] + '/'),
+        data_mode='bottomup',
+        pipeline=pipeline(flip_prob),
+        **kwargs)
 
 
 def test_rle_decode_matches_xtcocotools_encode():

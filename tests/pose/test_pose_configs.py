@@ -7,7 +7,6 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-
 from mmpose.registry import MODELS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -73,8 +72,10 @@ def test_pretrained_init_loads_converted_imagenet_weights(tmp_path):
     # a converted checkpoint is an mmpretrain ImageClassifier state dict
     from mmengine.registry import MODELS as ROOT_MODELS
     classifier_backbone = ROOT_MODELS.build(dict(type='SelecSLS', arch='60'))
-    state = {f'backbone.{k}': v + 0.5  # distinguishable from any init
-             for k, v in classifier_backbone.state_dict().items()}
+    state = {
+        f'backbone.{k}': v + 0.5  # distinguishable from any init
+        for k, v in classifier_backbone.state_dict().items()
+    }
     state['head.fc.weight'] = torch.zeros(1000, 1280)
     ckpt = str(tmp_path / 'selecsls60_in1k.pth')
     torch.save(dict(state_dict=state, meta=dict()), ckpt)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-
 from mmpose.registry import MODELS
+
 from helpers import run_tool
 from tiny_coco import make_tiny_coco
 
@@ -176,16 +176,19 @@ def test_pose_demo_draws_skeletons(work, trained_bottomup):
     changed = np.abs(drawn.astype(int) - original.astype(int)).sum(-1) > 30
     assert changed.mean() > 0.01
     # no temporary files left next to the output
-    assert sorted(p.name for p in (work['root'] / 'vis').iterdir()) == [
-        'demo.png'
-    ]
+    assert sorted(p.name
+                  for p in (work['root'] / 'vis').iterdir()) == ['demo.png']
 
 
 def test_pose_demo_reports_bad_paths(work):
-    proc = subprocess.run(
-        [sys.executable, 'tools/pose_demo.py', 'missing.png', '--config',
-         work['bottomup'], '--checkpoint', 'missing.pth', '--out', 'x.png'],
-        cwd=REPO, text=True, capture_output=True, timeout=300)
+    proc = subprocess.run([
+        sys.executable, 'tools/pose_demo.py', 'missing.png', '--config',
+        work['bottomup'], '--checkpoint', 'missing.pth', '--out', 'x.png'
+    ],
+                          cwd=REPO,
+                          text=True,
+                          capture_output=True,
+                          timeout=300)
     assert proc.returncode != 0
     assert "image file 'missing.png' does not exist" in proc.stderr
 

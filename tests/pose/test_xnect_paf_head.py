@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 from mmengine.structures import InstanceData, PixelData
-
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.structures import PoseDataSample
+
 from tiny_coco import figure_keypoints
 
 COCO_FILE = osp.join(
@@ -20,16 +20,24 @@ FLIP = COCO_META['flip_indices']
 
 def codec_cfg(size=64, stride=1, **kwargs):
     return dict(
-        type='PartAffinityField', input_size=(size, size),
-        heatmap_size=(size // stride, size // stride), sigma=1.5,
+        type='PartAffinityField',
+        input_size=(size, size),
+        heatmap_size=(size // stride, size // stride),
+        sigma=1.5,
         paf_width=1,
-        skeleton=dict(from_file='configs/_base_/datasets/coco.py'), **kwargs)
+        skeleton=dict(from_file='configs/_base_/datasets/coco.py'),
+        **kwargs)
 
 
 def build_head(decoder=None, **kwargs):
-    cfg = dict(type='XNectPAFHead', in_channels=32, num_keypoints=17,
-               reduce_channels=24, deconv_channels=20, conv_channels=(16, 12),
-               decoder=decoder)
+    cfg = dict(
+        type='XNectPAFHead',
+        in_channels=32,
+        num_keypoints=17,
+        reduce_channels=24,
+        deconv_channels=20,
+        conv_channels=(16, 12),
+        decoder=decoder)
     cfg.update(kwargs)
     return MODELS.build(cfg)
 
@@ -124,9 +132,8 @@ def test_loss_errors_name_the_fix():
     # targets at the wrong stride (heatmap_size != input_size / 8)
     with pytest.raises(ValueError, match='heatmap_size'):
         head.loss((torch.rand(1, 32, 4, 4), ), _samples([target]))
-    assert set(head.loss(feats, _samples([target]))) == {
-        'loss_kpt', 'loss_paf'
-    }
+    assert set(head.loss(feats,
+                         _samples([target]))) == {'loss_kpt', 'loss_paf'}
 
 
 def test_flip_pafs_matches_targets_of_flipped_image():
@@ -137,8 +144,8 @@ def test_flip_pafs_matches_targets_of_flipped_image():
     kpts, vis = two_people(size)
     orig = codec.encode(kpts, vis)
     flipped = codec.encode(*flip_people(kpts, vis, size))
-    restored = head.flip_pafs(
-        torch.as_tensor(flipped['pafs'])[None], FLIP)[0].numpy()
+    restored = head.flip_pafs(torch.as_tensor(flipped['pafs'])[None],
+                              FLIP)[0].numpy()
     assert np.abs(orig['pafs']).max() > 0.9
     # band edges may differ by float rounding of the mirrored coordinates
     close = np.isclose(restored, orig['pafs'], atol=1e-4)
@@ -165,8 +172,8 @@ def _predict_with_targets(test_cfg, size=64, stride=2):
         # flipping the input mirrors the maps (up to the half-pixel shift)
         'flip': codec.encode(*flip_people(kpts, vis, size)),
     }
-    head.forward = lambda feats: (torch.as_tensor(
-        targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
+    head.forward = lambda feats: (
+        torch.as_tensor(targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
     sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
     feats = ['orig', 'flip'] if test_cfg.get('flip_test') else 'orig'
     preds = head.predict(feats, [sample], test_cfg=test_cfg)
@@ -197,8 +204,8 @@ def test_predict_output_heatmaps_and_multiscale_error():
     head = build_head(decoder=codec)
     feats = (torch.rand(1, 32, 8, 8), )
     sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
-    preds, fields = head.predict(feats, [sample],
-                                 test_cfg=dict(output_heatmaps=True))
+    preds, fields = head.predict(
+        feats, [sample], test_cfg=dict(output_heatmaps=True))
     assert fields[0].heatmaps.shape == (17, 16, 16)
     assert fields[0].pafs.shape == (38, 16, 16)
     with pytest.raises(NotImplementedError, match='multiscale_test'):
@@ -231,8 +238,8 @@ def test_flip_test_averages_both_halves_with_mirrored_pafs():
         'orig': codec.encode(kpts, only_first),
         'flip': codec.encode(*flip_people(kpts, vis, size)),
     }
-    head.forward = lambda feats: (torch.as_tensor(
-        targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
+    head.forward = lambda feats: (
+        torch.as_tensor(targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
     sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
     pred = head.predict(['orig', 'flip'], [sample],
                         test_cfg=dict(flip_test=True, shift_heatmap=True))[0]

@@ -26,7 +26,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         description='Count the parameters and MACs of a config\'s model')
     parser.add_argument('config', help='config file')
     parser.add_argument(
-        '--shape', type=int, nargs=2, action='append', metavar=('H', 'W'),
+        '--shape',
+        type=int,
+        nargs=2,
+        action='append',
+        metavar=('H', 'W'),
         help='input size; repeat for several (default: 224 224)')
     add_cfg_options_argument(parser)
     return parser.parse_args(argv)

@@ -36,11 +36,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='config of the input model; defaults to the config stored in '
         'the checkpoint meta (meta["cfg"], written by mmengine runners)')
     parser.add_argument(
-        '--prune-threshold', type=float, default=0.0,
+        '--prune-threshold',
+        type=float,
+        default=0.0,
         help='remove channels whose BN |gamma| is below this (the reference '
         'release uses 1e-3); 0 (default) prunes nothing')
     parser.add_argument(
-        '--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'),
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[224, 224],
+        metavar=('H', 'W'),
         help='input size for the MAC count and the output check')
     add_cfg_options_argument(parser)
     return parser.parse_args(argv)
@@ -49,8 +55,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     result = deploy_checkpoint(
-        args.checkpoint, args.out, config=args.config,
-        prune_threshold=args.prune_threshold, shape=tuple(args.shape),
+        args.checkpoint,
+        args.out,
+        config=args.config,
+        prune_threshold=args.prune_threshold,
+        shape=tuple(args.shape),
         cfg_options=args.cfg_options)
     print(format_deploy_report(result))
     return 0

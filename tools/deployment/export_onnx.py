@@ -32,19 +32,29 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('config', help='config of the model')
     parser.add_argument('checkpoint', help='checkpoint to load')
     parser.add_argument('out', help='output .onnx file')
-    parser.add_argument('--backbone-only', action='store_true',
-                        help='export the backbone (feature maps of its '
-                        'out_indices) instead of the classifier')
-    parser.add_argument('--deploy', action='store_true',
-                        help='fold BN into the convs before exporting')
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224],
-                        metavar=('H', 'W'),
-                        help='example input size used for tracing and the '
-                        'check (the graph accepts other sizes)')
-    parser.add_argument('--opset', type=int, default=17,
-                        help='ONNX opset version')
-    parser.add_argument('--no-verify', action='store_true',
-                        help='skip the onnxruntime comparison')
+    parser.add_argument(
+        '--backbone-only',
+        action='store_true',
+        help='export the backbone (feature maps of its '
+        'out_indices) instead of the classifier')
+    parser.add_argument(
+        '--deploy',
+        action='store_true',
+        help='fold BN into the convs before exporting')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        default=[224, 224],
+        metavar=('H', 'W'),
+        help='example input size used for tracing and the '
+        'check (the graph accepts other sizes)')
+    parser.add_argument(
+        '--opset', type=int, default=17, help='ONNX opset version')
+    parser.add_argument(
+        '--no-verify',
+        action='store_true',
+        help='skip the onnxruntime comparison')
     add_cfg_options_argument(parser)
     return parser.parse_args(argv)
 
@@ -52,9 +62,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     result = export_onnx(
-        args.config, args.checkpoint, args.out,
-        backbone_only=args.backbone_only, deploy=args.deploy,
-        shape=tuple(args.shape), opset=args.opset, verify=not args.no_verify,
+        args.config,
+        args.checkpoint,
+        args.out,
+        backbone_only=args.backbone_only,
+        deploy=args.deploy,
+        shape=tuple(args.shape),
+        opset=args.opset,
+        verify=not args.no_verify,
         cfg_options=args.cfg_options)
     names = result['output_names']
     print(f'wrote {args.out} (outputs: {", ".join(names)}; dynamic batch, '

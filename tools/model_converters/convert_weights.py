@@ -4,7 +4,8 @@
 
 Examples::
 
-    python tools/model_converters/convert_weights.py SelecSLS60_statedict.pth \\
+    python tools/model_converters/convert_weights.py \\
+        SelecSLS60_statedict.pth \\
         checkpoints/selecsls60_original_in1k.pth
     python tools/model_converters/convert_weights.py model.safetensors \\
         checkpoints/selecsls60b_timm_in1k.pth --arch 60b
@@ -30,7 +31,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='source weights')
     parser.add_argument('dst', help='output mmpretrain checkpoint (.pth)')
     parser.add_argument(
-        '--arch', choices=sorted(SelecSLS.arch_settings),
+        '--arch',
+        choices=sorted(SelecSLS.arch_settings),
         help='arch of the source; inferred from the tensors if omitted')
     return parser.parse_args(argv)
 

@@ -16,30 +16,42 @@ from .selecsls_block import SelecSLSBlock
 # Blocks as (in, skip, mid, out, is_first, stride); a block with is_first
 # starts a stage. Every arch has three stages (strides 4, 8 and 16).
 _BLOCKS_42 = [
-    (32, 0, 64, 64, True, 2), (64, 64, 64, 128, False, 1),
-    (128, 0, 144, 144, True, 2), (144, 144, 144, 288, False, 1),
-    (288, 0, 304, 304, True, 2), (304, 304, 304, 480, False, 1),
+    (32, 0, 64, 64, True, 2),
+    (64, 64, 64, 128, False, 1),
+    (128, 0, 144, 144, True, 2),
+    (144, 144, 144, 288, False, 1),
+    (288, 0, 304, 304, True, 2),
+    (304, 304, 304, 480, False, 1),
 ]
 _BLOCKS_60 = [
-    (32, 0, 64, 64, True, 2), (64, 64, 64, 128, False, 1),
-    (128, 0, 128, 128, True, 2), (128, 128, 128, 128, False, 1),
+    (32, 0, 64, 64, True, 2),
+    (64, 64, 64, 128, False, 1),
+    (128, 0, 128, 128, True, 2),
+    (128, 128, 128, 128, False, 1),
     (128, 128, 128, 288, False, 1),
-    (288, 0, 288, 288, True, 2), *[(288, 288, 288, 288, False, 1)] * 2,
+    (288, 0, 288, 288, True, 2),
+    *[(288, 288, 288, 288, False, 1)] * 2,
     (288, 288, 288, 416, False, 1),
 ]
 _BLOCKS_84 = [
-    (32, 0, 64, 64, True, 2), (64, 64, 64, 144, False, 1),
-    (144, 0, 144, 144, True, 2), *[(144, 144, 144, 144, False, 1)] * 3,
+    (32, 0, 64, 64, True, 2),
+    (64, 64, 64, 144, False, 1),
+    (144, 0, 144, 144, True, 2),
+    *[(144, 144, 144, 144, False, 1)] * 3,
     (144, 144, 144, 304, False, 1),
-    (304, 0, 304, 304, True, 2), *[(304, 304, 304, 304, False, 1)] * 4,
+    (304, 0, 304, 304, True, 2),
+    *[(304, 304, 304, 304, False, 1)] * 4,
     (304, 304, 304, 512, False, 1),
 ]
 _BLOCKS_102 = [
-    (32, 0, 64, 64, True, 2), *[(64, 64, 64, 64, False, 1)] * 2,
+    (32, 0, 64, 64, True, 2),
+    *[(64, 64, 64, 64, False, 1)] * 2,
     (64, 64, 64, 128, False, 1),
-    (128, 0, 128, 128, True, 2), *[(128, 128, 128, 128, False, 1)] * 3,
+    (128, 0, 128, 128, True, 2),
+    *[(128, 128, 128, 128, False, 1)] * 3,
     (128, 128, 128, 288, False, 1),
-    (288, 0, 288, 288, True, 2), *[(288, 288, 288, 288, False, 1)] * 5,
+    (288, 0, 288, 288, True, 2),
+    *[(288, 288, 288, 288, False, 1)] * 5,
     (288, 288, 288, 480, False, 1),
 ]
 
@@ -131,8 +143,10 @@ class SelecSLS(BaseBackbone):
                  deploy: bool = False,
                  init_cfg=[
                      dict(type='Kaiming', layer=['Conv2d']),
-                     dict(type='Constant', val=1,
-                          layer=['_BatchNorm', 'GroupNorm'])
+                     dict(
+                         type='Constant',
+                         val=1,
+                         layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg)
         if isinstance(arch, str):
@@ -162,13 +176,19 @@ class SelecSLS(BaseBackbone):
         if deploy:
             norm_cfg = None
 
-        conv_kwargs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                           act_cfg=act_cfg)
+        conv_kwargs = dict(
+            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         # Without a norm layer (the BN-fused deploy form) convs carry a bias.
         bias = norm_cfg is None
         num_built = max(self.out_indices) + 1
-        self.stem = ConvModule(in_channels, stem_channels, 3, stride=2,
-                               padding=1, bias=bias, **conv_kwargs)
+        self.stem = ConvModule(
+            in_channels,
+            stem_channels,
+            3,
+            stride=2,
+            padding=1,
+            bias=bias,
+            **conv_kwargs)
         self.layer_names = ['stem']
         self.out_channels = [stem_channels]
 
@@ -187,8 +207,14 @@ class SelecSLS(BaseBackbone):
             if len(self.layer_names) >= num_built:
                 break
             level = nn.Sequential(*[
-                ConvModule(cin, cout, k, stride=s, padding=k // 2,
-                           bias=bias, **conv_kwargs) for cin, cout, k, s in convs
+                ConvModule(
+                    cin,
+                    cout,
+                    k,
+                    stride=s,
+                    padding=k // 2,
+                    bias=bias,
+                    **conv_kwargs) for cin, cout, k, s in convs
             ])
             self._add_level(f'head{i + 1}', level, convs[-1][1])
         if deploy:
@@ -293,9 +319,8 @@ class SelecSLS(BaseBackbone):
         overwrite it; the backbone's ``init_cfg`` governs its convs instead.
         The default ``init_cfg`` is that same Kaiming/unit-norm init.
         """
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [
-            self.init_cfg
-        ]
+        cfgs = self.init_cfg if isinstance(self.init_cfg,
+                                           list) else [self.init_cfg]
         if any(cfg and cfg.get('type') != 'Pretrained' for cfg in cfgs):
             for module in self.modules():
                 if isinstance(module, ConvModule):

@@ -15,8 +15,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 def _frozen_bn_statistics(module) -> Iterator[None]:
     """Stop BN running statistics from updating (momentum 0), so that the
     recomputation of a checkpointed forward does not count a batch twice."""
-    norms = [m for m in module.modules()
-             if isinstance(m, _BatchNorm) and m.training]
+    norms = [
+        m for m in module.modules() if isinstance(m, _BatchNorm) and m.training
+    ]
     saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
     for m in norms:
         m.momentum = 0.0
@@ -91,8 +92,14 @@ class SelecSLSBlock(BaseModule):
 
         def conv(cin, cout, kernel, s=1):
             return ConvModule(
-                cin, cout, kernel, stride=s, padding=kernel // 2,
-                conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg,
+                cin,
+                cout,
+                kernel,
+                stride=s,
+                padding=kernel // 2,
+                conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg,
                 bias=norm_cfg is None)
 
         c1, c2, c3, c4, c5 = widths
@@ -126,7 +133,10 @@ class SelecSLSBlock(BaseModule):
             raise ValueError('a non-first SelecSLS block needs the skip input')
         if self.with_cp and x.requires_grad:
             return cp.checkpoint(
-                self._forward, x, skip, use_reentrant=False,
-                context_fn=lambda: (contextlib.nullcontext(),
-                                    _frozen_bn_statistics(self)))
+                self._forward,
+                x,
+                skip,
+                use_reentrant=False,
+                context_fn=lambda:
+                (contextlib.nullcontext(), _frozen_bn_statistics(self)))
         return self._forward(x, skip)

@@ -24,16 +24,21 @@ set a user passes (every keypoint must be in some limb) and by the tests for
 this one (connected after removing any single keypoint).
 """
 
-COCO_SKELETON_LINKS = (
-    ('left_ankle', 'left_knee'), ('left_knee', 'left_hip'),
-    ('right_ankle', 'right_knee'), ('right_knee', 'right_hip'),
-    ('left_hip', 'right_hip'), ('left_shoulder', 'left_hip'),
-    ('right_shoulder', 'right_hip'), ('left_shoulder', 'right_shoulder'),
-    ('left_shoulder', 'left_elbow'), ('right_shoulder', 'right_elbow'),
-    ('left_elbow', 'left_wrist'), ('right_elbow', 'right_wrist'),
-    ('left_eye', 'right_eye'), ('nose', 'left_eye'), ('nose', 'right_eye'),
-    ('left_eye', 'left_ear'), ('right_eye', 'right_ear'),
-    ('left_ear', 'left_shoulder'), ('right_ear', 'right_shoulder'))
+COCO_SKELETON_LINKS = (('left_ankle', 'left_knee'), ('left_knee', 'left_hip'),
+                       ('right_ankle', 'right_knee'),
+                       ('right_knee', 'right_hip'), ('left_hip', 'right_hip'),
+                       ('left_shoulder', 'left_hip'), ('right_shoulder',
+                                                       'right_hip'),
+                       ('left_shoulder', 'right_shoulder'), ('left_shoulder',
+                                                             'left_elbow'),
+                       ('right_shoulder', 'right_elbow'), ('left_elbow',
+                                                           'left_wrist'),
+                       ('right_elbow', 'right_wrist'), ('left_eye',
+                                                        'right_eye'),
+                       ('nose', 'left_eye'), ('nose', 'right_eye'),
+                       ('left_eye', 'left_ear'), ('right_eye', 'right_ear'),
+                       ('left_ear', 'left_shoulder'), ('right_ear',
+                                                       'right_shoulder'))
 
 COCO_REDUNDANT_LIMBS = COCO_SKELETON_LINKS + (
     ('left_shoulder', 'left_wrist'), ('right_shoulder', 'right_wrist'),

@@ -18,10 +18,10 @@ def _max_pool(maps: np.ndarray, kernel: int) -> np.ndarray:
         np.maximum(rows[..., :-i], maps[..., i:], out=rows[..., :-i])
     pooled = rows.copy()
     for i in range(1, r + 1):
-        np.maximum(pooled[..., i:, :], rows[..., :-i, :],
-                   out=pooled[..., i:, :])
-        np.maximum(pooled[..., :-i, :], rows[..., i:, :],
-                   out=pooled[..., :-i, :])
+        np.maximum(
+            pooled[..., i:, :], rows[..., :-i, :], out=pooled[..., i:, :])
+        np.maximum(
+            pooled[..., :-i, :], rows[..., i:, :], out=pooled[..., :-i, :])
     return pooled
 
 
@@ -48,8 +48,8 @@ def _subpixel_offsets(hm: np.ndarray, ks: np.ndarray, ys: np.ndarray,
             v = [hm[ks, ys, mid - 1], hm[ks, ys, mid], hm[ks, ys, mid + 1]]
         else:
             v = [hm[ks, mid - 1, xs], hm[ks, mid, xs], hm[ks, mid + 1, xs]]
-        lm, lc, lp = (np.log(np.maximum(x.astype(np.float64), 1e-10))
-                      for x in v)
+        lm, lc, lp = (
+            np.log(np.maximum(x.astype(np.float64), 1e-10)) for x in v)
         curv = lm - 2 * lc + lp
         ok = curv < 0
         vertex = np.where(ok, 0.5 * (lm - lp) / np.where(ok, curv, -1), 0)
@@ -190,8 +190,8 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
         raise ValueError(f'upsample must be 1 or 2, got {upsample}.')
     K, H, W = heatmaps.shape
     hm = heatmaps.astype(np.float32, copy=False)
-    coords, scores, types = find_peaks(upsample2_cubic(hm), threshold,
-                                       nms_kernel, topk, subpixel)
+    coords, scores, types = find_peaks(
+        upsample2_cubic(hm), threshold, nms_kernel, topk, subpixel)
     coords = (coords + 0.5) / upsample - 0.5  # pixel centres to the map
     if not (subpixel and len(types)):
         return coords, scores, types
@@ -204,8 +204,8 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
             x = np.clip(px[:, 0] + dx, 0, W - 1)
             on_max &= centre >= hm[types, y, x]
     key = (types * H + px[:, 1]) * W + px[:, 0]
-    _, inverse, counts = np.unique(key, return_inverse=True,
-                                   return_counts=True)
+    _, inverse, counts = np.unique(
+        key, return_inverse=True, return_counts=True)
     use = on_max & (counts[inverse] == 1)
     if use.any():
         t, y, x = types[use], px[use, 1], px[use, 0]
@@ -449,8 +449,8 @@ def merge_nearby_fragments(people: np.ndarray, coords: np.ndarray,
     dy = pts[:, None, 1] - pts[None, :, 1]
     dist = np.sqrt(dx * dx + dy * dy)  # (np.hypot is several times slower)
     first = np.searchsorted(owner, np.arange(M))
-    gap = np.minimum.reduceat(np.minimum.reduceat(dist, first, axis=0),
-                              first, axis=1)
+    gap = np.minimum.reduceat(
+        np.minimum.reduceat(dist, first, axis=0), first, axis=1)
     lo = np.minimum.reduceat(pts, first, axis=0)
     hi = np.maximum.reduceat(pts, first, axis=0)
     size = np.sqrt(((hi - lo)**2).sum(1))

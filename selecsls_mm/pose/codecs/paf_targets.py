@@ -60,8 +60,8 @@ def render_keypoint_heatmaps(
         gx = np.exp(-(np.arange(x0, x1) - cx)**2 / (2 * sigma**2))
         gy = np.exp(-(np.arange(y0, y1) - cy)**2 / (2 * sigma**2))
         region = heatmaps[k, y0:y1, x0:x1]
-        np.maximum(region, (gy[:, None] * gx[None, :]).astype(np.float32),
-                   out=region)
+        np.maximum(
+            region, (gy[:, None] * gx[None, :]).astype(np.float32), out=region)
 
     return heatmaps, keypoint_weights
 
@@ -114,11 +114,11 @@ def render_part_affinity_fields(
                 continue
             ux, uy = delta / length
             x0, x1 = _window(
-                min(pa[0], pb[0]) - paf_width, max(pa[0], pb[0]) + paf_width,
-                W)
+                min(pa[0], pb[0]) - paf_width,
+                max(pa[0], pb[0]) + paf_width, W)
             y0, y1 = _window(
-                min(pa[1], pb[1]) - paf_width, max(pa[1], pb[1]) + paf_width,
-                H)
+                min(pa[1], pb[1]) - paf_width,
+                max(pa[1], pb[1]) + paf_width, H)
             if x0 >= x1 or y0 >= y1:
                 continue
             dx = np.arange(x0, x1, dtype=np.float32)[None, :] - pa[0]

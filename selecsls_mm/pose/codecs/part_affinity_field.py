@@ -8,9 +8,8 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS
 
 from .limb_sets import LIMB_SETS
-from .paf_grouping import (assemble_people, find_peaks_upsampled,
-                           match_limbs, merge_nearby_fragments,
-                           score_limb_candidates)
+from .paf_grouping import (assemble_people, find_peaks_upsampled, match_limbs,
+                           merge_nearby_fragments, score_limb_candidates)
 from .paf_targets import render_keypoint_heatmaps, render_part_affinity_fields
 
 
@@ -23,8 +22,10 @@ def _resolve_metainfo_file(path: str) -> str:
     if path.startswith('mmpose::'):
         candidates = [osp.join(mim, 'configs', path[len('mmpose::'):])]
     else:
-        candidates = [path, osp.join(mim, path),
-                      osp.join(mim, 'configs', path)]
+        candidates = [
+            path, osp.join(mim, path),
+            osp.join(mim, 'configs', path)
+        ]
     for candidate in candidates:
         if osp.isfile(candidate):
             return candidate
@@ -111,9 +112,10 @@ def check_limbs(limbs: Sequence[Tuple[int, int]],
                 "(e.g. the default limbs='coco_redundant' for COCO).")
 
 
-def parse_skeleton(skeleton: Union[Sequence[Sequence[int]], dict],
-                   num_keypoints: Optional[int] = None
-                   ) -> Tuple[List[Tuple[int, int]], Optional[int]]:
+def parse_skeleton(
+    skeleton: Union[Sequence[Sequence[int]], dict],
+    num_keypoints: Optional[int] = None
+) -> Tuple[List[Tuple[int, int]], Optional[int]]:
     """Turn a skeleton argument into limb index pairs and check it.
 
     Args:
@@ -138,8 +140,10 @@ def parse_skeleton(skeleton: Union[Sequence[Sequence[int]], dict],
             metainfo['from_file'] = _resolve_metainfo_file(
                 metainfo['from_file'])
         parsed = parse_pose_metainfo(metainfo)
-        names = [parsed['keypoint_id2name'][k]
-                 for k in range(parsed['num_keypoints'])]
+        names = [
+            parsed['keypoint_id2name'][k]
+            for k in range(parsed['num_keypoints'])
+        ]
         if num_keypoints is not None and num_keypoints != len(names):
             raise ValueError(
                 f'num_keypoints={num_keypoints} but the metainfo has '
@@ -317,8 +321,9 @@ class PartAffinityField(BaseKeypointCodec):
         self.paf_width = float(paf_width)
         self.skeleton, self.num_keypoints = parse_skeleton(skeleton)
         self.num_limbs = len(self.skeleton)
-        self.scale_factor = (np.array(input_size, dtype=np.float32) /
-                             np.array(heatmap_size, dtype=np.float32))
+        self.scale_factor = (
+            np.array(input_size, dtype=np.float32) /
+            np.array(heatmap_size, dtype=np.float32))
 
         self.decode_keypoint_thr = decode_keypoint_thr
         self.decode_nms_kernel = decode_nms_kernel
@@ -451,9 +456,15 @@ class PartAffinityField(BaseKeypointCodec):
         spare = np.argsort(-limb_scores, kind='stable')
         # keep every piece (single peaks too) for the fragment merging,
         # then drop what is still too small to be a person
-        people = assemble_people(starts[accepted], ends[accepted], types, K,
-                                 1, starts[spare], ends[spare],
-                                 attach_below=self.decode_min_keypoints)
+        people = assemble_people(
+            starts[accepted],
+            ends[accepted],
+            types,
+            K,
+            1,
+            starts[spare],
+            ends[spare],
+            attach_below=self.decode_min_keypoints)
         if self.decode_merge_gap > 0:
             people = merge_nearby_fragments(people, coords,
                                             self.decode_merge_gap,

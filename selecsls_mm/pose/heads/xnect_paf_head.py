@@ -8,14 +8,13 @@ import torch.nn as nn
 from mmcv.cnn import (ConvModule, build_activation_layer, build_norm_layer,
                       build_upsample_layer)
 from mmengine.structures import InstanceData, PixelData
-from torch import Tensor
-
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.models.utils.tta import flip_heatmaps
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.tensor_utils import to_numpy
 from mmpose.utils.typing import (ConfigType, Features, InstanceList,
                                  OptConfigType, OptSampleList, Predictions)
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -75,8 +74,10 @@ class XNectPAFHead(BaseHead):
                  init_cfg: OptConfigType = None):
         if init_cfg is None:
             init_cfg = [
-                dict(type='Normal', layer=['Conv2d', 'ConvTranspose2d'],
-                     std=0.001),
+                dict(
+                    type='Normal',
+                    layer=['Conv2d', 'ConvTranspose2d'],
+                    std=0.001),
                 dict(type='Constant', layer='BatchNorm2d', val=1)
             ]
         super().__init__(init_cfg)
@@ -116,23 +117,39 @@ class XNectPAFHead(BaseHead):
         self.paf_loss = MODELS.build(paf_loss)
 
         layers = [
-            ConvModule(in_channels, reduce_channels, 1, norm_cfg=norm_cfg,
-                       act_cfg=act_cfg),
+            ConvModule(
+                in_channels,
+                reduce_channels,
+                1,
+                norm_cfg=norm_cfg,
+                act_cfg=act_cfg),
             build_upsample_layer(
-                dict(type='deconv'), reduce_channels, deconv_channels,
-                kernel_size=4, stride=2, padding=1, bias=False),
+                dict(type='deconv'),
+                reduce_channels,
+                deconv_channels,
+                kernel_size=4,
+                stride=2,
+                padding=1,
+                bias=False),
             build_norm_layer(norm_cfg, deconv_channels)[1],
             build_activation_layer(act_cfg),
         ]
         channels = deconv_channels
         for out_channels in conv_channels:
             layers.append(
-                ConvModule(channels, out_channels, 3, padding=1,
-                           norm_cfg=norm_cfg, act_cfg=act_cfg))
+                ConvModule(
+                    channels,
+                    out_channels,
+                    3,
+                    padding=1,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg))
             channels = out_channels
         self.layers = nn.Sequential(*layers)
         self.final_layer = nn.Conv2d(
-            channels, num_keypoints + 2 * num_limbs, final_kernel_size,
+            channels,
+            num_keypoints + 2 * num_limbs,
+            final_kernel_size,
             padding=final_kernel_size // 2)
 
         self._limb_flip = None  # (permutation, sign), built on first flip
@@ -260,8 +277,10 @@ class XNectPAFHead(BaseHead):
             heatmaps, pafs = self.forward(feats[0])
             heatmaps_flip, pafs_flip = self.forward(feats[1])
             heatmaps_flip = flip_heatmaps(
-                heatmaps_flip, flip_mode='heatmap',
-                flip_indices=flip_indices, shift_heatmap=shift)
+                heatmaps_flip,
+                flip_mode='heatmap',
+                flip_indices=flip_indices,
+                shift_heatmap=shift)
             pafs_flip = self.flip_pafs(pafs_flip, flip_indices, shift)
             heatmaps = (heatmaps + heatmaps_flip) * 0.5
             pafs = (pafs + pafs_flip) * 0.5
@@ -318,8 +337,7 @@ class XNectPAFHead(BaseHead):
 
     def _decode_one(self, heatmaps: np.ndarray, pafs: np.ndarray):
         """Decode one image; returns keypoints, scores and person scores."""
-        return self.decoder.decode(
-            heatmaps, pafs, return_instance_scores=True)
+        return self.decoder.decode(heatmaps, pafs, return_instance_scores=True)
 
     def _pack(self, keypoints: np.ndarray, scores: np.ndarray,
               instance_scores: np.ndarray) -> InstanceData:
@@ -338,7 +356,9 @@ class XNectPAFHead(BaseHead):
             bbox_scores=instance_scores.reshape(-1).astype(np.float32),
             bboxes=bboxes)
 
-    def flip_pafs(self, pafs: Tensor, flip_indices: Sequence[int],
+    def flip_pafs(self,
+                  pafs: Tensor,
+                  flip_indices: Sequence[int],
                   shift_heatmap: bool = False) -> Tensor:
         """Turn PAFs predicted on a horizontally flipped image into PAFs of
         the original image.

@@ -39,10 +39,11 @@ class PAFBottomupPoseEstimator(BottomupPoseEstimator):
     Args: as ``BottomupPoseEstimator``.
     """
 
-    def add_pred_to_datasample(self, batch_pred_instances,
-                               batch_pred_fields, batch_data_samples):
-        samples = super().add_pred_to_datasample(
-            batch_pred_instances, batch_pred_fields, batch_data_samples)
+    def add_pred_to_datasample(self, batch_pred_instances, batch_pred_fields,
+                               batch_data_samples):
+        samples = super().add_pred_to_datasample(batch_pred_instances,
+                                                 batch_pred_fields,
+                                                 batch_data_samples)
         for sample in samples:
             pred = sample.pred_instances
             if 'keypoints' in pred and 'keypoint_scores' in pred:

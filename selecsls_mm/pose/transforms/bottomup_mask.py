@@ -4,7 +4,6 @@ from typing import Tuple
 
 import numpy as np
 import xtcocotools.mask as cocomask
-
 from mmpose.datasets.transforms import BottomupGetHeatmapMask
 from mmpose.registry import TRANSFORMS
 
@@ -41,15 +40,16 @@ def rle_to_mask(rle: dict) -> np.ndarray:
     """Binary (h, w) uint8 mask of a COCO RLE (compressed or not)."""
     h, w = rle['size']
     counts = rle['counts']
-    counts = np.asarray(counts, dtype=np.int64) if isinstance(
-        counts, list) else rle_string_to_counts(counts)
+    counts = np.asarray(
+        counts, dtype=np.int64) if isinstance(
+            counts, list) else rle_string_to_counts(counts)
     if counts.sum() != h * w:
         raise ValueError(f'RLE counts sum to {counts.sum()}, expected the '
                          f'{h}x{w} = {h * w} pixels given by its size.')
     # runs alternate 0, 1, 0, ... over the pixels in column-major order
     values = np.arange(len(counts)) % 2
-    return np.repeat(values.astype(np.uint8), counts).reshape(
-        (h, w), order='F')
+    return np.repeat(values.astype(np.uint8), counts).reshape((h, w),
+                                                              order='F')
 
 
 @TRANSFORMS.register_module()

@@ -24,7 +24,8 @@ class PackPAFInputs(PackPoseInputs):
     # table and later versions' (instance-level) tables are extended.
     paf_field_mapping = {'pafs': 'pafs', 'paf_weights': 'paf_weights'}
     field_mapping_table = {
-        **PackPoseInputs.field_mapping_table, **paf_field_mapping
+        **PackPoseInputs.field_mapping_table,
+        **paf_field_mapping
     }
 
     def __init__(self, *args, **kwargs) -> None:
@@ -32,7 +33,8 @@ class PackPAFInputs(PackPoseInputs):
         # mmpose versions that build the table per instance would otherwise
         # shadow the class attribute above.
         self.field_mapping_table = {
-            **self.field_mapping_table, **self.paf_field_mapping
+            **self.field_mapping_table,
+            **self.paf_field_mapping
         }
 
     def transform(self, results: dict) -> dict:
@@ -48,7 +50,5 @@ class PackPAFInputs(PackPoseInputs):
         for table in ('instance_mapping_table', 'label_mapping_table',
                       'field_mapping_table'):
             if table in results:
-                results[table] = {
-                    **getattr(self, table), **results[table]
-                }
+                results[table] = {**getattr(self, table), **results[table]}
         return super().transform(results)
