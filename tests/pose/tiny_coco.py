@@ -13,7 +13,7 @@ import os.path as osp
 import cv2
 import numpy as np
 
-from selecsls_mm.pose.synthetic import random_pose
+from selecsls_mm.pose.synthetic import coco_annotation, random_pose
 
 # COCO skeleton (0-based) and a colour per symmetric pair of limbs
 LIMBS = [(15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12),
@@ -67,28 +67,6 @@ def draw_figure(img: np.ndarray, kpts: np.ndarray, thickness: int = 2):
                    cv2.LINE_AA)
 
 
-def _annotation(ann_id, img_id, kpts, img_size):
-    w, h = img_size
-    inside = (kpts[:, 0] >= 0) & (kpts[:, 0] < w) & (kpts[:, 1] >= 0) & \
-        (kpts[:, 1] < h)
-    coco_kpts = np.zeros((17, 3), dtype=np.float64)
-    coco_kpts[inside, :2] = kpts[inside]
-    coco_kpts[inside, 2] = 2
-    x0, y0 = np.clip(kpts[inside].min(0) - 4, 0, None)
-    x1, y1 = np.minimum(kpts[inside].max(0) + 4, [w - 1, h - 1])
-    bbox = [float(x0), float(y0), float(x1 - x0), float(y1 - y0)]
-    return dict(
-        id=ann_id,
-        image_id=img_id,
-        category_id=1,
-        iscrowd=0,
-        num_keypoints=int(inside.sum()),
-        keypoints=[round(float(v), 2) for v in coco_kpts.ravel()],
-        bbox=bbox,
-        area=bbox[2] * bbox[3],
-        segmentation=[[float(v) for v in (x0, y0, x1, y0, x1, y1, x0, y1)]])
-
-
 def make_tiny_coco(root: str, size: int = 128, seed: int = 0) -> dict:
     """Write ``root/images/*.png`` and ``root/annotations.json``.
 
@@ -116,8 +94,10 @@ def make_tiny_coco(root: str, size: int = 128, seed: int = 0) -> dict:
         for cx, top, height in people:
             kpts = figure_keypoints(cx, top, height, rng)
             draw_figure(img, kpts)
+            inside = np.all((kpts >= 0) & (kpts < size), axis=1)
             annotations.append(
-                _annotation(len(annotations) + 1, img_id, kpts, (size, size)))
+                coco_annotation(
+                    len(annotations) + 1, img_id, kpts, inside, (size, size)))
         if img_id == 3:
             # a crowd: small unannotated figures in a box marked iscrowd
             x0, y0, x1, y1 = (float(size * f) for f in (0.6, 0.2, 0.98, 0.8))
