@@ -161,6 +161,15 @@ def test_flip_pafs_rejects_asymmetric_skeleton():
         head.flip_pafs(torch.zeros(1, 4, 8, 8), FLIP)
 
 
+def _serve_maps(head, targets):
+    """Make ``head``'s "network" return ``targets[feats]`` (encoded maps for
+    the feature names 'orig' and 'flip'); returns a sample with COCO's flip
+    indices."""
+    head.forward = lambda feats: (
+        torch.as_tensor(targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
+    return PoseDataSample(metainfo=dict(flip_indices=FLIP))
+
+
 def _predict_with_targets(test_cfg, size=64, stride=2):
     """Run ``predict`` with a head whose "network" outputs encoded targets."""
     codec = KEYPOINT_CODECS.build(codec_cfg(size, stride))
@@ -172,9 +181,7 @@ def _predict_with_targets(test_cfg, size=64, stride=2):
         # flipping the input mirrors the maps (up to the half-pixel shift)
         'flip': codec.encode(*flip_people(kpts, vis, size)),
     }
-    head.forward = lambda feats: (
-        torch.as_tensor(targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
-    sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
+    sample = _serve_maps(head, targets)
     feats = ['orig', 'flip'] if test_cfg.get('flip_test') else 'orig'
     preds = head.predict(feats, [sample], test_cfg=test_cfg)
     assert width == targets['orig']['heatmaps'].shape[-1]
@@ -238,9 +245,7 @@ def test_flip_test_averages_both_halves_with_mirrored_pafs():
         'orig': codec.encode(kpts, only_first),
         'flip': codec.encode(*flip_people(kpts, vis, size)),
     }
-    head.forward = lambda feats: (
-        torch.as_tensor(targets[feats][f])[None] for f in ('heatmaps', 'pafs'))
-    sample = PoseDataSample(metainfo=dict(flip_indices=FLIP))
+    sample = _serve_maps(head, targets)
     pred = head.predict(['orig', 'flip'], [sample],
                         test_cfg=dict(flip_test=True, shift_heatmap=True))[0]
     assert len(pred.keypoints) == 2
