@@ -42,6 +42,8 @@ setup(
         # configs/det: mmdet 3.x, which also needs mmcv with compiled ops
         # (`make env-full`).
         'det': ['mmdet>=3.0.0,<3.4.0'],
+        # ONNX export, int8 quantization, --runtime onnxruntime(-int8).
+        'deploy': ['onnx', 'onnxruntime'],
         'tests': requirements('requirements/tests.txt'),
     },
     license='MIT',

@@ -1,4 +1,7 @@
 import logging
+import os.path as osp
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -26,3 +29,27 @@ def _isolated_default_scope():
     yield
     for name in set(DefaultScope._instance_dict) - before:
         del DefaultScope._instance_dict[name]
+
+
+@pytest.fixture(scope='session')
+def digits_demo_run(tmp_path_factory):
+    """tools/digits_demo.py with two epochs, run once per session: its
+    process (``proc``), ``data_root``, ``work_dir`` and the ``checkpoint``
+    it trained (real weights for the tests that need them)."""
+    root = tmp_path_factory.mktemp('digits_demo')
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    data_root, work_dir = root / 'digits', root / 'work'
+    proc = subprocess.run([
+        sys.executable, 'tools/digits_demo.py', '--epochs', '2', '--data-root',
+        str(data_root), '--work-dir',
+        str(work_dir)
+    ],
+                          cwd=repo,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
+    return dict(
+        proc=proc,
+        data_root=data_root,
+        work_dir=work_dir,
+        checkpoint=work_dir / 'epoch_2.pth')

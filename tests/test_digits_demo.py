@@ -1,15 +1,10 @@
 """tools/digits_demo.py: the digits dataset it writes
 (``selecsls_mm.datasets.write_digits_dataset``), and a reduced run."""
-import os.path as osp
 import re
-import subprocess
-import sys
 
 import pytest
 
 from selecsls_mm.datasets import write_digits_dataset
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def read_split(root, split):
@@ -49,22 +44,15 @@ def test_write_digits_layout(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_reduced_budget(tmp_path):
-    """Two epochs instead of the config's six. Measured on the 2-core CPU
+def test_demo_reduced_budget(digits_demo_run):
+    """Two epochs instead of the config's six (the session fixture
+    ``digits_demo_run`` in conftest.py). Measured on the 2-core CPU
     (torch 2.14.1): 97.2% top-1 with one OpenMP thread (the demo's
     default), 96.1% with two (the full demo: 98.6%). One epoch is not a
     usable check: the cosine schedule ends while the network is still
     learning, and top-1 moved from 49.7% to 61.1% with the thread count
     alone."""
-    proc = subprocess.run([
-        sys.executable, 'tools/digits_demo.py', '--epochs', '2', '--data-root',
-        str(tmp_path / 'digits'), '--work-dir',
-        str(tmp_path / 'work')
-    ],
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True,
-                          timeout=600)
+    proc = digits_demo_run['proc']
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert re.search(r'eta: \d+:\d\d:\d\d', out)  # progress with ETA

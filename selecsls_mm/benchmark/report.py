@@ -5,6 +5,7 @@ import json
 from typing import List, Sequence
 
 from ..utils.fileio import atomic_output
+from .runtimes import QUANTIZED_RUNTIMES
 from .timing import paired_ratio
 
 MiB = 2**20
@@ -66,14 +67,21 @@ def forward_report(result: dict) -> str:
     rows += [[f'{a} / {b}'] + [f'{ratio[a, b, s, bs]:.2f}' for s, bs in cells]
              for a, b in pairs]
     n = sorted({c['n'] for c in result['cells']})
-    diff = max(c['max_rel_diff'] for c in result['cells'])
+    diffs = {}
+    for c in result['cells']:
+        rt = c.get('runtime', 'eager')
+        diffs[rt] = max(diffs.get(rt, 0.0), c['max_rel_diff'])
+    diff_text = ', '.join(
+        f'{rt} {d:.1e}' +
+        (' (int8: not expected to match)' if rt in QUANTIZED_RUNTIMES else '')
+        for rt, d in diffs.items())
     lines = [
         '\nForward time, ms: median (IQR) over '
         f"{n[0] if n[0] == n[-1] else f'{n[0]}-{n[-1]}'} interleaved "
         'iterations; "A / B" rows: median of per-iteration time(A) / '
         'time(B) (> 1: B is faster)',
         markdown_table(header, rows),
-        f'runtime outputs vs eager: max relative difference {diff:.1e} '
+        f'runtime outputs vs eager: max relative difference {diff_text} '
         '(max|eager - runtime| / max|eager|, every model and cell)'
     ]
     return '\n'.join(lines)

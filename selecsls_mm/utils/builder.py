@@ -1,5 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Build a model from a config and load a checkpoint into it, strictly."""
+import copy
+
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope
@@ -10,7 +12,9 @@ from mmengine.utils import import_modules_from_strings
 def build_model(cfg: Config) -> nn.Module:
     """Build ``cfg.model`` as mmengine's Runner does, outside a Runner.
 
-    ``custom_imports`` are imported, then the model is built in the config's
+    ``custom_imports`` are imported; a top-level ``data_preprocessor`` (the
+    mmpretrain config layout) is merged into ``model`` unless the model has
+    its own, as the Runner does; then the model is built in the config's
     ``default_scope`` (mmpretrain when unset); mmengine imports that scope's
     registry and modules itself, and a scope that is not installed ends in
     the registry's error naming the missing type. The default scope is only
@@ -28,8 +32,11 @@ def build_model(cfg: Config) -> nn.Module:
     if cfg.get('custom_imports'):
         import_modules_from_strings(**cfg.custom_imports)
     scope = cfg.get('default_scope', None) or 'mmpretrain'
+    model = copy.deepcopy(cfg.model)
+    if isinstance(model, dict) and cfg.get('data_preprocessor') is not None:
+        model.setdefault('data_preprocessor', cfg.data_preprocessor)
     with DefaultScope.overwrite_default_scope(scope):
-        return MODELS.build(cfg.model)
+        return MODELS.build(model)
 
 
 def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):

@@ -1,0 +1,277 @@
+"""int8 post-training quantization: ``selecsls_mm.deploy.quantize``, the
+images of a config (``selecsls_mm.deploy.calibration``),
+tools/deployment/quantize.py on the demo's trained weights, and the
+benchmark's ``onnxruntime-int8`` runtime."""
+import json
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+
+from selecsls_mm.benchmark import (BenchmarkSettings, check_runtime,
+                                   prepare_forward, report)
+from selecsls_mm.datasets import write_digits_dataset
+from selecsls_mm.deploy import export_module
+from selecsls_mm.deploy.calibration import dataset_batches
+from selecsls_mm.deploy.quantize import (logit_agreement, onnx_logits,
+                                         quantize_onnx)
+from selecsls_mm.models.backbones.selecsls import SelecSLS
+from selecsls_mm.utils import build_model
+from helpers import randomize_bn
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DIGITS_CONFIG = osp.join(REPO, 'configs', 'selecsls42_digits.py')
+CPU = torch.device('cpu')
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def test_logit_agreement_counts():
+    reference = np.array([[1., 2., 0.], [3., 0., 1.], [0., 0., 5.],
+                          [2., 1., 0.]])
+    other = reference.copy()
+    other[1] = [0., 4., 1.]  # top-1 moves from class 0 to 1
+    other[3, 2] = 0.5  # changes, top-1 stays
+    result = logit_agreement(reference, other, labels=[1, 0, 2, 1])
+    assert result['images'] == 4
+    assert result['top1_agreement'] == 0.75
+    assert result['max_logit_diff'] == 4.0  # |0 - 4|, not |3 - 0|
+    assert result['max_rel_logit_diff'] == pytest.approx(4.0 / 5.0)
+    assert result['top1_reference'] == 0.75  # image 3 is wrong
+    assert result['top1_other'] == 0.5  # images 1 and 3
+    assert 'top1_reference' not in logit_agreement(reference, other)
+    with pytest.raises(ValueError, match=r'\(N, classes\)'):
+        logit_agreement(reference, other[:3])
+
+
+def test_build_model_takes_the_top_level_preprocessor():
+    # mmpretrain configs put data_preprocessor next to model; the Runner
+    # merges it, and so must every tool that builds a model by itself.
+    model = build_model(Config.fromfile(DIGITS_CONFIG))
+    assert model.data_preprocessor.mean.flatten().tolist() == [64.0] * 3
+    assert model.data_preprocessor.std.flatten().tolist() == [96.0] * 3
+    own = Config.fromfile(DIGITS_CONFIG)
+    own.model.data_preprocessor = dict(
+        type='ClsDataPreprocessor', mean=[1.0] * 3, std=[2.0] * 3)
+    model = build_model(own)  # the model's own one wins, as in the Runner
+    assert model.data_preprocessor.mean.flatten().tolist() == [1.0] * 3
+    assert own.model.data_preprocessor.mean == [1.0] * 3  # cfg untouched
+
+
+@pytest.fixture(scope='module')
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp('digits') / 'digits'
+    write_digits_dataset(str(root), 32, 0.2)
+    cfg = Config.fromfile(DIGITS_CONFIG)
+    cfg.merge_from_dict({f'{k}.dataset.data_root': str(root) for k in LOADERS})
+    return root, cfg, build_model(cfg)
+
+
+def test_dataset_batches_are_test_pipeline_images_with_labels(digits):
+    root, cfg, model = digits
+    batches = list(dataset_batches(cfg, model, 'train', batch_size=500))
+    assert [len(x) for x, _ in batches] == [500, 500, 437]
+    images = np.concatenate([x for x, _ in batches])
+    labels = np.concatenate([y for _, y in batches])
+    assert images.shape == (1437, 3, 32, 32) and images.dtype == np.float32
+    # Dataset order, labels from the annotation file.
+    listed = [
+        int(line.split()[1])
+        for line in (root / 'meta' / 'train.txt').read_text().splitlines()
+    ]
+    assert labels.tolist() == listed
+    # Normalised by the config's preprocessor: black is (0 - 64) / 96.
+    assert images.min() == pytest.approx(-64 / 96)
+    # The test pipeline, not the training one: RandomCrop with padding
+    # would move the digits between two reads.
+    again = next(dataset_batches(cfg, model, 'train', batch_size=500))[0]
+    np.testing.assert_array_equal(again, images[:500])
+    # A random draw: fixed by the seed, in dataset order, of those images.
+    drawn = np.concatenate(
+        [x for x, _ in dataset_batches(cfg, model, 'train', num=40, seed=3)])
+    same = np.concatenate(
+        [x for x, _ in dataset_batches(cfg, model, 'train', num=40, seed=3)])
+    np.testing.assert_array_equal(drawn, same)
+    flat = images.reshape(len(images), -1)
+    index = [
+        int(np.flatnonzero((flat == d.reshape(1, -1)).all(1))[0])
+        for d in drawn
+    ]
+    assert len(set(index)) == 40 and index == sorted(index)
+    assert index != list(range(40))
+
+
+def test_dataset_batches_missing_images_say_how_to_fix(digits):
+    _, cfg, model = digits
+    cfg = cfg.copy()
+    cfg.merge_from_dict({'test_dataloader.dataset.data_root': '/nonexistent'})
+    with pytest.raises(
+            FileNotFoundError,
+            match='test_dataloader cannot be read.*--cfg-options '
+            'test_dataloader.dataset.data_root=DIR'):
+        next(dataset_batches(cfg, model, 'test'))
+
+
+def _tiny_classifier(path):
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, 5))
+    randomize_bn(model, seed=1)
+    model.eval()
+    export_module(model, torch.randn(1, 3, 16, 16), str(path), ['logits'])
+    import onnx
+    graph = onnx.load(str(path))
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = 'mean', '[1.0]'
+    onnx.save(graph, str(path))
+    return model
+
+
+def test_quantize_onnx_writes_an_int8_graph(tmp_path):
+    fp32 = tmp_path / 'fp32.onnx'
+    _tiny_classifier(fp32)
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((4, 3, 16, 16)).astype(np.float32)]
+    out = tmp_path / 'int8.onnx'
+    result = quantize_onnx(str(fp32), str(out), batches)
+    assert result['calibration_images'] == 4
+    graph = onnx.load(str(out))
+    # Really quantized: int8 weights and QDQ nodes, not a copy of fp32.
+    int8 = [
+        i for i in graph.graph.initializer
+        if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4
+    ]
+    assert len(int8) == 2  # both convs (the Linear may stay float)
+    # One weight scale per output channel.
+    scales = {
+        i.name: list(i.dims)
+        for i in graph.graph.initializer if i.name.endswith('_scale')
+    }
+    assert sorted(scales[w.name.replace('_quantized', '_scale')]
+                  for w in int8) == [[16], [32]]
+    assert {'QuantizeLinear', 'DequantizeLinear'} <= \
+        {n.op_type for n in graph.graph.node}
+    props = {p.key: p.value for p in graph.metadata_props}
+    assert props['mean'] == '[1.0]'  # the export's metadata is kept
+    assert 'minmax calibration on 4 images' in props['quantization']
+    reference = onnx_logits(str(fp32), batches)
+    quantized = onnx_logits(str(out), batches)
+    rel = np.abs(reference - quantized).max() / np.abs(reference).max()
+    assert 1e-5 < rel < 0.1  # quantized, yet close on its calibration data
+    assert sorted(p.name
+                  for p in tmp_path.iterdir()) == ['fp32.onnx', 'int8.onnx']
+
+
+def test_quantize_onnx_bad_input_leaves_nothing(tmp_path):
+    fp32 = tmp_path / 'fp32.onnx'
+    _tiny_classifier(fp32)
+    out = tmp_path / 'int8.onnx'
+    out.write_bytes(b'old')
+    with pytest.raises(ValueError, match='no calibration images'):
+        quantize_onnx(str(fp32), str(out), [])
+    with pytest.raises(ValueError, match='unknown calibration method'):
+        quantize_onnx(
+            str(fp32), str(out), [np.zeros((1, 3, 16, 16))], method='mean')
+    with pytest.raises(Exception):  # calibration fails half-way
+        quantize_onnx(str(fp32), str(out), [np.zeros((1, 4, 16, 16))])
+    assert out.read_bytes() == b'old'  # never half-written
+    assert sorted(p.name
+                  for p in tmp_path.iterdir()) == ['fp32.onnx', 'int8.onnx']
+
+
+def test_int8_runtime_runs_a_quantized_graph():
+    model = SelecSLS(arch='42b', out_indices=(5, ))
+    randomize_bn(model, seed=2)
+    model.switch_to_deploy()
+    model.eval()
+    settings = BenchmarkSettings(CPU, runtime='onnxruntime-int8')
+    model = settings.place(model)
+    x = settings.inputs(2, (64, 64))
+    prepared = prepare_forward(model, x, settings)
+    import onnxruntime
+    assert isinstance(prepared.engine, onnxruntime.InferenceSession)
+    # Quantized (an fp32 graph is within 1e-5), yet the same features.
+    assert 1e-4 < prepared.max_rel_diff < 0.2
+    fp32 = prepare_forward(model, x, settings, runtime='onnxruntime')
+    assert fp32.max_rel_diff < 1e-4
+    with pytest.raises(ValueError, match='--amp cannot be combined'):
+        check_runtime('onnxruntime-int8', BenchmarkSettings(CPU, amp=True))
+    with pytest.raises(ValueError, match='CPU only.*--device cpu'):
+        check_runtime('onnxruntime-int8',
+                      BenchmarkSettings(torch.device('cuda')))
+
+
+def test_report_gives_each_runtime_its_difference():
+    cell = dict(size=[32, 32], batch=1, median=1.0, iqr=0.1, n=2)
+    result = dict(
+        cells=[
+            dict(
+                cell,
+                model='a [onnxruntime]',
+                runtime='onnxruntime',
+                max_rel_diff=3e-6),
+            dict(
+                cell,
+                model='a [onnxruntime-int8]',
+                runtime='onnxruntime-int8',
+                max_rel_diff=0.05)
+        ],
+        ratios=[])
+    text = report.forward_report(result)
+    assert 'onnxruntime 3.0e-06, onnxruntime-int8 5.0e-02 (int8: not ' \
+        'expected to match)' in text
+
+
+@pytest.mark.slow
+def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
+    """The demo's trained SelecSLS-42 (two epochs), calibrated on 64
+    training digits, against fp32 on the 360 held-out scanned digits.
+    Measured: 100% agreement and equal top-1 (the six-epoch demo model:
+    99.44% both, max logit difference 0.27, 5.2% of the largest logit)."""
+    assert digits_demo_run['proc'].returncode == 0
+    data_root = digits_demo_run['data_root']
+    out, numbers = tmp_path / 'digits_int8.onnx', tmp_path / 'int8.json'
+    proc = subprocess.run([
+        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
+        str(digits_demo_run['checkpoint']),
+        str(out), '--json',
+        str(numbers), '--cfg-options',
+        *[f'{k}.dataset.data_root={data_root}' for k in LOADERS]
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(
+        r'int8 vs fp32 on 360 images of test: top-1 agreement '
+        r'[\d.]+%, max logit difference', proc.stdout)
+    result = json.loads(numbers.read_text())
+    assert result['calibration_images'] == 64 and result['images'] == 360
+    assert result['top1_reference'] >= 0.945  # the trained model
+    assert result['top1_agreement'] >= 0.98
+    assert abs(result['top1_other'] - result['top1_reference']) <= 0.01
+    assert 1e-4 < result['max_rel_logit_diff'] < 0.15  # int8, not fp32
+    assert onnx.load(str(out)).graph.input[0].name == 'input'
+    # No data: one line that says where to point the config.
+    proc = subprocess.run([
+        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
+        str(digits_demo_run['checkpoint']),
+        str(tmp_path / 'none.onnx'), '--cfg-options',
+        'train_dataloader.dataset.data_root=/nonexistent'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        'error: the images of train_dataloader cannot be read')
+    assert not (tmp_path / 'none.onnx').exists()
