@@ -14,8 +14,17 @@ is checked against the eager model's on the same input (see
 * ``onnxruntime``: the model exported to ONNX (opset 17, static shapes),
   run by ONNX Runtime's CPU (or CUDA) execution provider with all graph
   optimisations (conv + BN + ReLU fusion, its own blocked memory layout).
+* ``onnxruntime-int8``: that graph quantized to int8 (static QDQ, weights
+  per channel; :mod:`selecsls_mm.deploy.quantize`) and run by ONNX
+  Runtime's CPU provider, integer convs (VNNI where the CPU has it). Its
+  ranges are calibrated on the benchmark's own random input, which sets the
+  speed but not a useful accuracy: measure agreement with fp32 on real
+  images with ``tools/deployment/quantize.py``. Its difference from eager is
+  reported, and is large by nature.
 """
 import io
+import os.path as osp
+import tempfile
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
@@ -26,12 +35,16 @@ import torch.nn as nn
 from ..utils.compare import max_rel_diff
 from .settings import BenchmarkSettings
 
-RUNTIMES = ('eager', 'jit', 'compile', 'onnxruntime')
+RUNTIMES = ('eager', 'jit', 'compile', 'onnxruntime', 'onnxruntime-int8')
+# Runtimes whose outputs are not expected to match eager to fp32 precision.
+QUANTIZED_RUNTIMES = ('onnxruntime-int8', )
 
 # What a runtime needs beyond torch, and how to get it.
 _REQUIREMENTS = {
     'onnxruntime': (('onnx', 'onnxruntime'),
                     'pip install onnx onnxruntime (or onnxruntime-gpu)'),
+    'onnxruntime-int8':
+    (('onnx', 'onnxruntime'), 'pip install onnx onnxruntime'),
 }
 
 
@@ -58,10 +71,15 @@ def check_runtime(runtime: str, settings: Optional[BenchmarkSettings] = None):
         except ImportError:
             raise ImportError(f'runtime {runtime} needs the {module} package,'
                               f' which is not installed: {install}') from None
-    if settings is not None and settings.amp and runtime == 'onnxruntime':
-        raise ValueError('--amp cannot be combined with --runtime '
-                         'onnxruntime (it runs the fp32 export); drop --amp '
-                         'or pick another runtime')
+    if settings is None or not runtime.startswith('onnxruntime'):
+        return
+    if settings.amp:
+        raise ValueError(f'--amp cannot be combined with --runtime {runtime} '
+                         '(it runs the exported graph in its own precision); '
+                         'drop --amp or pick another runtime')
+    if runtime in QUANTIZED_RUNTIMES and settings.device.type != 'cpu':
+        raise ValueError(f'--runtime {runtime} runs on the CPU only (ONNX '
+                         'Runtime\'s int8 convs); add --device cpu')
 
 
 def as_tensors(outputs) -> List[torch.Tensor]:
@@ -85,14 +103,21 @@ class PreparedForward:
         engine (object): What runs the forward: the module, the traced
             ``ScriptModule``, the compiled function or the ONNX Runtime
             ``InferenceSession``.
+        call (callable): One forward on a new input of the bound input's
+            shape and layout, returning the outputs (ONNX Runtime: a list
+            of arrays).
     """
     run: Callable[[], Any]
     runtime: str
     max_rel_diff: float
     engine: Any = None
+    call: Optional[Callable[[torch.Tensor], Any]] = None
 
 
-def _onnx_session(model: nn.Module, x: torch.Tensor, device: torch.device):
+def _onnx_session(model: nn.Module,
+                  x: torch.Tensor,
+                  device: torch.device,
+                  int8: bool = False):
     import onnxruntime as ort
     buffer = io.BytesIO()
     try:
@@ -119,8 +144,18 @@ def _onnx_session(model: nn.Module, x: torch.Tensor, device: torch.device):
             raise ImportError('--runtime onnxruntime on CUDA needs '
                               'onnxruntime-gpu: pip install onnxruntime-gpu')
         providers.insert(0, 'CUDAExecutionProvider')
-    return ort.InferenceSession(
-        buffer.getvalue(), options, providers=providers)
+    graph = buffer.getvalue()
+    if int8:
+        from ..deploy.quantize import quantize_onnx
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32, quantized = osp.join(tmp, 'fp32.onnx'), \
+                osp.join(tmp, 'int8.onnx')
+            with open(fp32, 'wb') as f:
+                f.write(graph)
+            quantize_onnx(fp32, quantized, [x.contiguous().cpu().numpy()])
+            with open(quantized, 'rb') as f:
+                graph = f.read()
+    return ort.InferenceSession(graph, options, providers=providers)
 
 
 def _compile(model: nn.Module) -> Callable:
@@ -163,12 +198,18 @@ def prepare_forward(model: nn.Module,
     check_runtime(runtime, settings)
     with torch.inference_mode():
         reference = as_tensors(model(x))
-    if runtime == 'onnxruntime':
-        session = _onnx_session(model, x, settings.device)
-        feed = {session.get_inputs()[0].name: x.contiguous().cpu().numpy()}
+    if runtime.startswith('onnxruntime'):
+        session = _onnx_session(model, x, settings.device, runtime
+                                in QUANTIZED_RUNTIMES)
+        name = session.get_inputs()[0].name
+        feed = {name: x.contiguous().cpu().numpy()}
 
         def run():
             return session.run(None, feed)
+
+        def call_on(inputs):
+            return session.run(None,
+                               {name: inputs.contiguous().cpu().numpy()})
 
         engine = session
     else:
@@ -186,11 +227,14 @@ def prepare_forward(model: nn.Module,
         else:
             call = model
 
-        def run():
+        def call_on(inputs):
             with torch.inference_mode(), settings.autocast():
-                return call(x)
+                return call(inputs)
+
+        def run():
+            return call_on(x)
 
         engine = call
     output = as_tensors(run())
     return PreparedForward(run, runtime, max_rel_diff(reference, output),
-                           engine)
+                           engine, call_on)
