@@ -494,6 +494,103 @@ def test_pose_end_to_end_split(tmp_path):
     assert net['n'] == 1 and net['max_rel_diff'] <= 1e-4
 
 
+def _small_input(model, size=128):
+    """Bottom-up configs resize to at least 512 px; 128 keeps tests fast."""
+    for step in model.cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'BottomupResize':
+            step['input_size'] = (size, size)
+    return model
+
+
+@pytest.mark.slow
+def test_pose_end_to_end_under_a_runtime(monkeypatch):
+    """The network under ONNX Runtime inside mmpose's inference path: ours
+    and AE HRNet decode the same people as in eager mode; int8 runs a
+    quantized network; a model that cannot be exported is left out."""
+    pytest.importorskip('onnxruntime')
+    from mmpose.apis import inference_bottomup
+
+    from selecsls_mm.benchmark import pose, runtimes
+    settings = BenchmarkSettings(CPU, channels_last=True)
+    models = {
+        'ours':
+        settings.place(_small_input(pose.build_pose_model(POSE_CONFIG))),
+        'ae': settings.place(_small_input(pose.build_peer('ae-hrnet-w32')))
+    }
+    image = pose.sample_photo('flower.jpg')[::2, ::3]  # 320x214
+    eager = {}
+    for label, model in models.items():
+        model.test_cfg['flip_test'] = True
+        eager[label] = inference_bottomup(model, image)[0].pred_instances
+    rows = pose.time_pose_end_to_end(
+        models,
+        image,
+        iters=1,
+        warmup=0,
+        settings=settings,
+        runtime='onnxruntime')
+    assert [(r['model'], r['flip'], r['runtime'])
+            for r in rows] == [('ours', False, 'onnxruntime'),
+                               ('ours', True, 'onnxruntime'),
+                               ('ae', False, 'onnxruntime'),
+                               ('ae', True, 'onnxruntime')]
+    for r in rows:
+        assert 0 < r['max_rel_diff'] <= 1e-4  # really run by ONNX Runtime
+        parts = r['preprocessing'] + r['network'] + r['grouping']
+        assert parts == pytest.approx(r['total'], rel=1e-6)
+    for label, model in models.items():
+        # the wrappers are gone afterwards
+        assert 'extract_feat' not in vars(model)
+        assert 'forward' not in vars(model.head)
+        # the same people as eager (flip test on), through the runtime
+        network = pose._RuntimeNetwork(model, settings, 'onnxruntime')
+        try:
+            got = inference_bottomup(model, image)[0].pred_instances
+        finally:
+            network.remove()
+        assert len(got) == len(eager[label]) > 0
+        np.testing.assert_allclose(
+            got.keypoints, eager[label].keypoints, atol=0.05)
+        np.testing.assert_allclose(
+            got.keypoint_scores, eager[label].keypoint_scores, atol=1e-3)
+    text = report.pose_report(rows, 'ae')
+    assert 'network outputs vs eager: max relative difference onnxruntime' \
+        in text
+    # int8: a quantized network (not within fp32 precision of eager)
+    rows = pose.time_pose_end_to_end({'ours': models['ours']},
+                                     image,
+                                     flips=(False, ),
+                                     iters=1,
+                                     warmup=0,
+                                     settings=settings,
+                                     runtime='onnxruntime-int8')
+    assert 1e-4 < rows[0]['max_rel_diff'] < 0.5
+    # a network the exporter refuses: named in `skipped`, the rest timed
+    real = runtimes._onnx_session
+
+    def refuse_ae(model, x, device, int8=False):
+        if type(model.model.backbone).__name__ == 'HRNet':
+            raise ValueError('HRNet cannot be exported to ONNX (test)')
+        return real(model, x, device, int8)
+
+    monkeypatch.setattr(runtimes, '_onnx_session', refuse_ae)
+    skipped = {}
+    rows = pose.time_pose_end_to_end(
+        models,
+        image,
+        flips=(False, ),
+        iters=1,
+        warmup=0,
+        settings=settings,
+        runtime='onnxruntime',
+        skipped=skipped)
+    assert [r['model'] for r in rows] == ['ours']
+    assert skipped == {
+        'ae': 'onnxruntime: HRNet cannot be exported to ONNX (test)'
+    }
+    assert 'extract_feat' not in vars(models['ae'])
+
+
 def test_ae_head_gets_a_feature_list_without_flip():
     from types import SimpleNamespace
 

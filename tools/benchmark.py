@@ -263,12 +263,17 @@ def run_pose(args, settings, results):
     # the most easily disturbed by what ran just before it)
     ours = next(iter(models.values()))
     decode = pose.time_decode_vs_people(ours.cfg.model.head.decoder)
-    rows = pose.time_pose_end_to_end(
-        models,
-        pose.sample_photo(),
-        iters=args.iters,
-        warmup=args.warmup,
-        progress=progress)
+    rows = []
+    for runtime in args.runtime:  # every model under each runtime
+        rows += pose.time_pose_end_to_end(
+            models,
+            pose.sample_photo(),
+            iters=args.iters,
+            warmup=args.warmup,
+            progress=progress,
+            settings=settings,
+            runtime=runtime,
+            skipped=skipped)
     reference = next((p for p in peers if p in models), None)
     print(report.pose_report(rows, reference))
     for line in skipped.values():
@@ -297,11 +302,7 @@ def main(argv=None) -> int:
     env = describe_environment(device)
     what = ('bottom-up pose, end to end' if args.pose is not None else
             'backbone features only (no classifier), every model alike')
-    print(
-        report.header_line(
-            env,
-            settings.describe(
-                ['eager'] if args.pose is not None else args.runtime), what))
+    print(report.header_line(env, settings.describe(args.runtime), what))
     results = dict(
         environment=env,
         settings=vars(args).copy(),

@@ -191,6 +191,7 @@ class _PartTimer:
 
     def __init__(self, model: nn.Module):
         self.totals: Dict[str, float] = defaultdict(float)
+        self._patches = _Patches()
         self._wrap(model, 'extract_feat', 'features', _ae_feature_list(model))
         self._wrap(model.head, 'forward', 'head_forward')
         self._wrap(model.head, 'predict', 'head_predict')
@@ -209,10 +210,95 @@ class _PartTimer:
             finally:
                 self.totals[part] += time.perf_counter() - start
 
-        setattr(owner, method, timed)  # instance attribute shadows method
+        self._patches.set(owner, method, timed)
 
     def reset(self):
         self.totals.clear()
+
+    def remove(self):
+        self._patches.restore()
+
+
+class _Patches:
+    """Instance attributes that shadow methods, and how to undo them."""
+
+    def __init__(self):
+        self._saved: List[tuple] = []
+
+    def set(self, owner, name: str, value):
+        self._saved.append((owner, name, vars(owner).get(name, _ABSENT)))
+        setattr(owner, name, value)  # an instance attribute shadows a method
+
+    def restore(self):
+        for owner, name, before in reversed(self._saved):
+            if before is _ABSENT:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, before)
+        self._saved.clear()
+
+
+_ABSENT = object()
+
+
+class _RuntimeNetwork:
+    """Runs a pose estimator's network (backbone, neck and head forward)
+    with a benchmark runtime, inside mmpose's own inference path.
+
+    ``extract_feat`` runs the whole network as one prepared forward (export,
+    trace or compile once per input shape) and returns the head's outputs;
+    ``head.forward`` hands those outputs on. Everything else (flip merging,
+    decoding, grouping) runs as it does in eager mode.
+
+    Args:
+        model (nn.Module): The bottom-up estimator, placed.
+        settings (BenchmarkSettings): The run's settings.
+        runtime (str): A runtime of :data:`.runtimes.RUNTIMES`.
+    """
+
+    def __init__(self, model: nn.Module, settings: BenchmarkSettings,
+                 runtime: str):
+        from .runtimes import check_runtime
+        check_runtime(runtime, settings)
+        self.settings, self.runtime = settings, runtime
+        self.network = _PoseNetwork(model).eval()
+        self.max_rel_diff = 0.0
+        self._prepared: Dict[tuple, tuple] = {}
+        self._pending: Dict[int, tuple] = {}
+        self._patches = _Patches()
+        self._patches.set(model, 'extract_feat', self.extract_feat)
+        self._patches.set(model.head, 'forward', self.head_forward)
+
+    def extract_feat(self, inputs: torch.Tensor) -> tuple:
+        from torch.utils._pytree import tree_flatten, tree_unflatten
+
+        from .runtimes import prepare_forward
+        x = self.settings.layout(inputs)
+        key = (tuple(x.shape), x.stride())
+        if key not in self._prepared:
+            with torch.inference_mode():
+                spec = tree_flatten(self.network(x))[1]
+            prepared = prepare_forward(self.network, x, self.settings,
+                                       self.runtime)
+            self.max_rel_diff = max(self.max_rel_diff, prepared.max_rel_diff)
+            self._prepared[key] = (prepared, spec)
+        prepared, spec = self._prepared[key]
+        # ONNX Runtime returns a flat list of arrays: back to the head's
+        # structure, as tensors (as_tensor leaves tensors as they are).
+        leaves = [
+            torch.as_tensor(o) for o in tree_flatten(prepared.call(x))[0]
+        ]
+        outputs = tuple(tree_unflatten(leaves, spec))
+        self._pending[id(outputs[0])] = outputs
+        return outputs
+
+    def head_forward(self, feats) -> tuple:
+        # The head receives what extract_feat returned (AE's flip-off path
+        # turns it into a list first), so its first tensor identifies it.
+        return self._pending.pop(id(feats[0]))
+
+    def remove(self):
+        self._patches.restore()
 
 
 def time_pose_end_to_end(models: Dict[str, nn.Module],
@@ -220,10 +306,18 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
                          flips: Sequence[bool] = (False, True),
                          iters: int = 5,
                          warmup: int = 1,
-                         progress: Optional[Callable[[str], None]] = None
-                         ) -> List[dict]:
+                         progress: Optional[Callable[[str], None]] = None,
+                         settings: Optional[BenchmarkSettings] = None,
+                         runtime: str = 'eager',
+                         skipped: Optional[Dict[str,
+                                                str]] = None) -> List[dict]:
     """Time ``mmpose.apis.inference_bottomup`` of several models on one
     image, interleaved, with and without flip test.
+
+    With a ``runtime`` other than eager, each model's network (backbone,
+    neck and head forward) runs under that runtime, prepared once per input
+    shape before the timed calls; a model the runtime cannot run (an export
+    that fails) is left out and named in ``skipped``.
 
     Each call is split into: network (backbone, neck and head forward,
     both passes with flip test), grouping (the rest of the head's
@@ -240,13 +334,47 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
         iters (int): Timed calls per model and setting.
         warmup (int): Untimed calls first.
         progress (callable, optional): Called with a status line.
+        settings (BenchmarkSettings, optional): Needed for a runtime other
+            than eager.
+        runtime (str): How the networks run, see :mod:`.runtimes`.
+        skipped (dict, optional): Filled with label -> why, for the models
+            the runtime cannot run.
 
     Returns:
         list[dict]: One row per model and flip setting: ``model``, ``flip``,
-        ``total`` / ``network`` / ``grouping`` / ``preprocessing`` (medians
-        in ms), ``img_per_s``, ``people`` (found in the last call),
-        ``times`` (total ms per call), ``n``.
+        ``runtime``, ``total`` / ``network`` / ``grouping`` /
+        ``preprocessing`` (medians in ms), ``img_per_s``, ``people`` (found
+        in the last call), ``times`` (total ms per call), ``n`` and
+        ``max_rel_diff`` (the runtime's network outputs vs eager).
     """
+    from mmpose.apis import inference_bottomup
+
+    from ..utils.cli import error_line
+    networks = {}
+    if runtime != 'eager':
+        if settings is None:
+            raise ValueError(f'runtime {runtime} needs the run\'s settings')
+        for label, model in list(models.items()):
+            network = _RuntimeNetwork(model, settings, runtime)
+            try:  # prepares the network for this image's input shape
+                inference_bottomup(model, image)
+            except (ValueError, ImportError) as e:
+                network.remove()
+                if skipped is not None:
+                    skipped[label] = f'{runtime}: ' + error_line(e)[7:]
+                models = {k: v for k, v in models.items() if k != label}
+                continue
+            networks[label] = network
+    try:
+        return _time_end_to_end(models, image, flips, iters, warmup, progress,
+                                runtime, networks)
+    finally:
+        for network in networks.values():
+            network.remove()
+
+
+def _time_end_to_end(models, image, flips, iters, warmup, progress, runtime,
+                     networks) -> List[dict]:
     from mmpose.apis import inference_bottomup
     timers = {label: _PartTimer(m) for label, m in models.items()}
     parts: Dict[Tuple[str, bool], List[dict]] = defaultdict(list)
@@ -277,8 +405,13 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
 
             fns[label, flip] = call
     if progress:
-        progress(f'pose end to end: {len(fns)} model x flip settings ...')
-    times = time_interleaved(fns, iters, warmup, torch.device('cpu'))
+        progress(f'pose end to end ({runtime}): {len(fns)} model x flip '
+                 'settings ...')
+    try:
+        times = time_interleaved(fns, iters, warmup, torch.device('cpu'))
+    finally:
+        for timer in timers.values():
+            timer.remove()
     rows = []
     for key, measured in parts.items():
         label, flip = key
@@ -291,6 +424,9 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
             dict(
                 model=label,
                 flip=flip,
+                runtime=runtime,
+                max_rel_diff=networks[label].max_rel_diff
+                if label in networks else 0.0,
                 **ms,
                 img_per_s=1e3 / ms['total'],
                 people=people[key],
@@ -377,7 +513,10 @@ class _PoseNetwork(nn.Module):
         self.model = model
 
     def forward(self, x):
-        return self.model.head.forward(self.model.extract_feat(x))
+        # The classes' methods: the instance-level wrappers installed by
+        # the timers and by _RuntimeNetwork must not run (or recurse) here.
+        model, head = self.model, self.model.head
+        return type(head).forward(head, type(model).extract_feat(model, x))
 
 
 def time_pose_network(model: nn.Module,

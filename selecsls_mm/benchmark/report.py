@@ -133,29 +133,39 @@ def pose_report(rows: List[dict], reference: str = None) -> str:
     """The end-to-end pose table, with throughput ratios against
     ``reference`` (a row label) at the same flip setting."""
     table = []
+    runtimes = list(dict.fromkeys(r.get('runtime', 'eager') for r in rows))
     for r in rows:
-        line = [
-            r['model'], 'on' if r['flip'] else 'off',
+        runtime = r.get('runtime', 'eager')
+        line = [r['model']] + ([runtime] if len(runtimes) > 1 else []) + [
+            'on' if r['flip'] else 'off',
             fmt_ms(r['preprocessing']),
             fmt_ms(r['network']),
             fmt_ms(r['grouping']),
             fmt_ms(r['total']), f"{r['img_per_s']:.2f}", r['people']
         ]
         ref = next((x for x in rows
-                    if x['model'] == reference and x['flip'] == r['flip']),
-                   None)
+                    if x['model'] == reference and x['flip'] == r['flip']
+                    and x.get('runtime', 'eager') == runtime), None)
         line.append(f"{paired_ratio(ref['times'], r['times']):.2f}"
                     if ref is not None else '')
         table.append(line)
     n = rows[0]['n'] if rows else 0
-    return (
-        '\nBottom-up pose end to end (mmpose.apis.inference_bottomup, '
-        f'one real photo, batch 1; ms, medians of {n} interleaved '
-        'calls; random weights, so "people" found is not a quality '
-        'measure)\n' + markdown_table([
-            'model', 'flip test', 'pre/post-processing', 'network', 'grouping',
-            'total', 'img/s', 'people', f'throughput / {reference}'
-        ], table))
+    diffs = {}
+    for r in rows:
+        rt = r.get('runtime', 'eager')
+        diffs[rt] = max(diffs.get(rt, 0.0), r.get('max_rel_diff', 0.0))
+    check = '' if runtimes == ['eager'] else (
+        '\nnetwork outputs vs eager: max relative difference ' +
+        ', '.join(f'{rt} {d:.1e}' for rt, d in diffs.items() if rt != 'eager'))
+    return ('\nBottom-up pose end to end (mmpose.apis.inference_bottomup, '
+            f'one real photo, batch 1; ms, medians of {n} interleaved '
+            'calls; random weights, so "people" found is not a quality '
+            'measure; network: backbone, neck and head forward under the '
+            'runtime)\n' + markdown_table(
+                ['model'] + (['runtime'] if len(runtimes) > 1 else []) + [
+                    'flip test', 'pre/post-processing', 'network', 'grouping',
+                    'total', 'img/s', 'people', f'throughput / {reference}'
+                ], table) + check)
 
 
 def decode_report(rows: List[dict], config: str) -> str:
