@@ -276,8 +276,8 @@ def run_pose(args, settings, results):
             skipped=skipped)
     reference = next((p for p in peers if p in models), None)
     print(report.pose_report(rows, reference))
-    for line in skipped.values():
-        print(f'not timed: {line}')
+    for name, line in skipped.items():
+        print(f'not timed: {name}: {line}')
     print(report.decode_report(decode, os.path.basename(configs[0])))
     results['pose'] = dict(
         rows=rows, skipped=skipped, decode=decode, bn_folding=folding)

@@ -138,6 +138,10 @@ def _onnx_session(model: nn.Module,
     options.intra_op_num_threads = torch.get_num_threads()
     options.graph_optimization_level = \
         ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # ONNX Runtime's threads otherwise spin after each run and take the
+    # cores from whatever runs next: the next model of an interleaved loop,
+    # or the grouping that follows a pose network.
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     providers = ['CPUExecutionProvider']
     if device.type == 'cuda':
         if 'CUDAExecutionProvider' not in ort.get_available_providers():
@@ -208,8 +212,7 @@ def prepare_forward(model: nn.Module,
             return session.run(None, feed)
 
         def call_on(inputs):
-            return session.run(None,
-                               {name: inputs.contiguous().cpu().numpy()})
+            return session.run(None, {name: inputs.contiguous().cpu().numpy()})
 
         engine = session
     else:
