@@ -585,6 +585,50 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
                                      settings=settings,
                                      runtime='onnxruntime-int8')
     assert 1e-4 < rows[0]['max_rel_diff'] < 0.5
+    # ... and the timed calls run it, not the eager network: the people
+    # move a little (random weights, int8 maps)
+    model = models['ours']
+    model.test_cfg['flip_test'] = False
+    expected = inference_bottomup(model, image)[0].pred_instances
+    network = pose._RuntimeNetwork(model, settings, 'onnxruntime-int8')
+    try:
+        got = inference_bottomup(model, image)[0].pred_instances
+    finally:
+        network.remove()
+    assert len(got) > 0 and (len(got) != len(expected) or not np.allclose(
+        got.keypoints, expected.keypoints, atol=1e-3))
+    # autocast (bf16 on CPU): grouping still gets fp32 maps
+    rows = pose.time_pose_end_to_end({'ours': model},
+                                     image,
+                                     flips=(False, ),
+                                     iters=1,
+                                     warmup=0,
+                                     settings=BenchmarkSettings(CPU, amp=True))
+    assert rows[0]['people'] > 0
+    # a peer marked nchw_only gets NCHW input in a channels_last run
+    real_forward, inputs = pose._PoseNetwork.forward, []
+
+    def record(self, x):
+        inputs.append(x.is_contiguous())
+        return real_forward(self, x)
+
+    monkeypatch.setattr(pose._PoseNetwork, 'forward', record)
+    pose.time_pose_end_to_end({'dekr-hrnet-w32': model},
+                              image,
+                              flips=(False, ),
+                              iters=1,
+                              warmup=0,
+                              settings=settings)
+    assert inputs and all(inputs)
+    inputs.clear()
+    pose.time_pose_end_to_end({'ours': model},
+                              image,
+                              flips=(False, ),
+                              iters=1,
+                              warmup=0,
+                              settings=settings)
+    assert inputs and not any(inputs)  # channels_last
+    monkeypatch.undo()
     # a network the exporter refuses: named in `skipped`, the rest timed
     real = runtimes._onnx_session
 
@@ -609,6 +653,63 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
         'ae [onnxruntime]': 'HRNet cannot be exported to ONNX (test)'
     }
     assert 'extract_feat' not in vars(models['ae'])
+
+
+def test_pose_report_ratio_per_runtime():
+    rows = []
+    for runtime, ours, peer in (('eager', 1.0, 4.0), ('onnxruntime', 1.0,
+                                                      2.0)):
+        for model, ms in (('ours', ours), ('peer', peer)):
+            rows.append(
+                dict(
+                    model=model,
+                    runtime=runtime,
+                    flip=True,
+                    preprocessing=0.1,
+                    network=ms,
+                    grouping=0.1,
+                    total=ms,
+                    img_per_s=1e3 / ms,
+                    people=1,
+                    times=[ms, ms],
+                    n=2,
+                    max_rel_diff=0.0))
+    text = report.pose_report(rows, 'peer')
+    # against the peer under the same runtime
+    assert '| ours | eager | on |' in text
+    lines = [line for line in text.splitlines() if line.startswith('| ours')]
+    assert lines[0].endswith('| 4.00 |') and lines[1].endswith('| 2.00 |')
+
+
+def test_pose_models_get_the_same_random_weights():
+    pytest.importorskip('mmpose')
+    from selecsls_mm.benchmark import pose
+    settings = BenchmarkSettings(CPU)
+    weights = []
+    for _ in range(2):
+        models, _, _ = pose.build_pose_models([POSE_CONFIG], [], settings)
+        head = next(iter(models.values())).head
+        weights.append(next(head.parameters()).detach().clone())
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_neck_and_head_deploy_form_on_the_device():
+    from selecsls_mm.benchmark.pose import _deploy_neck_and_head
+
+    class Part(nn.Module):
+
+        def switch_to_deploy(self, test_cfg):
+            self.register_buffer('pos_enc', torch.zeros(test_cfg['n']))
+
+    model = nn.Module()
+    model.backbone, model.neck = Part(), Part()
+    model.head = nn.Sequential(nn.Sequential(Part()))
+    model.test_cfg = dict(n=3)
+    _deploy_neck_and_head(model, torch.device('meta'))
+    assert model.neck.pos_enc.shape == (3, )
+    assert model.neck.pos_enc.device.type == 'meta'  # moved
+    assert model.head[0][0].pos_enc.device.type == 'meta'  # nested too
+    assert not hasattr(model.backbone, 'pos_enc')  # left to --deploy
 
 
 def test_ae_head_gets_a_feature_list_without_flip():

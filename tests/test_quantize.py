@@ -169,6 +169,35 @@ def test_quantize_onnx_writes_an_int8_graph(tmp_path):
                   for p in tmp_path.iterdir()) == ['fp32.onnx', 'int8.onnx']
 
 
+def _activation_scales(path):
+    graph = onnx.load(str(path))
+    return {
+        i.name: onnx.numpy_helper.to_array(i)
+        for i in graph.graph.initializer
+        if i.name.endswith('_scale') and not i.dims
+    }
+
+
+def test_calibration_methods_set_different_ranges(tmp_path):
+    fp32 = tmp_path / 'fp32.onnx'
+    _tiny_classifier(fp32)
+    rng = np.random.default_rng(0)
+    # heavy tails: a percentile range is narrower than min/max
+    batches = [rng.standard_t(2, (8, 3, 16, 16)).astype(np.float32)]
+    minmax, percentile = tmp_path / 'minmax.onnx', tmp_path / 'pct.onnx'
+    quantize_onnx(str(fp32), str(minmax), batches, method='minmax')
+    quantize_onnx(str(fp32), str(percentile), batches, method='percentile')
+    a, b = _activation_scales(minmax), _activation_scales(percentile)
+    assert a.keys() == b.keys() and len(a) >= 3
+    assert sum(not np.allclose(a[k], b[k]) for k in a) >= 1
+    props = {p.key: p.value for p in onnx.load(str(percentile)).metadata_props}
+    assert 'percentile calibration' in props['quantization']
+    # entropy is refused: ONNX Runtime's gave minmax's scales (128 bins)
+    with pytest.raises(ValueError, match='unknown calibration method'):
+        quantize_onnx(
+            str(fp32), str(tmp_path / 'e.onnx'), batches, method='entropy')
+
+
 def test_quantize_onnx_bad_input_leaves_nothing(tmp_path):
     fp32 = tmp_path / 'fp32.onnx'
     _tiny_classifier(fp32)
@@ -201,6 +230,9 @@ def test_int8_runtime_runs_a_quantized_graph():
     assert 1e-4 < prepared.max_rel_diff < 0.2
     fp32 = prepare_forward(model, x, settings, runtime='onnxruntime')
     assert fp32.max_rel_diff < 1e-4
+    for session in (prepared.engine, fp32.engine):  # no spinning threads
+        assert session.get_session_options().get_session_config_entry(
+            'session.intra_op.allow_spinning') == '0'
     with pytest.raises(ValueError, match='--amp cannot be combined'):
         check_runtime('onnxruntime-int8', BenchmarkSettings(CPU, amp=True))
     with pytest.raises(ValueError, match='CPU only.*--device cpu'):
@@ -260,6 +292,42 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     assert abs(result['top1_other'] - result['top1_reference']) <= 0.01
     assert 1e-4 < result['max_rel_logit_diff'] < 0.15  # int8, not fp32
     assert onnx.load(str(out)).graph.input[0].name == 'input'
+    # The tool's options reach the graph.
+    proc = subprocess.run([
+        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
+        str(digits_demo_run['checkpoint']),
+        str(tmp_path / 'pct.onnx'), '--calib-method', 'percentile',
+        '--per-tensor', '--calib-num', '16', '--eval-num', '20',
+        '--cfg-options',
+        *[f'{k}.dataset.data_root={data_root}' for k in LOADERS]
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'on 20 images of test' in proc.stdout
+    props = {
+        p.key: p.value
+        for p in onnx.load(str(tmp_path / 'pct.onnx')).metadata_props
+    }
+    assert props['quantization'] == ('int8 static QDQ, weights per tensor, '
+                                     'percentile calibration on 16 images')
+    # No evaluation images: fails before OUT is written.
+    proc = subprocess.run([
+        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
+        str(digits_demo_run['checkpoint']),
+        str(tmp_path / 'none.onnx'), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}',
+        'test_dataloader.dataset.data_root=/nonexistent'
+    ],
+                          cwd=REPO,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    assert 'images of test_dataloader cannot be read' in proc.stderr
+    assert not (tmp_path / 'none.onnx').exists()
     # No data: one line that says where to point the config.
     proc = subprocess.run([
         sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,

@@ -3,6 +3,7 @@
 own inference path, split into pre/post-processing, network and grouping,
 and the PAF decoder's time against the number of people."""
 import copy
+import dataclasses
 import os.path as osp
 import time
 from collections import defaultdict
@@ -143,7 +144,7 @@ def build_pose_models(configs: Sequence[str],
     Raises:
         ValueError: An unknown peer name, listing the known ones.
     """
-    from ..utils.cli import error_line
+    from ..utils.cli import error_message
     unknown = [n for n in peers if n not in POSE_PEERS]
     if unknown:
         raise ValueError(f'unknown pose peer(s) {", ".join(unknown)}; known '
@@ -159,7 +160,7 @@ def build_pose_models(configs: Sequence[str],
         try:
             built[name] = build_peer(name)
         except ImportError as e:  # what to install, in one line
-            skipped[name] = error_line(e)[len('error: '):]
+            skipped[name] = error_message(e)
     models = {}
     for label, model in built.items():
         if fold:
@@ -222,7 +223,9 @@ class _PartTimer:
 
 
 class _Patches:
-    """Instance attributes that shadow methods, and how to undo them."""
+    """Instance attributes that shadow methods, and how to undo them:
+    :meth:`set` shadows ``owner.name`` with ``value``, :meth:`restore`
+    puts back what each owner had before, newest first."""
 
     def __init__(self):
         self._saved: List[tuple] = []
@@ -243,15 +246,25 @@ class _Patches:
 _ABSENT = object()
 
 
-def _deploy_neck_and_head(model: nn.Module):
-    """mmpose's own deploy form of the neck and head, as its exporters
-    use it (RTMO's encoder, for one, stores its positional encodings for the
-    configured input size only then); the same function, so it stays. The
-    backbone is left to ``--deploy``."""
+def _deploy_neck_and_head(model: nn.Module, device: torch.device):
+    """Switch a pose estimator's neck and head to mmpose's own deploy form,
+    the form its exporters use (RTMO's encoder, for one, stores its
+    positional encodings for the configured input size only then).
+
+    The same function in eager mode, so it is applied under every runtime
+    alike and kept. The backbone is left to ``--deploy``.
+
+    Args:
+        model (nn.Module): The estimator; its ``test_cfg`` is passed on.
+        device (torch.device): Where buffers created by the switch go.
+    """
     for part in (getattr(model, 'neck', None), model.head):
-        for module in part.modules() if part is not None else ():
+        if part is None:
+            continue
+        for module in part.modules():
             if callable(getattr(module, 'switch_to_deploy', None)):
                 module.switch_to_deploy(model.test_cfg)
+        part.to(device)
 
 
 class _RuntimeNetwork:
@@ -267,15 +280,21 @@ class _RuntimeNetwork:
         model (nn.Module): The bottom-up estimator, placed.
         settings (BenchmarkSettings): The run's settings.
         runtime (str): A runtime of :data:`.runtimes.RUNTIMES`.
+        nchw (bool): Feed this network NCHW input whatever the run's layout
+            (the peers marked ``nchw_only``).
     """
 
-    def __init__(self, model: nn.Module, settings: BenchmarkSettings,
-                 runtime: str):
+    def __init__(self,
+                 model: nn.Module,
+                 settings: BenchmarkSettings,
+                 runtime: str,
+                 nchw: bool = False):
         from .runtimes import check_runtime
         check_runtime(runtime, settings)
+        if nchw:
+            settings = dataclasses.replace(settings, channels_last=False)
         self.settings, self.runtime = settings, runtime
-        if runtime != 'eager':
-            _deploy_neck_and_head(model)
+        _deploy_neck_and_head(model, settings.device)
         self.network = _PoseNetwork(model).eval()
         self.max_rel_diff = 0.0
         self._prepared: Dict[tuple, tuple] = {}
@@ -299,11 +318,12 @@ class _RuntimeNetwork:
             self._prepared[key] = (prepared, spec)
         prepared, spec = self._prepared[key]
         # ONNX Runtime returns a flat list of arrays: back to the head's
-        # structure, as tensors. Grouping gets them in NCHW, whatever the
-        # network's layout: mmpose's AE flip merging and grouping took 1.8x
-        # as long on channels_last maps (860 vs 470 ms, run 5).
+        # structure, as tensors. Grouping gets them in NCHW and fp32,
+        # whatever the network's layout and autocast: mmpose's AE flip
+        # merging and grouping took 1.8x as long on channels_last maps (860
+        # vs 470 ms, run 5), and its decoders refuse bf16.
         leaves = [
-            torch.as_tensor(o).contiguous()
+            torch.as_tensor(o).float().contiguous()
             for o in tree_flatten(prepared.call(x))[0]
         ]
         outputs = tuple(tree_unflatten(leaves, spec))
@@ -369,23 +389,29 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
     """
     from mmpose.apis import inference_bottomup
 
-    from ..utils.cli import error_line
+    from ..utils.cli import error_message
     if runtime != 'eager' and settings is None:
         raise ValueError(f'runtime {runtime} needs the run\'s settings')
+    if settings is not None:
+        from .runtimes import check_runtime
+        check_runtime(runtime, settings)  # one line before any model runs
     networks = {}
-    if settings is not None:  # else: the models' own forward, as they are
-        for label, model in list(models.items()):
-            network = _RuntimeNetwork(model, settings, runtime)
+    try:
+        for label, model in list(models.items()) if settings else ():
+            network = _RuntimeNetwork(
+                model,
+                settings,
+                runtime,
+                nchw=POSE_PEERS.get(label, {}).get('nchw_only', False))
             try:  # prepares the network for this image's input shape
                 inference_bottomup(model, image)
-            except (ValueError, ImportError) as e:
+            except Exception as e:  # export, quantization, session errors
                 network.remove()
                 if skipped is not None:
-                    skipped[f'{label} [{runtime}]'] = error_line(e)[7:]
+                    skipped[f'{label} [{runtime}]'] = error_message(e)
                 models = {k: v for k, v in models.items() if k != label}
                 continue
             networks[label] = network
-    try:
         return _time_end_to_end(models, image, flips, iters, warmup, progress,
                                 runtime, networks)
     finally:
@@ -393,8 +419,12 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
             network.remove()
 
 
-def _time_end_to_end(models, image, flips, iters, warmup, progress, runtime,
-                     networks) -> List[dict]:
+def _time_end_to_end(models: Dict[str, nn.Module], image: np.ndarray,
+                     flips: Sequence[bool], iters: int, warmup: int,
+                     progress: Optional[Callable[[str], None]], runtime: str,
+                     networks: Dict[str, '_RuntimeNetwork']) -> List[dict]:
+    """The timed part of :func:`time_pose_end_to_end` (same arguments and
+    rows), with the runtime networks already installed."""
     from mmpose.apis import inference_bottomup
     timers = {label: _PartTimer(m) for label, m in models.items()}
     parts: Dict[Tuple[str, bool], List[dict]] = defaultdict(list)

@@ -45,7 +45,7 @@ def dataset_batches(cfg: Config,
     key = f'{split}_dataloader'
     if not cfg.get(key) or not cfg.get('test_dataloader'):
         raise ValueError(f'the config has no {key} (and test_dataloader) to '
-                         'read images from')
+                         'read images from; pick another split or add it')
     dataset_cfg = copy.deepcopy(cfg[key]['dataset'])
     dataset_cfg['pipeline'] = copy.deepcopy(
         cfg.test_dataloader.dataset.pipeline)
@@ -63,7 +63,9 @@ def dataset_batches(cfg: Config,
         rng = np.random.default_rng(seed)
         indices = np.sort(rng.choice(len(dataset), num, replace=False))
     if len(indices) == 0:
-        raise ValueError(f'the {key} dataset is empty')
+        raise ValueError(f'the {key} dataset is empty; point it at images '
+                         f'with --cfg-options {key}.dataset.data_root=DIR or '
+                         'pick another split')
     preprocessor = model.data_preprocessor
     for start in range(0, len(indices), batch_size):
         data = pseudo_collate(

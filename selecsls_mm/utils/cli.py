@@ -39,6 +39,20 @@ def add_cfg_options_argument(parser: argparse.ArgumentParser,
         f'config, e.g. {example} or key="[a,b]"; no white space is allowed')
 
 
+def error_message(err: BaseException) -> str:
+    """The message of ``err`` on one line (its type name when empty).
+
+    Args:
+        err (BaseException): The exception.
+
+    Returns:
+        str: The message, white space collapsed.
+    """
+    # KeyError's str() is the repr of its key; show the message itself.
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return ' '.join(str(message).split()) or type(err).__name__
+
+
 def error_line(err: BaseException) -> str:
     """The one line a tool prints for ``err``: ``error: <message>``.
 
@@ -48,10 +62,7 @@ def error_line(err: BaseException) -> str:
     Returns:
         str: The line, without a newline.
     """
-    # KeyError's str() is the repr of its key; show the message itself.
-    message = err.args[0] if isinstance(err, KeyError) and err.args else err
-    message = ' '.join(str(message).split()) or type(err).__name__
-    return f'error: {message}'
+    return f'error: {error_message(err)}'
 
 
 def run_main(main: Callable[[Optional[List[str]]], Optional[int]],
