@@ -649,6 +649,13 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
         runtime='onnxruntime',
         skipped=skipped)
     assert [r['model'] for r in rows] == ['ours']
+    assert pose.time_pose_end_to_end(  # nothing left to time
+        {'ae': models['ae']},
+        image,
+        iters=1,
+        warmup=0,
+        settings=settings,
+        runtime='onnxruntime') == []
     assert skipped == {
         'ae [onnxruntime]': 'HRNet cannot be exported to ONNX (test)'
     }

@@ -412,6 +412,8 @@ def time_pose_end_to_end(models: Dict[str, nn.Module],
                 models = {k: v for k, v in models.items() if k != label}
                 continue
             networks[label] = network
+        if not models:  # every model was left out
+            return []
         return _time_end_to_end(models, image, flips, iters, warmup, progress,
                                 runtime, networks)
     finally:
