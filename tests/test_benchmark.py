@@ -613,21 +613,15 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
         return real_forward(self, x)
 
     monkeypatch.setattr(pose._PoseNetwork, 'forward', record)
-    pose.time_pose_end_to_end({'dekr-hrnet-w32': model},
-                              image,
-                              flips=(False, ),
-                              iters=1,
-                              warmup=0,
-                              settings=settings)
-    assert inputs and all(inputs)
-    inputs.clear()
-    pose.time_pose_end_to_end({'ours': model},
-                              image,
-                              flips=(False, ),
-                              iters=1,
-                              warmup=0,
-                              settings=settings)
-    assert inputs and not any(inputs)  # channels_last
+    for label, nchw in (('dekr-hrnet-w32', True), ('ours', False)):
+        inputs.clear()
+        pose.time_pose_end_to_end({label: model},
+                                  image,
+                                  flips=(False, ),
+                                  iters=1,
+                                  warmup=0,
+                                  settings=settings)
+        assert inputs and all(c == nchw for c in inputs)
     monkeypatch.undo()
     # a network the exporter refuses: named in `skipped`, the rest timed
     real = runtimes._onnx_session

@@ -261,6 +261,15 @@ def test_report_gives_each_runtime_its_difference():
         'expected to match)' in text
 
 
+def _quantize_tool(*args):
+    return subprocess.run(
+        [sys.executable, 'tools/deployment/quantize.py', *map(str, args)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300)
+
+
 @pytest.mark.slow
 def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     """The demo's trained SelecSLS-42 (two epochs), calibrated on 64
@@ -270,17 +279,10 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     assert digits_demo_run['proc'].returncode == 0
     data_root = digits_demo_run['data_root']
     out, numbers = tmp_path / 'digits_int8.onnx', tmp_path / 'int8.json'
-    proc = subprocess.run([
-        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
-        str(digits_demo_run['checkpoint']),
-        str(out), '--json',
+    proc = _quantize_tool(
+        DIGITS_CONFIG, str(digits_demo_run['checkpoint']), str(out), '--json',
         str(numbers), '--cfg-options',
-        *[f'{k}.dataset.data_root={data_root}' for k in LOADERS]
-    ],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+        *[f'{k}.dataset.data_root={data_root}' for k in LOADERS])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert re.search(
         r'int8 vs fp32 on 360 images of test: top-1 agreement '
@@ -293,18 +295,12 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     assert 1e-4 < result['max_rel_logit_diff'] < 0.15  # int8, not fp32
     assert onnx.load(str(out)).graph.input[0].name == 'input'
     # The tool's options reach the graph.
-    proc = subprocess.run([
-        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
-        str(digits_demo_run['checkpoint']),
+    proc = _quantize_tool(
+        DIGITS_CONFIG, str(digits_demo_run['checkpoint']),
         str(tmp_path / 'pct.onnx'), '--calib-method', 'percentile',
         '--per-tensor', '--calib-num', '16', '--eval-num', '20',
         '--cfg-options',
-        *[f'{k}.dataset.data_root={data_root}' for k in LOADERS]
-    ],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+        *[f'{k}.dataset.data_root={data_root}' for k in LOADERS])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'on 20 images of test' in proc.stdout
     props = {
@@ -314,31 +310,17 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     assert props['quantization'] == ('int8 static QDQ, weights per tensor, '
                                      'percentile calibration on 16 images')
     # No evaluation images: fails before OUT is written.
-    proc = subprocess.run([
-        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
-        str(digits_demo_run['checkpoint']),
-        str(tmp_path / 'none.onnx'), '--cfg-options',
-        f'train_dataloader.dataset.data_root={data_root}',
-        'test_dataloader.dataset.data_root=/nonexistent'
-    ],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = _quantize_tool(DIGITS_CONFIG, str(digits_demo_run['checkpoint']),
+                          str(tmp_path / 'none.onnx'), '--cfg-options',
+                          f'train_dataloader.dataset.data_root={data_root}',
+                          'test_dataloader.dataset.data_root=/nonexistent')
     assert proc.returncode != 0
     assert 'images of test_dataloader cannot be read' in proc.stderr
     assert not (tmp_path / 'none.onnx').exists()
     # No data: one line that says where to point the config.
-    proc = subprocess.run([
-        sys.executable, 'tools/deployment/quantize.py', DIGITS_CONFIG,
-        str(digits_demo_run['checkpoint']),
-        str(tmp_path / 'none.onnx'), '--cfg-options',
-        'train_dataloader.dataset.data_root=/nonexistent'
-    ],
-                          cwd=REPO,
-                          capture_output=True,
-                          text=True,
-                          timeout=300)
+    proc = _quantize_tool(DIGITS_CONFIG, str(digits_demo_run['checkpoint']),
+                          str(tmp_path / 'none.onnx'), '--cfg-options',
+                          'train_dataloader.dataset.data_root=/nonexistent')
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith(
         'error: the images of train_dataloader cannot be read')
