@@ -10,7 +10,8 @@ from ..utils import (build_model, complexity, count_macs, count_params,
 from .deploy_checkpoint import deploy_checkpoint, format_deploy_report
 from .deploy_config import (deploy_config_text, deploy_overrides,
                             load_source_config)
-from .onnx_export import add_metadata, export_module, export_onnx, run_onnx
+from .onnx_export import (add_metadata, export_module, export_onnx,
+                          onnx_runner, run_onnx)
 from .prune import prune_classifier, prune_selecsls
 from .quantize import (logit_agreement, onnx_logits, quantize_classifier,
                        quantize_onnx)
@@ -21,6 +22,6 @@ __all__ = [
     'fuse_conv_module', 'fuse_conv_modules', 'prune_classifier',
     'prune_selecsls', 'deploy_checkpoint', 'format_deploy_report',
     'deploy_config_text', 'deploy_overrides', 'load_source_config',
-    'add_metadata', 'export_module', 'export_onnx', 'run_onnx',
+    'add_metadata', 'export_module', 'export_onnx', 'onnx_runner', 'run_onnx',
     'quantize_onnx', 'quantize_classifier', 'onnx_logits', 'logit_agreement'
 ]

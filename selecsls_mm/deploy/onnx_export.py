@@ -3,8 +3,9 @@
 with dynamic batch size and input height/width."""
 import os.path as osp
 import warnings
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -67,6 +68,33 @@ def add_metadata(path: str, props: dict):
         onnx.save(model, tmp)
 
 
+def onnx_runner(path: str,
+                threads: int = 0) -> Callable[[np.ndarray], List[np.ndarray]]:
+    """One ONNX Runtime (CPU) session on the graph at ``path``, as a function
+    of an input batch that returns every output.
+
+    Args:
+        path (str): The ``.onnx`` file; its first input is fed.
+        threads (int): ONNX Runtime's intra-op threads (0: its default).
+
+    Returns:
+        callable: ``run(batch)`` -> list of arrays, in the graph's order;
+        ``batch`` is cast to contiguous float32.
+    """
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
+    name = session.get_inputs()[0].name
+
+    def run(batch: np.ndarray) -> List[np.ndarray]:
+        return session.run(None,
+                           {name: np.ascontiguousarray(batch, np.float32)})
+
+    return run
+
+
 def run_onnx(path: str, x: torch.Tensor) -> List[torch.Tensor]:
     """Run the ONNX graph at ``path`` on ``x`` with onnxruntime (CPU).
 
@@ -77,11 +105,7 @@ def run_onnx(path: str, x: torch.Tensor) -> List[torch.Tensor]:
     Returns:
         list[Tensor]: The outputs, in the graph's order.
     """
-    import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    return [
-        torch.from_numpy(o) for o in session.run(None, {'input': x.numpy()})
-    ]
+    return [torch.from_numpy(o) for o in onnx_runner(path)(x.numpy())]
 
 
 def export_onnx(config: str,

@@ -11,7 +11,7 @@ when used.
 import itertools
 import os.path as osp
 import tempfile
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
@@ -131,23 +131,6 @@ def quantize_onnx(model: str,
     return dict(out=out, calibration_images=reader.count, method=method)
 
 
-def _first_output(model: str, threads: int = 0) -> Callable:
-    """A function running ``model`` (an ``.onnx`` file) with ONNX Runtime on
-    one batch (N, C, H, W) float32 and returning its first output."""
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    session = ort.InferenceSession(
-        model, options, providers=['CPUExecutionProvider'])
-    name = session.get_inputs()[0].name
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(None,
-                           {name: np.ascontiguousarray(batch, np.float32)})[0]
-
-    return run
-
-
 def onnx_logits(model: str,
                 batches: Iterable[np.ndarray],
                 threads: int = 0) -> np.ndarray:
@@ -161,8 +144,9 @@ def onnx_logits(model: str,
     Returns:
         ndarray: (sum of N, ...) float32.
     """
-    run = _first_output(model, threads)
-    outputs: List[np.ndarray] = [run(b) for b in batches]
+    from .onnx_export import onnx_runner
+    run = onnx_runner(model, threads)
+    outputs: List[np.ndarray] = [run(b)[0] for b in batches]
     if not outputs:
         raise ValueError(f'no images to run {model} on')
     return np.concatenate(outputs)
@@ -248,7 +232,7 @@ def quantize_classifier(config: str,
     from ..stack import load_config
     from ..utils import build_model
     from .calibration import dataset_batches
-    from .onnx_export import export_onnx
+    from .onnx_export import export_onnx, onnx_runner
     if not out.endswith('.onnx'):
         raise ValueError(f'OUT must end with .onnx, got {out}')
     if calib_num < 1:
@@ -279,11 +263,11 @@ def quantize_classifier(config: str,
                                reduce_range)
         # One batch at a time through both graphs: only logits are kept,
         # so a large evaluation split fits in memory.
-        run_fp32, run_int8 = _first_output(fp32), _first_output(out)
+        run_fp32, run_int8 = onnx_runner(fp32), onnx_runner(out)
         reference, quantized, labels = [], [], []
         for x, y in evaluation:
-            reference.append(run_fp32(x))
-            quantized.append(run_int8(x))
+            reference.append(run_fp32(x)[0])
+            quantized.append(run_int8(x)[0])
             labels.append(y)
     result.update(
         logit_agreement(
