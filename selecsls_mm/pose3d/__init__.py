@@ -1,4 +1,4 @@
-"""XNect in 3D for MMPose: Stage I 3D maps (codec, head, estimator), the
+"""XNect in 3D for MMPose: Stage I 3D maps (codec, head, transforms), the
 multi-person 3D datasets and metrics, and the real-motion scenes.
 
 Opt-in like :mod:`selecsls_mm.pose` (``custom_imports=dict(imports=
@@ -7,3 +7,6 @@ Opt-in like :mod:`selecsls_mm.pose` (``custom_imports=dict(imports=
 from ..stack import require_pose
 
 require_pose()
+
+from .. import pose  # noqa: E402,F401  (the 2D modules the 3D ones extend)
+from . import codecs, heads, losses, transforms  # noqa: E402,F401
