@@ -7,3 +7,5 @@ Opt-in like :mod:`selecsls_mm.pose` (``custom_imports=dict(imports=
 from ..stack import require_pose
 
 require_pose()
+
+from . import datasets, metrics  # noqa: E402,F401  (registers them)
