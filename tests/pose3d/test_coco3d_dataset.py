@@ -86,6 +86,29 @@ def test_muco_layout_bottomup(tmp_path):
         np.testing.assert_array_equal(v > 0, info['keypoints_visible'][0] > 0)
 
 
+def test_without_keypoints_vis_joints_inside_the_image_are_seen(tmp_path):
+    # the first 3DMPPE releases have no keypoints_vis: every joint is
+    # labelled, and only those inside the image are visible in 2D
+    data = write_muco(tmp_path / 'muco', num=3, seed=0)
+    edit_json(data['ann_file'],
+              lambda d: [a.pop('keypoints_vis') for a in d['annotations']])
+    scenes = regenerate(3, seed=0, split='train')
+    ds = build(tmp_path / 'muco', 'MuCo-3DHP.json')
+    outside = 0
+    for i in range(len(ds)):
+        info = ds[i]
+        scene = scenes[info['img_id'] - 1]
+        want = expected(scene, 'coco21', NOT_IN_MUCO)
+        kpts = want['keypoints']
+        size = (scene.camera.width, scene.camera.height)
+        inside = ((kpts >= 0) & (kpts < size)).all(-1)
+        body = np.array([n not in FACE for n in COCO_KEYPOINTS])
+        want['keypoints_visible'] = inside & body
+        outside += (~inside & body).sum()
+        assert_matches(info, want)
+    assert outside > 0  # the scenes cut people at the border
+
+
 def test_muco_all_21_joints_in_muco21(tmp_path):
     write_muco(tmp_path / 'muco', num=2, seed=3)
     scenes = regenerate(2, seed=3, split='train')

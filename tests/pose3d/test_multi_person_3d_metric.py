@@ -9,6 +9,7 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.structures import PoseDataSample
 from scene_fixtures import mmpose_scope  # noqa: F401  (autouse fixture)
 from scene_fixtures import SIZE
+from scipy.linalg import orthogonal_procrustes
 from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 
@@ -94,12 +95,10 @@ def evaluate(samples, **cfg):
     return evaluator.evaluate(len(samples))
 
 
-def known_errors(gt):
-    """Two images. Person 0 exact; person 1 (16 labelled joints): both
-    wrists and the left ankle 200 mm off, both knees 102 mm off, face
-    predicted as garbage (unlabelled); person 2 not predicted; person 3
-    exact but both elbows not read out; person 4 hidden; one false
-    positive 300 px away. Predictions in shuffled order."""
+def known_errors_person1(gt):
+    """Person 1's predicted 3D (J, 3) and prediction: both wrists and the
+    left ankle 200 mm off, both knees 102 mm off, face (unlabelled)
+    predicted as garbage."""
     far = dict(
         zip(
             idx('left_wrist', 'right_wrist', 'left_ankle'),
@@ -110,6 +109,15 @@ def known_errors(gt):
             [np.array([0, 60., 80.]) * 1.02] * 2))
     garbage = {j: np.array([1e4, 0, 0]) for j in idx(*FACE)}
     p1 = prediction(gt, 1, {**far, **near, **garbage})
+    return p1['keypoints_3d'], p1
+
+
+def known_errors(gt):
+    """Two images. Person 0 exact; person 1 (16 labelled joints) as
+    :func:`known_errors_person1`; person 2 not predicted; person 3
+    exact but both elbows not read out; person 4 hidden; one false
+    positive 300 px away. Predictions in shuffled order."""
+    _, p1 = known_errors_person1(gt)
     p3 = prediction(
         gt, 3, unread=idx('left_elbow', 'right_elbow'), kpt_offset=2.)
     fp = prediction(gt, 0, kpt_offset=300.)
@@ -139,6 +147,18 @@ def test_known_errors(scene):
     }
     for key, value in expected.items():
         assert result[key] == pytest.approx(value, rel=1e-9), key
+    # PA-MPJPE: persons 0 and 3 align exactly; person 1 against scipy's
+    # orthogonal Procrustes (rotation, then the least-squares scale)
+    pred1, _ = known_errors_person1(gt)
+    mask = np.ones(J, bool)
+    mask[idx(*FACE)] = False
+    a, b = pred1[mask], gt['rel'][1][mask]
+    a0, b0 = a - a.mean(0), b - b.mean(0)
+    rot, singular_sum = orthogonal_procrustes(a0, b0)
+    aligned = singular_sum / (a0**2).sum() * a0 @ rot + b.mean(0)
+    pa1 = np.linalg.norm(aligned - b, axis=-1).sum()
+    assert result['pose3d/pa_mpjpe_matched'] == pytest.approx(
+        pa1 / 56, rel=1e-6)
 
 
 def test_eval_joints(scene):
@@ -181,6 +201,29 @@ def test_without_gt_boxes_and_without_read_flags(scene):
     assert result['pose3d/detection_rate'] == 1.0
     assert result['pose3d/pck3d_all'] == 1.0
     assert result['pose3d/read_rate_matched'] == 1.0
+
+
+def test_one_prediction_for_two_close_people(scene):
+    # a second person 3 px beside person 0: its OKS with person 0's
+    # prediction is high, but a prediction matches one person only
+    gt = ground_truth(scene)
+    for key in gt:
+        twin = gt[key][0] + (3. if key in ('keypoints', 'bboxes') else 0.)
+        gt[key] = np.concatenate([gt[key], twin[None]])
+    result = evaluate([sample(gt, [0, 5], [prediction(gt, 0)])])
+    assert result['pose3d/num_gt'] == 2
+    assert result['pose3d/num_matched'] == 1
+    assert result['pose3d/pck3d_all'] == pytest.approx(0.5)
+
+
+def test_keypoints_not_found_do_not_match(scene):
+    # exact positions, but only 5 of 17 keypoints found: OKS 5/17 < 0.5
+    gt = ground_truth(scene)
+    p = prediction(gt, 0)
+    p['keypoint_scores'][5:] = 0.
+    result = evaluate([sample(gt, [0], [p])])
+    assert result['pose3d/num_matched'] == 0
+    assert result['pose3d/pck3d_all'] == 0.
 
 
 def test_no_people_is_nan_not_a_number(scene):
@@ -252,4 +295,7 @@ def test_greedy_match_is_one_to_one_best_first():
     # (1, 0) first; then (0, 1); row 2's best left is 0.3 < 0.5
     np.testing.assert_array_equal(greedy_match(sim, 0.5), [1, 0, -1])
     np.testing.assert_array_equal(greedy_match(sim, 0.25), [1, 0, 2])
+    # one prediction best for both ground truths: matched once
+    np.testing.assert_array_equal(
+        greedy_match(np.array([[0.9, 0.8], [0.1, 0.2]]), 0.5), [0, -1])
     assert (greedy_match(np.zeros((0, 3)), 0.5) == -1).all()

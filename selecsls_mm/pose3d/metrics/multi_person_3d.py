@@ -218,26 +218,16 @@ class MultiPerson3DMetric(BaseMetric):
         m_gt, m_pred, m_scored = gt[matched], pred[matched], scored[matched]
         m_read = m_scored & read[matched]
         filled = np.nan_to_num(m_pred)  # masked out below; keeps SVD finite
-        num_scored = m_scored.sum()
-        return {
-            'pck3d_all':
-            pck3d(pred, gt, scored, **pck),
-            'auc_all':
-            auc3d(pred, gt, scored, **auc),
-            'pck3d_matched':
-            pck3d(m_pred, m_gt, m_scored, **pck),
-            'auc_matched':
-            auc3d(m_pred, m_gt, m_scored, **auc),
-            'mpjpe_matched':
-            mpjpe(filled, m_gt, m_read),
-            'pa_mpjpe_matched':
-            pa_mpjpe(filled, m_gt, m_read),
-            'detection_rate':
-            float(matched.mean()) if matched.size else float('nan'),
-            'read_rate_matched':
-            float(m_read.sum() / num_scored) if num_scored else float('nan'),
-            'num_gt':
-            int(matched.size),
-            'num_matched':
-            int(matched.sum()),
-        }
+        num_scored, nan = m_scored.sum(), float('nan')
+        return dict(
+            pck3d_all=pck3d(pred, gt, scored, **pck),
+            auc_all=auc3d(pred, gt, scored, **auc),
+            pck3d_matched=pck3d(m_pred, m_gt, m_scored, **pck),
+            auc_matched=auc3d(m_pred, m_gt, m_scored, **auc),
+            mpjpe_matched=mpjpe(filled, m_gt, m_read),
+            pa_mpjpe_matched=pa_mpjpe(filled, m_gt, m_read),
+            detection_rate=float(matched.mean()) if matched.size else nan,
+            read_rate_matched=float(m_read.sum() /
+                                    num_scored) if num_scored else nan,
+            num_gt=int(matched.size),
+            num_matched=int(matched.sum()))
