@@ -191,8 +191,8 @@ def test_test_mode_keeps_images_without_people(tmp_path):
 
 @pytest.mark.parametrize('change, kwargs, message', [
     (lambda d: d['images'][1].pop('f'), {},
-     "image 2 ('images/000001.jpg') lacks the camera fields 'f'"),
-    (lambda d: d['images'][0].update(c=[1.0]), {}, 'lacks the camera'),
+     "image 2 ('images/000001.jpg') lacks valid camera fields 'f'"),
+    (lambda d: d['images'][0].update(c=[1.0]), {}, 'lacks valid camera'),
     (None, dict(type='MuPoTS3DDataset'), "camera_layout='f_c'"),
     (None, dict(joint_names=['R_Shouldr'] + ['Pelvis'] * 20),
      "unknown joint name 'R_Shouldr' in joint_names"),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmpose.registry import DATASETS, METRICS
+from mmpose.registry import DATASETS, METRICS, TRANSFORMS
 from scene_fixtures import mmpose_scope  # noqa: F401  (autouse fixture)
 from scene_fixtures import write_default, write_muco, write_mupots
 
@@ -85,3 +85,13 @@ def test_mupots_test_set_and_metric(config):
     assert not metric.eval_mask[[17, 18]].any()  # pelvis, spine
     np.testing.assert_array_equal(metric.eval_mask,
                                   METRICS.build(cfg.test_evaluator).eval_mask)
+
+
+def test_placeholders_refuse_3d_samples():
+    add = TRANSFORMS.build(dict(type='Add3DPlaceholders'))
+    sample = add(dict(keypoints=np.zeros((2, 17, 2))))
+    assert sample['keypoints_3d'].shape == (2, 21, 3)
+    with pytest.raises(
+            ValueError, match='use it only in the pipeline of '
+            '2D-only datasets'):
+        add(sample)

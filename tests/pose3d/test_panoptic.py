@@ -120,6 +120,8 @@ def test_written_json_reads_the_same(sequence, tmp_path):
 
 
 def test_bad_input(sequence, tmp_path):
+    with pytest.raises(ValueError, match='needs data_root'):
+        DATASETS.build(dict(type='PanopticDataset', camera='00_16'))
     with pytest.raises(
             ValueError,
             match=r"camera '00_99' is not in .*"

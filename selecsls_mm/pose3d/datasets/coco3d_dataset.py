@@ -14,7 +14,6 @@ for CMU Panoptic) and ``category_id``/``iscrowd``/``area``. The joint order
 is ``joint_names``, else ``categories[0]['joint_names']`` of the file, else
 the dataset's default (MuCo's 21 or MuPoTS' 17 joints). See docs/pose3d.md.
 """
-import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -140,7 +139,7 @@ class Coco3DPoseDataset(BaseCocoStyleDataset):
             if camera is None:
                 raise ValueError(
                     f'{self._where()}: image {img_id} '
-                    f'({img.get("file_name")!r}) lacks the camera fields '
+                    f'({img.get("file_name")!r}) lacks valid camera fields '
                     f'{CAMERA_LAYOUTS[self.camera_layout]} (focal length and '
                     "principal point in px); use the 3DMPPE file, or set "
                     f"camera_layout={self._other_layout()!r} if the file "
@@ -267,7 +266,7 @@ class Coco3DPoseDataset(BaseCocoStyleDataset):
                       bbox_xywh: List[float]) -> dict:
         """The annotation with COCO's keys filled in where the file lacks
         them, so CocoMetric can score it without an ann_file."""
-        raw = copy.deepcopy(ann)
+        raw = dict(ann)  # nested values are shared, never modified
         if 'keypoints' not in raw:
             raw['keypoints'] = _coco_keypoints(keypoints, visible)
             raw['num_keypoints'] = int((visible > 0).sum())

@@ -42,6 +42,9 @@ class PanopticDataset(Coco3DPoseDataset):
         super().__init__(**kwargs)
 
     def _load_coco(self) -> COCO:
+        if not self.data_root:
+            raise ValueError(f'{type(self).__name__} needs data_root: the '
+                             'Panoptic sequence folder')
         coco = COCO()
         coco.dataset = panoptic_to_coco3d(self.data_root, self.camera,
                                           self.frame_step, self.min_confidence)
