@@ -9,4 +9,5 @@ from ..stack import require_pose
 require_pose()
 
 from .. import pose  # noqa: E402,F401  (the 2D modules the 3D ones extend)
-from . import codecs, heads, losses, transforms  # noqa: E402,F401
+from . import (codecs, datasets, heads, losses, metrics,  # noqa: E402,F401
+               transforms)

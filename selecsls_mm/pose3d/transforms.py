@@ -4,7 +4,6 @@ image augmentations of bottom-up training, and pack the 3D targets."""
 from typing import Optional
 
 import numpy as np
-from mmcv.transforms import BaseTransform
 from mmpose.datasets.transforms import BottomupRandomAffine
 from mmpose.registry import TRANSFORMS
 
@@ -91,29 +90,6 @@ class BottomupRandomFlip3D(BottomupRandomFlip):
             if results.get('keypoints_3d_visible') is not None:
                 results['keypoints_3d_visible'] = np.asarray(
                     results['keypoints_3d_visible'])[:, flip]
-        return results
-
-
-@TRANSFORMS.register_module()
-class AddEmpty3DLabels(BaseTransform):
-    """Give a sample without 3D labels (a COCO image mixed into 3D training)
-    all-zero ``keypoints_3d`` and ``keypoints_3d_visible``, so the codec
-    leaves its 3D maps unsupervised and batches collate. Samples that have
-    3D labels pass unchanged.
-
-    Args:
-        joint_set (str): The 3D joint set. Defaults to ``'coco21'``.
-    """
-
-    def __init__(self, joint_set: str = 'coco21') -> None:
-        self.joint_set = get_joint_set(joint_set)
-
-    def transform(self, results: dict) -> dict:
-        if results.get('keypoints_3d') is None:
-            N = len(results['keypoints'])
-            J = self.joint_set.num_joints
-            results['keypoints_3d'] = np.zeros((N, J, 3), np.float32)
-            results['keypoints_3d_visible'] = np.zeros((N, J), np.float32)
         return results
 
 

@@ -104,17 +104,6 @@ def test_wrong_joint_count_is_one_line(scene):
         t(results)
 
 
-def test_empty_3d_labels_for_2d_only_samples(scene):
-    t = Compose([dict(type='AddEmpty3DLabels')])
-    results = results_of(scene)
-    kept = t(dict(results))
-    assert kept['keypoints_3d'] is results['keypoints_3d']
-    del results['keypoints_3d'], results['keypoints_3d_visible']
-    filled = t(results)
-    assert filled['keypoints_3d'].shape == (3, 21, 3)
-    assert not filled['keypoints_3d_visible'].any()
-
-
 def test_pack_keeps_3d_targets(scene):
     codec = dict(
         type='PartAffinityField3D',
