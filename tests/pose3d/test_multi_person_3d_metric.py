@@ -147,6 +147,21 @@ def test_known_errors(scene):
     }
     for key, value in expected.items():
         assert result[key] == pytest.approx(value, rel=1e-9), key
+    # mean-pose baseline: the mean of people 0-3's labelled joints, scored
+    # on the matched people's read joints
+    rel = gt['rel'][:4]
+    labelled = gt['keypoints_3d_visible'][:4] > 0
+    mean = np.stack([rel[labelled[:, j], j].mean(0) for j in range(J)])
+    errors = [
+        np.linalg.norm(mean - rel[n], axis=-1)[labelled[n]]
+        for n in (0, 1)
+    ]
+    errors.append(
+        np.delete(
+            np.linalg.norm(mean - rel[3], axis=-1),
+            idx('left_elbow', 'right_elbow')))
+    assert result['pose3d/mpjpe_mean_pose_matched'] == pytest.approx(
+        np.concatenate(errors).mean(), rel=1e-9)
     # PA-MPJPE: persons 0 and 3 align exactly; person 1 against scipy's
     # orthogonal Procrustes (rotation, then the least-squares scale)
     pred1, _ = known_errors_person1(gt)

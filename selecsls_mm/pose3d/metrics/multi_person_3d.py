@@ -13,6 +13,9 @@ pose is scored root-relative with :mod:`.functional`. Keys (prefix
 - ``mpjpe_matched``, ``pa_mpjpe_matched``: MPJPE and Procrustes-aligned
   MPJPE (mm) over matched people's read-out joints; undefined for people
   without a prediction.
+- ``mpjpe_mean_pose_matched``: a baseline: the MPJPE the mean root-relative
+  pose of all evaluated ground-truth people would have on the same joints
+  (a model that learned nothing of the person scores about this).
 - ``detection_rate``: matched / ground-truth people; ``read_rate_matched``:
   the share of the matched people's scored joints that were read out
   (a joint not read out misses in 3DPCK and AUC, it is not skipped).
@@ -219,6 +222,8 @@ class MultiPerson3DMetric(BaseMetric):
         m_read = m_scored & read[matched]
         filled = np.nan_to_num(m_pred)  # masked out below; keeps SVD finite
         num_scored, nan = m_scored.sum(), float('nan')
+        weight = scored[..., None].astype(np.float64)
+        mean_pose = (gt * weight).sum(0) / np.maximum(weight.sum(0), 1.)
         return dict(
             pck3d_all=pck3d(pred, gt, scored, **pck),
             auc_all=auc3d(pred, gt, scored, **auc),
@@ -226,6 +231,8 @@ class MultiPerson3DMetric(BaseMetric):
             auc_matched=auc3d(m_pred, m_gt, m_scored, **auc),
             mpjpe_matched=mpjpe(filled, m_gt, m_read),
             pa_mpjpe_matched=pa_mpjpe(filled, m_gt, m_read),
+            mpjpe_mean_pose_matched=mpjpe(
+                np.broadcast_to(mean_pose, m_gt.shape), m_gt, m_read),
             detection_rate=float(matched.mean()) if matched.size else nan,
             read_rate_matched=float(m_read.sum() /
                                     num_scored) if num_scored else nan,
