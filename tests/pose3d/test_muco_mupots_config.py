@@ -1,6 +1,7 @@
-"""configs/pose3d/_base_/datasets/muco_mupots.py builds its datasets and
-metric on tiny files in the exact MuCo-3DHP / MuPoTS-3D layouts (and a
-COCO-keypoints file), and MuCo and COCO samples batch together."""
+"""The real recipe (configs/pose3d/xnect3d_selecsls60_*_muco-coco-*.py)
+builds its datasets and metric on tiny files in the exact MuCo-3DHP /
+MuPoTS-3D layouts (and a COCO-keypoints file), and MuCo and COCO samples
+batch together."""
 import os.path as osp
 
 import numpy as np
@@ -12,8 +13,8 @@ from scene_fixtures import mmpose_scope  # noqa: F401  (autouse fixture)
 from scene_fixtures import write_default, write_muco, write_mupots
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs', 'pose3d', '_base_', 'datasets',
-                  'muco_mupots.py')
+CONFIG = osp.join(REPO, 'configs', 'pose3d',
+                  'xnect3d_selecsls60_8xb32-140e_muco-coco-512x320.py')
 
 
 @pytest.fixture(scope='module')
@@ -70,7 +71,10 @@ def test_train_set_mixes_muco_and_coco(config):
 
 def test_mupots_test_set_and_metric(config):
     cfg, data = config
-    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    packed = DATASETS.build(cfg.val_dataloader.dataset)[0]['data_samples']
+    assert set(packed.metainfo['camera_param']) == {'f', 'c'}
+    assert packed.gt_instances.keypoints_3d.shape[1:] == (21, 3)
+    dataset = DATASETS.build(dict(cfg.val_dataloader.dataset, pipeline=[]))
     assert type(dataset).__name__ == 'MuPoTS3DDataset'
     assert len(dataset) == 2
     people = 0

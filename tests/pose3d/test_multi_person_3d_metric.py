@@ -153,8 +153,7 @@ def test_known_errors(scene):
     labelled = gt['keypoints_3d_visible'][:4] > 0
     mean = np.stack([rel[labelled[:, j], j].mean(0) for j in range(J)])
     errors = [
-        np.linalg.norm(mean - rel[n], axis=-1)[labelled[n]]
-        for n in (0, 1)
+        np.linalg.norm(mean - rel[n], axis=-1)[labelled[n]] for n in (0, 1)
     ]
     errors.append(
         np.delete(
