@@ -9,5 +9,5 @@ from ..stack import require_pose
 require_pose()
 
 from .. import pose  # noqa: E402,F401  (the 2D modules the 3D ones extend)
-from . import (codecs, datasets, heads, losses, metrics,  # noqa: E402,F401
-               transforms)
+from . import (checks, codecs, datasets, heads, losses,  # noqa: E402,F401
+               metrics, transforms)

@@ -86,6 +86,8 @@ class Coco3DPoseDataset(BaseCocoStyleDataset):
     """
 
     METAINFO: dict = dict(from_file='configs/_base_/datasets/coco.py')
+    # what a 3D model's training data must hold (see ..checks)
+    has_3d_labels: bool = True
     default_joint_names: Tuple[str, ...] = MUCO_JOINT_NAMES
     default_camera_layout: str = 'f_c'
 
