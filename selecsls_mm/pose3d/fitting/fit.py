@@ -32,8 +32,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..camera import Camera
-from .rotations import (kabsch, skew, so3_exp, so3_left_jacobian_inv,
-                        so3_log_small)
+from .rotations import (cross, rotation_from_covariance, skew, so3_exp,
+                        so3_left_jacobian_inv, so3_log_small)
 from .skeleton import Skeleton
 
 
@@ -57,13 +57,13 @@ class FitWeights:
     """
     sigma_3d: float = 30.
     sigma_2d: float = 4.
-    sigma_smooth: float = 0.1
+    sigma_smooth: float = 0.3
     sigma_limit: float = 0.02
     sigma_depth: float = 100.
     huber_3d: float = 2.
     huber_2d: float = 2.
     min_score: float = 0.2
-    iterations: int = 4
+    iterations: int = 2
     damping: float = 1e-3
 
 
@@ -96,7 +96,7 @@ class Observations:
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+    return v / np.maximum(np.sqrt((v * v).sum(-1, keepdims=True)), 1e-9)
 
 
 def initial_rotations(skeleton: Skeleton,
@@ -132,36 +132,30 @@ def initial_rotations(skeleton: Skeleton,
         np.ndarray: (N, J, 3, 3) local rotations (identity at leaves).
     """
     num, nj = targets.shape[:2]
-    local = np.broadcast_to(np.eye(3), (num, nj, 3, 3)).copy()
+    local = np.tile(np.eye(3), (num, nj, 1, 1))
     glob = local.copy()
+    src_all = _unit(offsets)
     for lv in skeleton.rotation_levels:
-        js, par = lv['joints'], lv['parents']
-        g_par = np.where((par >= 0)[:, None, None], glob[:,
-                                                         np.maximum(par, 0)],
-                         np.eye(3))  # N,n,3,3
+        js, kids = lv['joints'], lv['kids']
+        g_par = glob[:, lv['parents_or_self']]  # the root's parent: I
         ref = g_par
         if reference is not None:
             use = has_reference[:, None] & ~lv['is_hinge'][None]
             ref = np.where(use[..., None, None], reference[:, js], g_par)
-        kids = lv['kids']
-        src = _unit(offsets[:, kids])  # N,n,C,3
+        # Kabsch covariance sum_i w_i b_i a_i^T of the (source a, target b)
+        # pairs; the reference's axes (e_i, ref e_i) add eps * ref
         dst = _unit(targets[:, kids] - targets[:, js, None])
         w = weights[:, kids] * weights[:, js, None] * lv['kid_mask']
-        # the limb's bending plane: its normal is the hinge axis
-        fore = targets[:, lv['grand']] - targets[:, kids[:, 0]]
-        normal = np.cross(dst[:, :, 0], _unit(fore))
-        bend_w = np.linalg.norm(normal, axis=-1) * w[:, :, 0] * \
-            weights[:, lv['grand']] * lv['bends']
-        axis = np.broadcast_to(lv['axis'], (num, ) + lv['axis'].shape)
-        eye = np.broadcast_to(np.eye(3), ref.shape)
-        src = np.concatenate([src, axis[:, :, None], eye], 2)
-        dst = np.concatenate(
-            [dst, _unit(normal)[:, :, None],
-             np.swapaxes(ref, -1, -2)], 2)
-        w = np.concatenate(
-            [w, bend_w[..., None],
-             np.full(ref.shape[:2] + (3, ), eps)], 2)
-        glob[:, js] = kabsch(src, dst, w)
+        cov = np.swapaxes(dst * w[..., None], -1, -2) @ src_all[:, kids]
+        cov += eps * ref
+        b = lv['bend_index']
+        if len(b):  # the limb's bending plane: its normal is the hinge axis
+            fore = _unit(targets[:, lv['grand'][b]] - targets[:, kids[b, 0]])
+            # |normal| = sin(bend) weighs the pair by how bent the limb is
+            normal = cross(dst[:, b, 0], fore) * (
+                w[:, b, 0] * weights[:, lv['grand'][b]])[..., None]
+            cov[:, b] += normal[..., :, None] * lv['axis'][b][:, None, :]
+        glob[:, js] = rotation_from_covariance(cov)
         local[:, js] = np.swapaxes(g_par, -1, -2) @ glob[:, js]
     return local
 
@@ -215,130 +209,160 @@ def _robust(residual_norm: np.ndarray, threshold: float) -> np.ndarray:
     return np.minimum(1., threshold / np.maximum(residual_norm, 1e-12))
 
 
-class _System:
-    """Residuals and Jacobians of the energy for N people, stacked."""
-
-    def __init__(self, num: int, num_params: int):
-        self.rows, self.jacs = [], []
-        self.num, self.num_params = num, num_params
-
-    def add(self, residual: np.ndarray, jacobian: np.ndarray) -> None:
-        self.rows.append(residual.reshape(self.num, -1))
-        self.jacs.append(jacobian.reshape(self.num, -1, self.num_params))
-
-    def step(self, damping: float) -> np.ndarray:
-        r = np.concatenate(self.rows, 1)
-        jac = np.concatenate(self.jacs, 1)
-        jt = np.swapaxes(jac, 1, 2)
-        h = jt @ jac
-        g = (jt @ r[..., None])[..., 0]
-        diag = np.einsum('nii->ni', h)
-        h = h + np.einsum('ni,ij->nij', damping * diag + 1e-9,
-                          np.eye(self.num_params))
-        return -np.linalg.solve(h, g[..., None])[..., 0]
-
-
-def _block_diagonal(blocks: np.ndarray) -> np.ndarray:
-    """(N, R, m, 3) per-joint blocks -> (N, R, m, R, 3) acting on each
-    joint's own rotation increment."""
-    eye = np.eye(blocks.shape[1])
-    return np.einsum('nrab,rs->nrasb', blocks, eye)
-
-
-def _add_data_terms(system, sk, offsets, pos, root, obs, w: FitWeights):
-    """3D match and 2D reprojection rows."""
+def _data_rows(sk: Skeleton, pos: np.ndarray, root: np.ndarray,
+               obs: Observations, w: FitWeights):
+    """Weighted residuals (N, M) and Jacobian (N, M, 3 + 3R) of the 3D
+    match and the 2D reprojection. Parameters: the root position, then one
+    world-frame rotation increment per rotating joint."""
     num, nj, nr = pos.shape[0], pos.shape[1], len(sk.rotated)
-    diff = pos[:, :, None, :] - pos[:, None, sk.rotated, :]
-    # rotating joint a by w moves its descendants j by w x (p_j - p_a)
-    move = -skew(diff) * sk.moves[None, :, :, None, None]  # N,J,R,3,3
+    # turning joint a by w moves a descendant j by w x (p_j - p_a), i.e.
+    # by (skew(p_a) - skew(p_j)) w
+    spos = skew(pos)
+    move = (spos[:, None, sk.rotated] - spos[:, :, None]) * sk.moves_mask
     res3 = pos - obs.joints_3d
     sw3 = np.sqrt(obs.weights_3d * _robust(
-        np.linalg.norm(res3, axis=-1), w.huber_3d * w.sigma_3d)) / w.sigma_3d
+        np.sqrt((res3 * res3).sum(-1)), w.huber_3d * w.sigma_3d)) / w.sigma_3d
     jac3 = np.zeros((num, nj, 3, 3 + 3 * nr))
-    jac3[..., 3:] = np.swapaxes(move, 2, 3).reshape(num, nj, 3, 3 * nr)
-    system.add(res3 * sw3[..., None], jac3 * sw3[..., None, None])
+    jac3[..., 3:] = (np.swapaxes(move, 2, 3) *
+                     sw3[:, :, None, None, None]).reshape(num, nj, 3, -1)
 
-    kj = sk.keypoint_joints
-    cam = obs.camera
+    cam, kj = obs.camera, sk.keypoint_joints
     pts = pos[:, kj] + root[:, None]
-    z = np.maximum(pts[..., 2], 1.)
-    proj = np.stack(
-        [cam.fx * pts[..., 0] / z + cam.cx, cam.fy * pts[..., 1] / z + cam.cy],
-        -1)
-    zero = np.zeros_like(z)
-    dproj = np.stack([
-        np.stack([cam.fx / z, zero, -cam.fx * pts[..., 0] / z**2], -1),
-        np.stack([zero, cam.fy / z, -cam.fy * pts[..., 1] / z**2], -1)
-    ], -2)  # N,K,2,3
-    res2 = proj - obs.keypoints
+    inv_z = 1. / np.maximum(pts[..., 2], 1.)
+    xn, yn = pts[..., 0] * inv_z, pts[..., 1] * inv_z
+    res2 = np.stack([cam.fx * xn + cam.cx, cam.fy * yn + cam.cy],
+                    -1) - obs.keypoints
     sw2 = np.sqrt(obs.weights_2d * _robust(
-        np.linalg.norm(res2, axis=-1), w.huber_2d * w.sigma_2d)) / w.sigma_2d
+        np.sqrt((res2 * res2).sum(-1)), w.huber_2d * w.sigma_2d)) / w.sigma_2d
+    # d proj / d point, weighted: (N, K, 2, 3)
+    dproj = np.zeros(xn.shape + (2, 3))
+    dproj[..., 0, 0] = dproj[..., 1, 1] = inv_z
+    dproj[..., 0, 2], dproj[..., 1, 2] = -xn * inv_z, -yn * inv_z
+    dproj *= (sw2[..., None] * [cam.fx, cam.fy])[..., None]
     jac2 = np.concatenate([
         dproj,
-        np.einsum('nkab,nkrbc->nkarc', dproj, move[:, kj]).reshape(
-            num, len(kj), 2, 3 * nr)
+        np.swapaxes(dproj[:, :, None] @ move[:, kj], 2, 3).reshape(
+            num, len(kj), 2, -1)
     ], -1)
-    system.add(res2 * sw2[..., None], jac2 * sw2[..., None, None])
+    res = np.concatenate([(res3 * sw3[..., None]).reshape(num, -1),
+                          (res2 * sw2[..., None]).reshape(num, -1)], 1)
+    jac = np.concatenate(
+        [jac3.reshape(num, 3 * nj, -1),
+         jac2.reshape(num, 2 * len(kj), -1)], 1)
+    return res, jac
 
 
-def _add_prior_terms(system, sk, rotations, glob, root, obs, w: FitWeights):
-    """Smoothness, joint-limit and depth rows."""
-    num, nr = rotations.shape[0], len(sk.rotated)
+def _prior_blocks(sk: Skeleton, rotations: np.ndarray, g_par: np.ndarray,
+                  obs: Observations, w: FitWeights):
+    """Smoothness and joint-limit terms, which act on one joint's rotation
+    each: per rotating joint, weighted residuals (N, R, m) and Jacobians
+    (N, R, m, 3) with respect to its own increment."""
     rot = rotations[:, sk.rotated]
-    par = sk.rotated_parents
-    g_par = np.where((par >= 0)[None, :, None, None], glob[:,
-                                                           np.maximum(par, 0)],
-                     np.eye(3))
-    # a world-frame increment w of joint a changes its local rotation by
+    # a world-frame increment w of joint a turns its local rotation by
     # G_parent^T w (on the left)
     to_local = np.swapaxes(g_par, -1, -2)
-
+    res, jac = [], []
     if obs.previous is not None:
         rel = so3_log_small(
             rot @ np.swapaxes(obs.previous[:, sk.rotated], -1, -2))
-        jac = so3_left_jacobian_inv(rel) @ to_local
-        sws = obs.has_previous.astype(np.float64)[:, None, None] / \
-            w.sigma_smooth
-        system.add(
-            rel * sws,
-            np.concatenate([
-                np.zeros((num, nr * 3, 3)),
-                _block_diagonal(jac * sws[..., None]).reshape(
-                    num, nr * 3, 3 * nr)
-            ], -1))
+        sws = obs.has_previous[:, None, None] / w.sigma_smooth
+        res.append(rel * sws)
+        jac.append(so3_left_jacobian_inv(rel) @ to_local * sws[..., None])
 
     logs = so3_log_small(rot)
-    jac = so3_left_jacobian_inv(logs) @ to_local  # d log / d increment
-    axis = sk.hinge_axes  # R,3 (zero for non-hinges)
-    bend = np.einsum('nrc,rc->nr', logs, axis)
-    off = (logs - bend[..., None] * axis) * sk.is_hinge[:, None]
-    off_jac = (np.eye(3) - axis[:, :, None] * axis[:, None, :]) @ jac
-    lo, hi = sk.hinge_range[:, 0], sk.hinge_range[:, 1]
-    outside = np.where(bend < lo, bend - lo, np.where(bend > hi, bend - hi,
-                                                      0.)) * sk.is_hinge
-    out_jac = np.einsum('rc,nrcd->nrd', axis, jac) * (outside != 0)[..., None]
-    angle = np.linalg.norm(logs, axis=-1)
-    excess = np.maximum(angle - sk.cone_limit, 0.)
-    cone_jac = np.einsum('nrc,nrcd->nrd', logs / np.maximum(
-        angle, 1e-9)[..., None], jac) * (excess > 0)[..., None]
-    res = np.concatenate([off, outside[..., None], excess[..., None]], -1)
-    blocks = np.concatenate([
-        off_jac * sk.is_hinge[:, None, None], out_jac[:, :, None],
-        cone_jac[:, :, None]
-    ], 2)
-    system.add(
-        res / w.sigma_limit,
-        np.concatenate([
-            np.zeros((num, nr, 5, 3)),
-            _block_diagonal(blocks).reshape(num, nr, 5, 3 * nr)
-        ], -1) / w.sigma_limit)
+    d_log = so3_left_jacobian_inv(logs) @ to_local
+    axis = sk.hinge_axes  # (R, 3), zero for non-hinges
+    bend = (logs * axis).sum(-1, keepdims=True)  # (N, R, 1)
+    # hinges: no rotation off their axis, the bend within its range
+    off = (logs - bend * axis) * sk.is_hinge[:, None]
+    lo, hi = sk.hinge_range[:, :1], sk.hinge_range[:, 1:]
+    outside = (np.minimum(bend - lo, 0.) + np.maximum(bend - hi, 0.)) * \
+        sk.is_hinge[:, None]
+    # ball joints with a cone limit: the angle below it
+    angle = np.sqrt((logs * logs).sum(-1, keepdims=True))
+    excess = np.maximum(angle - sk.cone_limit[:, None], 0.)
+    res.append(np.concatenate([off, outside, excess], -1) / w.sigma_limit)
+    rows = np.concatenate([
+        np.broadcast_to(sk.off_axis_projector,
+                        (len(rot), ) + sk.off_axis_projector.shape),
+        axis[:, None] * (outside != 0)[..., None], logs[:, :, None] /
+        np.maximum(angle, 1e-9)[..., None] * (excess > 0)[..., None]
+    ], -2)  # (N, R, 5, 3): d residual / d log
+    jac.append(rows @ d_log / w.sigma_limit)
+    return np.concatenate(res, -1), np.concatenate(jac, -2)
 
+
+def _parent_frames(sk: Skeleton, glob: np.ndarray) -> np.ndarray:
+    """(N, R, 3, 3) global rotation of each rotating joint's parent (the
+    identity for the root)."""
+    g_par = glob[:, sk.rotated_parents_or_self]
+    g_par[:, sk.rotated_parents < 0] = np.eye(3)
+    return g_par
+
+
+def linearise(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
+              root: np.ndarray, obs: Observations, weights: FitWeights):
+    """The energy at a pose and its Gauss-Newton model.
+
+    Parameters (per person, 3 + 3R): the root position, then one
+    world-frame rotation increment per rotating joint (see
+    :func:`apply_step`).
+
+    Returns:
+        tuple: energy (N, ) (the sum of squared weighted residuals; the 3D
+        and 2D ones re-weighted by Huber at this pose), gradient / 2
+        (N, P), Gauss-Newton matrix (N, P, P) and the rotating joints'
+        parent frames (N, R, 3, 3) (for :func:`apply_step`).
+    """
+    sk = skeleton
+    num, nr = rotations.shape[0], len(sk.rotated)
+    pos, glob = sk.forward(offsets, rotations)
+    g_par = _parent_frames(sk, glob)
+    res, jac = _data_rows(sk, pos, root, obs, weights)
+    prior_res, prior_jac = _prior_blocks(sk, rotations, g_par, obs, weights)
+    jt = np.swapaxes(jac, 1, 2)
+    h = jt @ jac
+    g = (jt @ res[..., None])[..., 0]
+    # the priors act on one joint each: add their blocks to the diagonal
+    hv = h.reshape(num, nr + 1, 3, nr + 1, 3)
+    r = np.arange(1, nr + 1)
+    hv[:, r, :,
+       r, :] += np.moveaxis(np.swapaxes(prior_jac, -1, -2) @ prior_jac, 1, 0)
+    g[:,
+      3:] += (np.swapaxes(prior_jac, -1, -2) @ prior_res[..., None]).reshape(
+          num, -1)
+    # depth: one residual on the root's z
     has_ref = np.isfinite(obs.depth_ref)
-    swd = has_ref / w.sigma_depth
-    jac_d = np.zeros((num, 1, 3 + 3 * nr))
-    jac_d[:, 0, 2] = swd
-    system.add((root[:, 2] - np.where(has_ref, obs.depth_ref, 0.)) * swd,
-               jac_d)
+    depth_w = has_ref / weights.sigma_depth
+    depth_res = (root[:, 2] - np.where(has_ref, obs.depth_ref, 0.)) * depth_w
+    h[:, 2, 2] += depth_w**2
+    g[:, 2] += depth_res * depth_w
+    energy = (res * res).sum(1) + (prior_res * prior_res).sum((1, 2)) + \
+        depth_res**2
+    return energy, g, h, g_par
+
+
+def apply_step(skeleton: Skeleton,
+               offsets: np.ndarray,
+               rotations: np.ndarray,
+               root: np.ndarray,
+               delta: np.ndarray,
+               parent_frames: Optional[np.ndarray] = None
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """Move a pose by parameters ``delta`` (N, 3 + 3R): the root by the
+    first three, each rotating joint's subtree by a turn about the joint,
+    given in the camera frame, of the next three. ``parent_frames``: as
+    :func:`linearise` returns them for this pose (else computed)."""
+    sk, num = skeleton, rotations.shape[0]
+    g_par = parent_frames
+    if g_par is None:
+        g_par = _parent_frames(sk, sk.forward(offsets, rotations)[1])
+    rotations = rotations.copy()
+    turn = so3_exp(delta[:, 3:].reshape(num, -1, 3))
+    # G_par^T exp(w) G_par L: the subtree turns by exp(w) in the world
+    rotations[:, sk.rotated] = np.swapaxes(g_par, -1, -2) @ turn @ \
+        g_par @ rotations[:, sk.rotated]
+    return rotations, root + delta[:, :3]
 
 
 def refine(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
@@ -357,22 +381,15 @@ def refine(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
     Returns:
         tuple: refined local rotations (N, J, 3, 3) and root (N, 3).
     """
-    rotations, root = rotations.copy(), root.copy()
-    sk, num = skeleton, rotations.shape[0]
-    par = sk.rotated_parents
     for _ in range(weights.iterations):
-        pos, glob = sk.forward(offsets, rotations)
-        system = _System(num, 3 + 3 * len(sk.rotated))
-        _add_data_terms(system, sk, offsets, pos, root, obs, weights)
-        _add_prior_terms(system, sk, rotations, glob, root, obs, weights)
-        delta = system.step(weights.damping)
-        root = root + delta[:, :3]
+        _, g, h, g_par = linearise(skeleton, offsets, rotations, root, obs,
+                                   weights)
+        diag = np.einsum('nii->ni', h)
+        diag += weights.damping * diag + 1e-9  # writes into h
+        delta = -np.linalg.solve(h, g[..., None])[..., 0]
+        rotations, root = apply_step(skeleton, offsets, rotations, root, delta,
+                                     g_par)
         root[:, 2] = np.maximum(root[:, 2], 100.)
-        turn = so3_exp(delta[:, 3:].reshape(num, -1, 3))
-        g_par = np.where((par >= 0)[None, :, None, None],
-                         glob[:, np.maximum(par, 0)], np.eye(3))
-        rotations[:, sk.rotated] = np.swapaxes(g_par, -1, -2) @ turn @ \
-            g_par @ rotations[:, sk.rotated]
     return rotations, root
 
 

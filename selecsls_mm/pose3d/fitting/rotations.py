@@ -106,6 +106,24 @@ def so3_left_jacobian_inv(rotvec: np.ndarray) -> np.ndarray:
     return np.eye(3) - .5 * k + coef[..., None, None] * (k @ k)
 
 
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross products (..., 3) (``np.cross`` with less overhead)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0],
+                    -1)
+
+
+def rotation_from_covariance(cov: np.ndarray) -> np.ndarray:
+    """The rotations R (..., 3, 3) maximising ``trace(R^T cov)``: for
+    ``cov = sum_i w_i b_i a_i^T`` the R minimising
+    ``sum_i w_i |R a_i - b_i|^2`` (Kabsch; no reflections)."""
+    u, _, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt))
+    u[..., :, 2] *= np.where(d == 0, 1., d)[..., None]
+    return u @ vt
+
+
 def kabsch(source: np.ndarray,
            target: np.ndarray,
            weights: np.ndarray = None) -> np.ndarray:
@@ -121,13 +139,7 @@ def kabsch(source: np.ndarray,
     """
     if weights is not None:
         target = target * weights[..., None]
-    cov = np.einsum('...ki,...kj->...ij', target, source)
-    u, _, vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(u @ vt))
-    d = np.where(d == 0, 1., d)
-    u = u.copy()
-    u[..., :, 2] *= d[..., None]
-    return u @ vt
+    return rotation_from_covariance(np.swapaxes(target, -1, -2) @ source)
 
 
 def shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:

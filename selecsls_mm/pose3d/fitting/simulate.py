@@ -18,7 +18,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..joint_sets import COCO_KEYPOINTS, get_joint_set
-from ..motion import MotionClip
+from ..motion import POINT_NAMES, MotionClip
 
 
 @dataclass
@@ -68,10 +68,11 @@ class Placement:
             pitch=np.deg2rad(rng.uniform(-8., 8.)))
 
 
-def place(points: np.ndarray, where: Placement) -> np.ndarray:
+def place(points: np.ndarray, where: Placement, root: int = 0) -> np.ndarray:
     """World points (T, P, 3) (mm, y up) in the camera frame (x right, y
-    down, z forward), the first frame's root over (lateral, depth)."""
-    world = points - [points[0, 0, 0], 0., points[0, 0, 2]]
+    down, z forward), the first frame's point ``root`` over (lateral,
+    depth)."""
+    world = points - [points[0, root, 0], 0., points[0, root, 2]]
     c, s = np.cos(where.yaw), np.sin(where.yaw)
     x = c * world[..., 0] + s * world[..., 2]
     z = -s * world[..., 0] + c * world[..., 2]
@@ -132,8 +133,9 @@ def clip_inputs(clip: MotionClip,
         ClipInputs: Inputs and truth.
     """
     js = get_joint_set(joint_set)
-    truth = place(clip.joints(js), where)
-    coco = place(clip.joints('coco21')[:, :len(COCO_KEYPOINTS)], where)
+    points = place(clip.points, where, POINT_NAMES.index('pelvis'))
+    truth = points[:, [POINT_NAMES.index(n) for n in js.names]]
+    coco = points[:, [POINT_NAMES.index(n) for n in COCO_KEYPOINTS]]
     keypoints, scores = noisy_keypoints(camera.project(coco), rng, noise)
     rel = truth - truth[:, js.root:js.root + 1]
     return ClipInputs(clip.times.copy(), keypoints, scores,

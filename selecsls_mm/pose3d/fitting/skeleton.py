@@ -150,7 +150,12 @@ class Skeleton:
                     p = self.parents[p]
                 moves[j, r] = p == a
         self.moves = moves
+        self.moves_mask = moves[None, :, :, None, None].astype(np.float64)
         self.rotated_parents = self.parents[self.rotated]
+        # the parent of each rotating joint (the root stands for itself)
+        self.rotated_parents_or_self = np.where(self.rotated_parents >= 0,
+                                                self.rotated_parents,
+                                                self.rotated)
 
     def _init_limits(self) -> None:
         num = len(self.rotated)
@@ -167,6 +172,11 @@ class Skeleton:
             if name in CONE_LIMITS:
                 self.cone_limit[r] = np.deg2rad(CONE_LIMITS[name])
         self.is_hinge = np.linalg.norm(self.hinge_axes, axis=-1) > 0
+        # d(off-axis part of a hinge's rotation vector) / d(rotation vector)
+        axes = self.hinge_axes
+        self.off_axis_projector = np.where(
+            self.is_hinge[:, None, None],
+            np.eye(3) - axes[:, :, None] * axes[:, None, :], 0.)
 
     def _init_rotation_levels(self) -> None:
         """Per tree level, the rotating joints and what aims them: their
@@ -190,10 +200,13 @@ class Skeleton:
                     hinge[n] = True
                     grand[n] = self.children[c[0]][0]
                     axis[n] = self.hinge_axes[self.rotated_index[c[0]]]
+            parents = self.parents[joints]
             self.rotation_levels.append(
                 dict(
                     joints=joints,
-                    parents=self.parents[joints],
+                    parents=parents,
+                    parents_or_self=np.where(parents >= 0, parents, joints),
+                    bend_index=np.flatnonzero(hinge),
                     kids=kids,
                     kid_mask=kid_mask,
                     bends=hinge,
@@ -299,7 +312,8 @@ class Skeleton:
         glob[:, self.root] = rotations[:, self.root]
         for level in self.levels[1:]:
             par = self.parents[level]
-            glob[:, level] = glob[:, par] @ rotations[:, level]
-            pos[:, level] = pos[:, par] + np.einsum(
-                'njab,njb->nja', glob[:, par], offsets[:, level])
+            g_par = glob[:, par]
+            glob[:, level] = g_par @ rotations[:, level]
+            pos[:, level] = pos[:, par] + (
+                g_par @ offsets[:, level, :, None])[..., 0]
         return pos, glob

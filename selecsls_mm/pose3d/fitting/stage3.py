@@ -32,6 +32,10 @@ from .skeleton import Skeleton
 from .tracking import KeypointTracker
 
 DEFAULT_FPS = 30.
+# One-Euro settings chosen on the train clips (docs/pose3d.md, Stage III)
+DEFAULT_FILTER_2D = OneEuroFilter(min_cutoff=4., beta=0.01)  # px
+DEFAULT_FILTER_3D = OneEuroFilter(min_cutoff=1., beta=0.01)  # mm
+DEFAULT_FILTER_ROOT = OneEuroFilter(min_cutoff=1., beta=0.002)  # mm
 
 
 class Stage3Warning(UserWarning):
@@ -166,9 +170,9 @@ class SkeletonTracker:
         self.fps = fps
         self.bone_frames = max(int(bone_frames), 1)
         self.weights = weights or FitWeights()
-        self.filter_2d = filter_2d or OneEuroFilter(1.0, 0.005)
-        self.filter_3d = filter_3d or OneEuroFilter(1.0, 0.002)
-        self.filter_root = filter_root or OneEuroFilter(1.0, 0.002)
+        self.filter_2d = filter_2d or DEFAULT_FILTER_2D
+        self.filter_3d = filter_3d or DEFAULT_FILTER_3D
+        self.filter_root = filter_root or DEFAULT_FILTER_ROOT
         self.min_joints_3d = min_joints_3d
         self.min_keypoints = min_keypoints
         self.tracker = tracker or KeypointTracker(
