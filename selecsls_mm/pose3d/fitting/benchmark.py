@@ -4,20 +4,24 @@
 people from the held-out clips, timed frame by frame once every track's
 bones are fixed (the steady state), with the project's interleaved timer.
 """
+from typing import List
+
 import numpy as np
 import torch
 
 from ...benchmark.timing import summarize, time_interleaved
 from ..camera import HELD_OUT_CAMERAS, load_cameras
 from ..motion import HELD_OUT_CLIPS, load_clip
-from .simulate import NoiseModel, Placement, clip_inputs
+from .simulate import ClipInputs, NoiseModel, Placement, clip_inputs
 from .stage3 import SkeletonTracker
 
 
-def people_video(num_people: int, seed: int = 0, fps: float = 30.):
-    """Inputs of ``num_people`` people side by side in one held-out camera:
-    (keypoints (T, M, 17, 2), scores (T, M, 17), joints (T, M, J, 3),
-    camera), T the shortest clip's length."""
+def people_inputs(num_people: int,
+                  seed: int = 0,
+                  fps: float = 30.) -> List[ClipInputs]:
+    """Inputs of ``num_people`` people side by side in one held-out camera
+    (the held-out clips in turn, noise as :class:`NoiseModel`), all cut to
+    the shortest clip's length."""
     rng = np.random.default_rng(seed)
     camera = load_cameras(HELD_OUT_CAMERAS[:1])[0]
     people = []
@@ -30,9 +34,17 @@ def people_video(num_people: int, seed: int = 0, fps: float = 30.):
         people.append(
             clip_inputs(clip.resample(fps), camera, rng, NoiseModel(), where))
     count = min(len(p.times) for p in people)
-    return (np.stack([p.keypoints[:count] for p in people],
-                     1), np.stack([p.scores[:count] for p in people], 1),
-            np.stack([p.joints_3d[:count] for p in people], 1), camera)
+    return [p.first(count) for p in people]
+
+
+def people_video(num_people: int, seed: int = 0, fps: float = 30.):
+    """:func:`people_inputs` stacked per frame: keypoints (T, M, 17, 2),
+    scores (T, M, 17), joints (T, M, J, 3) and the camera."""
+    people = people_inputs(num_people, seed, fps)
+    return (np.stack([p.keypoints for p in people],
+                     1), np.stack([p.scores for p in people],
+                                  1), np.stack([p.joints_3d for p in people],
+                                               1), people[0].camera)
 
 
 def time_stage3(num_people: int = 5,

@@ -133,16 +133,10 @@ def evaluate_clips(clips: Sequence[str],
                 inputs = clip_inputs(clip, camera, rng, noise,
                                      Placement.random(rng))
                 if max_frames:
-                    inputs = _first(inputs, max_frames)
+                    inputs = inputs.first(max_frames)
                 rows.append(
                     evaluate_inputs(inputs, make_tracker, baselines=baselines))
                 frames += len(inputs.times)
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     out['frames'] = frames
     return out
-
-
-def _first(inputs: ClipInputs, count: int) -> ClipInputs:
-    return ClipInputs(inputs.times[:count], inputs.keypoints[:count],
-                      inputs.scores[:count], inputs.joints_3d[:count],
-                      inputs.truth[:count], inputs.camera, inputs.root)

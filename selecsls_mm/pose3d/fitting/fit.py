@@ -57,7 +57,7 @@ class FitWeights:
     """
     sigma_3d: float = 30.
     sigma_2d: float = 4.
-    sigma_smooth: float = 0.3
+    sigma_smooth: float = 0.2
     sigma_limit: float = 0.02
     sigma_depth: float = 100.
     huber_3d: float = 2.

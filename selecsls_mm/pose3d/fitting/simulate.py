@@ -107,6 +107,12 @@ class ClipInputs:
     camera: Camera
     root: int
 
+    def first(self, count: int) -> 'ClipInputs':
+        """The first ``count`` frames."""
+        return ClipInputs(self.times[:count], self.keypoints[:count],
+                          self.scores[:count], self.joints_3d[:count],
+                          self.truth[:count], self.camera, self.root)
+
     @property
     def truth_relative(self) -> np.ndarray:
         """(T, J, 3) true root-relative joints."""

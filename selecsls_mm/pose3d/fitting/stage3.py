@@ -33,9 +33,9 @@ from .tracking import KeypointTracker
 
 DEFAULT_FPS = 30.
 # One-Euro settings chosen on the train clips (docs/pose3d.md, Stage III)
-DEFAULT_FILTER_2D = OneEuroFilter(min_cutoff=4., beta=0.01)  # px
-DEFAULT_FILTER_3D = OneEuroFilter(min_cutoff=1., beta=0.01)  # mm
-DEFAULT_FILTER_ROOT = OneEuroFilter(min_cutoff=1., beta=0.002)  # mm
+DEFAULT_FILTER_2D = OneEuroFilter(min_cutoff=16., beta=0.003)  # px
+DEFAULT_FILTER_3D = OneEuroFilter(min_cutoff=4., beta=0.03)  # mm
+DEFAULT_FILTER_ROOT = OneEuroFilter(min_cutoff=4., beta=0.002)  # mm
 
 
 class Stage3Warning(UserWarning):
@@ -198,12 +198,12 @@ class SkeletonTracker:
                         f'{DEFAULT_FPS:g} fps; pass time= to update() or '
                         'fps= to SkeletonTracker', Stage3Warning)
                     self._warned_fps = True
-            time = self.frame / fps
+            time = (self.frame + 1) / fps
         time = float(time)
         if self.times and not time > self.times[-1]:
-            raise ValueError(f'frame times must increase: frame {self.frame}'
-                             f' has time {time} after {self.times[-1]}')
-        self.times.append(time)
+            raise ValueError(
+                f'frame times must increase: frame {self.frame + 1} has '
+                f'time {time} after {self.times[-1]}')
         return time
 
     def _usable(self, scores, mask) -> np.ndarray:
@@ -242,11 +242,12 @@ class SkeletonTracker:
             are fixed (a track's first frames are reported with the frame
             that fixes its bones, in ``tracks``).
         """
-        self.frame += 1
         keypoints, scores, joints_3d, mask = _check_inputs(
             self.skeleton, keypoints, keypoint_scores, keypoints_3d, camera,
             mask_3d)
         time = self._frame_time(time)
+        self.frame += 1
+        self.times.append(time)
         ok = self._usable(scores, mask)
         ids, ended = self.tracker.update(keypoints[ok], scores[ok], time)
         for i in ended:
@@ -400,13 +401,19 @@ class SkeletonTracker:
         self._record(ids, frames, states, offsets, out)
 
     def _record(self, ids, frames, states, offsets, out) -> None:
+        """Keep the fits, and filter the root positions (batched)."""
+        times = np.array([f.time for f in frames])
+        old = [n for n, s in enumerate(states) if s.filter_root is not None]
+        if old:
+            _, filtered = self.filter_root(
+                out['root'][old], times[old],
+                OneEuroState.stack([states[n].filter_root for n in old]))
         for n, (i, f, s) in enumerate(zip(ids, frames, states)):
-            root = out['root'][n:n + 1]
             if s.filter_root is None:
-                s.filter_root = self.filter_root.start(root, f.time)
+                s.filter_root = self.filter_root.start(out['root'][n:n + 1],
+                                                       f.time)
             else:
-                _, s.filter_root = self.filter_root(root, f.time,
-                                                    s.filter_root)
+                s.filter_root = filtered.row(old.index(n))
             s.rotations = out['rotations'][n]
             s.global_rotations = out['global_rotations'][n]
             s.fits.append(

@@ -87,7 +87,7 @@ def tune(clips: Sequence[str],
          cameras: Sequence[str],
          runs: int = 1,
          seed: int = 0,
-         passes: int = 1) -> dict:
+         passes: int = 2) -> dict:
     """Coordinate descent over :data:`CANDIDATES` (see the module doc).
 
     Returns:
