@@ -11,7 +11,8 @@ from scipy.spatial.transform import Rotation
 from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS, load_cameras
 from selecsls_mm.pose3d.fitting import rotations as so3
 from selecsls_mm.pose3d.fitting.fit import (FitWeights, Observations,
-                                            apply_step, linearise, place_root)
+                                            apply_step, linearise, place_root,
+                                            residuals)
 from selecsls_mm.pose3d.fitting.one_euro import OneEuroFilter
 from selecsls_mm.pose3d.fitting.simulate import (NoiseModel, Placement,
                                                  clip_inputs)
@@ -181,9 +182,10 @@ def _noisy_observations(data, sk, rng, frame=20):
         has_previous=np.array([True, True, False]))
 
 
-def test_gradient_matches_finite_differences(held_out_frames):
-    """The Gauss-Newton model's gradient (all five energy terms) against
-    central differences of the energy along random directions."""
+def test_jacobians_match_finite_differences(held_out_frames):
+    """Every residual's Jacobian (3D, 2D, smoothness, limits, depth)
+    against central differences through the parameter update, and the
+    normal equations against the dense Jacobian."""
     sk = Skeleton()
     rng = np.random.default_rng(6)
     obs = _noisy_observations(held_out_frames, sk, rng)
@@ -194,18 +196,26 @@ def test_gradient_matches_finite_differences(held_out_frames):
     rot[:, sk.rotated[sk.is_hinge]] = Rotation.from_rotvec(
         rng.normal(0, 2., (12, 3))).as_matrix().reshape(3, 4, 3, 3)
     root = held_out_frames.truth[20:23, 17] + 30.
-    energy, grad, _, _ = linearise(sk, offsets, rot, root, obs, weights)
-    for _ in range(3):
-        d = rng.normal(size=grad.shape)
-        h = 1e-6
-        plus = linearise(sk, offsets, *apply_step(sk, offsets, rot, root,
-                                                  h * d), obs, weights)[0]
-        minus = linearise(sk, offsets,
-                          *apply_step(sk, offsets, rot, root, -h * d), obs,
+    res, jac = residuals(sk, offsets, rot, root, obs, weights)
+    h = 1e-6
+    numeric = np.empty_like(jac)
+    for p in range(jac.shape[2]):
+        step = np.zeros((3, jac.shape[2]))
+        step[:, p] = h
+        plus = residuals(sk, offsets, *apply_step(sk, offsets, rot, root,
+                                                  step), obs, weights)[0]
+        minus = residuals(sk, offsets,
+                          *apply_step(sk, offsets, rot, root, -step), obs,
                           weights)[0]
-        numeric = (plus - minus) / (2 * h)
-        np.testing.assert_allclose(
-            2 * (grad * d).sum(1), numeric, rtol=1e-4, atol=1e-6)
+        numeric[..., p] = (plus - minus) / (2 * h)
+    scale = np.abs(jac).max(2, keepdims=True) + 1e-3
+    np.testing.assert_allclose(jac / scale, numeric / scale, atol=1e-5)
+    energy, grad, hess, _ = linearise(sk, offsets, rot, root, obs, weights)
+    np.testing.assert_allclose(energy, (res**2).sum(1), rtol=1e-12)
+    np.testing.assert_allclose(
+        grad, np.einsum('nmp,nm->np', jac, res), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        hess, np.einsum('nmp,nmq->npq', jac, jac), rtol=1e-9, atol=1e-9)
 
 
 def test_place_root_is_exact():

@@ -342,6 +342,37 @@ def linearise(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
     return energy, g, h, g_par
 
 
+def residuals(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
+              root: np.ndarray, obs: Observations,
+              weights: FitWeights) -> Tuple[np.ndarray, np.ndarray]:
+    """All weighted residuals (N, M) of the energy and their dense
+    Jacobian (N, M, 3 + 3R) (for checks; :func:`linearise` builds the
+    normal equations without the prior terms' zeros)."""
+    sk = skeleton
+    num, nr = rotations.shape[0], len(sk.rotated)
+    pos, glob = sk.forward(offsets, rotations)
+    res, jac = _data_rows(sk, pos, root, obs, weights)
+    prior_res, prior_jac = _prior_blocks(sk, rotations,
+                                         _parent_frames(sk,
+                                                        glob), obs, weights)
+    rows = prior_res.shape[2]
+    dense = np.zeros((num, nr, rows, 1 + nr, 3))
+    dense[:, np.arange(nr), :,
+          np.arange(1, nr + 1)] = np.moveaxis(prior_jac, 1, 0)
+    has_ref = np.isfinite(obs.depth_ref)
+    depth_w = has_ref / weights.sigma_depth
+    depth_jac = np.zeros((num, 1, 3 + 3 * nr))
+    depth_jac[:, 0, 2] = depth_w
+    return (np.concatenate([
+        res,
+        prior_res.reshape(num, -1),
+        ((root[:, 2] - np.where(has_ref, obs.depth_ref, 0.)) * depth_w)[:,
+                                                                        None]
+    ], 1),
+            np.concatenate([jac,
+                            dense.reshape(num, nr * rows, -1), depth_jac], 1))
+
+
 def apply_step(skeleton: Skeleton,
                offsets: np.ndarray,
                rotations: np.ndarray,
