@@ -4,6 +4,8 @@
 people from the held-out clips, timed frame by frame once every track's
 bones are fixed (the steady state), with the project's interleaved timer.
 """
+import os
+import time
 from typing import List
 
 import numpy as np
@@ -63,8 +65,10 @@ def time_stage3(num_people: int = 5,
         fps (float): Frame rate.
 
     Returns:
-        dict: ``ms_per_frame`` and ``ms_per_person`` (medians), the
-        quartiles per frame, ``people`` and ``frames`` timed.
+        dict: ``ms_per_frame`` and ``ms_per_person`` (medians of wall
+        time), the quartiles per frame, ``cpu_ms_per_person`` (the process's
+        CPU time, mean: what the frame costs when other processes share the
+        cores), the 1-minute ``load_average``, ``people`` and ``frames``.
     """
     keypoints, scores, joints, camera = people_video(num_people, seed, fps)
     tracker = SkeletonTracker(fps=fps)
@@ -85,13 +89,17 @@ def time_stage3(num_people: int = 5,
     if len(tracker.tracks) != num_people:
         raise RuntimeError(f'{num_people} people gave '
                            f'{len(tracker.tracks)} tracks')
+    cpu_start = time.process_time()
     times = time_interleaved({'stage3': step}, iters, warmup,
                              torch.device('cpu'))['stage3']
+    cpu = (time.process_time() - cpu_start) * 1e3 / (iters + warmup)
     stats = summarize(times)
     return dict(
         ms_per_frame=stats.median,
         ms_per_person=stats.median / num_people,
         q1_ms_per_frame=stats.q1,
         q3_ms_per_frame=stats.q3,
+        cpu_ms_per_person=cpu / num_people,
+        load_average=os.getloadavg()[0],
         people=num_people,
         frames=stats.n)

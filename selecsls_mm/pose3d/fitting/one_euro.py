@@ -99,7 +99,7 @@ class OneEuroFilter:
         raw_speed = (value - state.value) / dt
         speed = state.speed + _alpha(self.d_cutoff, dt) * (
             raw_speed - state.speed)
-        magnitude = np.linalg.norm(speed, axis=-1, keepdims=True) \
+        magnitude = np.sqrt((speed * speed).sum(-1, keepdims=True)) \
             if self.vector else np.abs(speed)
         cutoff = self.min_cutoff + self.beta * magnitude
         out = state.value + _alpha(cutoff, dt) * (value - state.value)

@@ -8,13 +8,24 @@ Quaternions are (w, x, y, z), as in :func:`~..motion.quaternion_matrix`.
 import numpy as np
 
 
+# skew(v) as a flat 3x3: entries (1, 2, 3, 5, 6, 7) are (-z, y, z, -x, -y, x)
+_SKEW_AT = np.array([1, 2, 3, 5, 6, 7])
+_SKEW_OF = np.array([2, 1, 2, 0, 1, 0])
+_SKEW_SIGN = np.array([-1., 1., 1., -1., -1., 1.])
+
+
+def norm(v: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """Euclidean norms over the last axis (``np.linalg.norm`` with less
+    overhead)."""
+    return np.sqrt((v * v).sum(-1, keepdims=keepdims))
+
+
 def skew(v: np.ndarray) -> np.ndarray:
     """Cross-product matrices (..., 3, 3) of vectors (..., 3):
     ``skew(a) @ b == np.cross(a, b)``."""
-    x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    zero = np.zeros_like(x)
-    return np.stack([zero, -z, y, z, zero, -x, -y, x, zero],
-                    -1).reshape(v.shape[:-1] + (3, 3))
+    out = np.zeros(v.shape[:-1] + (9, ))
+    out[..., _SKEW_AT] = v[..., _SKEW_OF] * _SKEW_SIGN
+    return out.reshape(v.shape[:-1] + (3, 3))
 
 
 def so3_exp(rotvec: np.ndarray) -> np.ndarray:
@@ -66,7 +77,7 @@ def quaternion_to_rotvec(q: np.ndarray) -> np.ndarray:
     """Rotation vectors (..., 3) of unit quaternions (..., 4)."""
     q = np.where(q[..., :1] < 0, -q, q)
     v = q[..., 1:]
-    sin_half = np.linalg.norm(v, axis=-1)
+    sin_half = norm(v)
     angle = 2. * np.arctan2(sin_half, q[..., 0])
     # angle / sin(angle / 2) -> 2 as the angle goes to 0
     scale = np.where(sin_half < 1e-8, 2., angle / np.maximum(sin_half, 1e-300))
@@ -86,7 +97,7 @@ def so3_log_small(matrix: np.ndarray) -> np.ndarray:
         matrix[..., 2, 1] - matrix[..., 1, 2], matrix[..., 0, 2] -
         matrix[..., 2, 0], matrix[..., 1, 0] - matrix[..., 0, 1]
     ], -1)  # sin(angle) * axis
-    sin = np.linalg.norm(vee, axis=-1)
+    sin = norm(vee)
     cos = .5 * (np.einsum('...ii->...', matrix) - 1.)
     angle = np.arctan2(sin, cos)
     scale = np.where(sin < 1e-9, 1., angle / np.maximum(sin, 1e-300))
@@ -97,7 +108,7 @@ def so3_left_jacobian_inv(rotvec: np.ndarray) -> np.ndarray:
     """Inverse left Jacobians (..., 3, 3) of SO(3): to first order
     ``log(exp(d) @ exp(r)) = r + J_l^{-1}(r) @ d``. Angles are clipped
     below pi, where the inverse Jacobian is singular."""
-    theta = np.linalg.norm(rotvec, axis=-1)
+    theta = norm(rotvec)
     small = theta < 1e-4
     t = np.clip(np.where(small, 1., theta), None, np.pi - 1e-3)
     coef = np.where(small, 1. / 12.,

@@ -34,7 +34,7 @@ from .tracking import KeypointTracker
 DEFAULT_FPS = 30.
 # One-Euro settings chosen on the train clips (docs/pose3d.md, Stage III)
 DEFAULT_FILTER_2D = OneEuroFilter(min_cutoff=16., beta=0.003)  # px
-DEFAULT_FILTER_3D = OneEuroFilter(min_cutoff=4., beta=0.03)  # mm
+DEFAULT_FILTER_3D = OneEuroFilter(min_cutoff=0.5, beta=0.03)  # mm
 DEFAULT_FILTER_ROOT = OneEuroFilter(min_cutoff=4., beta=0.002)  # mm
 
 

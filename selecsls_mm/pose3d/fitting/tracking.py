@@ -48,7 +48,8 @@ def keypoint_cost(pred: np.ndarray,
         np.ndarray: (T, D) costs.
     """
     both = pred_valid[:, None] & det_valid[None]  # T,D,K
-    dist = np.linalg.norm(pred[:, None] - det[None], axis=-1)
+    diff = pred[:, None] - det[None]
+    dist = np.sqrt((diff * diff).sum(-1))
     count = both.sum(-1)
     mean = np.where(both, dist, 0.).sum(-1) / np.maximum(count, 1)
     cost = mean / person_size(pred, pred_valid)[:, None]
