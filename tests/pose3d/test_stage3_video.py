@@ -13,7 +13,8 @@ from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS, load_cameras
 from selecsls_mm.pose3d.fitting import bvh as bvh_module
 from selecsls_mm.pose3d.fitting import stage3
 from selecsls_mm.pose3d.fitting.benchmark import people_inputs
-from selecsls_mm.pose3d.fitting.evaluate import (evaluate_clips,
+from selecsls_mm.pose3d.fitting.evaluate import (bvhio_positions,
+                                                 evaluate_clips,
                                                  evaluate_inputs, track_arrays)
 from selecsls_mm.pose3d.fitting.simulate import Placement, clip_inputs
 from selecsls_mm.pose3d.fitting.stage3 import (SkeletonTracker, Stage3Warning,
@@ -42,18 +43,20 @@ def held_out_scores():
 @pytest.mark.slow
 def test_held_out_targets(held_out_scores):
     video, unfiltered = held_out_scores
-    # bones fixed per track: their lengths never change
+    # measured (docs/pose3d.md): accel 18.2 vs 34.7 mm/frame^2, MPJPE 16.8
+    # vs 18.3 mm, depth error 0.86%, bone std 0
+    # bones fixed per track: their lengths never change (target: 1 mm)
     assert video['video/bone_std'] <= 1e-6
     # jitter: >= 30% less acceleration error than without filtering ...
     accel_ratio = video['video/accel'] / unfiltered['video/accel']
     assert accel_ratio <= 0.55
-    # ... without costing accuracy (target: at most +5 mm MPJPE)
-    assert video['video/mpjpe'] <= unfiltered['video/mpjpe'] + 1.
-    assert video['video/mpjpe'] <= 21.
+    # ... and no accuracy lost for it (target: at most +5 mm MPJPE)
+    assert video['video/mpjpe'] <= unfiltered['video/mpjpe'] - 1.
+    assert video['video/mpjpe'] <= 17.5
     # absolute depth from the intrinsics (target: within 5%)
-    assert video['video/depth_rel_err'] <= 0.015
+    assert video['video/depth_rel_err'] <= 0.01
     # the fits are better than the noisy 3D inputs they come from
-    assert video['video/mpjpe'] < 0.7 * video['raw/mpjpe']
+    assert video['video/mpjpe'] <= 0.55 * video['raw/mpjpe']
 
 
 def _one_person(camera, seed=1, clip='jump'):
@@ -114,22 +117,9 @@ def test_people_keep_their_ids():
     assert len(tracks[3]) == len(people[0].times) - 3
 
 
-def _bvhio_positions(path, names):
-    import bvhio
-    root = bvhio.readAsHierarchy(path)
-    joints = {j.Name: j for j, _, _ in root.layout()}
-    frames = root.getKeyframeRange()[1] + 1
-    out = []
-    for f in range(frames):
-        root.loadPose(f)
-        out.append([list(joints[n].PositionWorld) for n in names])
-    return np.asarray(out)
-
-
 def test_bvh_round_trip_with_an_independent_reader(tmp_path):
     """bvhio (its own parser and forward kinematics) reads our BVH files
     back to the fitted joints; a frame a track missed holds its pose."""
-    pytest.importorskip('bvhio')
     people = people_inputs(2, seed=4)
     tracker = SkeletonTracker(fps=30.)
     tracks, _ = _run(tracker, people, hide={1: (30, 31)})
@@ -137,7 +127,7 @@ def test_bvh_round_trip_with_an_independent_reader(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['person_0.bvh', 'person_1.bvh']
     names = tracker.skeleton.names
     for path, (i, fits) in zip(paths, sorted(tracks.items())):
-        got = _bvhio_positions(path, names)
+        got = bvhio_positions(path, names)
         frames = [f.frame for f in fits]
         assert len(got) == frames[-1] - frames[0] + 1
         want = np.stack([f.joints_camera for f in fits])

@@ -20,10 +20,14 @@ Examples::
 import argparse
 import json
 import sys
+import tempfile
 from typing import List, Optional
 
+import numpy as np
+
 from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS, TRAIN_CAMERAS
-from selecsls_mm.pose3d.fitting.evaluate import evaluate_clips
+from selecsls_mm.pose3d.fitting.benchmark import people_inputs
+from selecsls_mm.pose3d.fitting.evaluate import bvh_round_trip, evaluate_clips
 from selecsls_mm.pose3d.fitting.stage3 import SkeletonTracker
 from selecsls_mm.pose3d.fitting.tuning import tune, unfiltered_settings
 from selecsls_mm.pose3d.motion import clip_split
@@ -66,6 +70,21 @@ def _print(rows: dict) -> None:
               if isinstance(value, float) else f'{key:28s} {value}')
 
 
+def _bvh_round_trip(seed: int) -> float:
+    """Two held-out people over their clips, written as BVH files and
+    read back by bvhio: the largest joint distance, mm."""
+    people = people_inputs(2, seed=seed)
+    tracker = SkeletonTracker(fps=30.)
+    for t in range(len(people[0].times)):
+        tracker.update(
+            np.stack([p.keypoints[t] for p in people]),
+            np.stack([p.scores[t] for p in people]),
+            np.stack([p.joints_3d[t] for p in people]), people[0].camera,
+            people[0].times[t])
+    with tempfile.TemporaryDirectory() as folder:
+        return bvh_round_trip(tracker, folder)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     split = args.split or ('train' if args.tune else 'held_out')
@@ -95,6 +114,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 k.replace('video/', f'{name}/'): v
                 for k, v in scores.items()
             })
+        result['bvh/round_trip_max_mm'] = _bvh_round_trip(args.seed)
         result['split'] = split
     _print(result)
     if args.json:

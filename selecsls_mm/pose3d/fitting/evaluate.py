@@ -6,6 +6,7 @@ raw inputs, per-frame (single image) fitting and fitting over time.
 Used by the tests, ``tools/analysis_tools/stage3_eval.py`` and the numbers
 in docs/pose3d.md.
 """
+import warnings
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from ..camera import load_cameras
 from ..metrics.functional import mpjpe
 from ..motion import load_clip
+from .bvh import CAMERA_TO_BVH
 from .simulate import ClipInputs, NoiseModel, Placement, clip_inputs
 from .stage3 import SkeletonTracker, fit_image
 
@@ -140,3 +142,34 @@ def evaluate_clips(clips: Sequence[str],
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     out['frames'] = frames
     return out
+
+
+def bvhio_positions(path: str, names) -> np.ndarray:
+    """World positions (T, J, 3) of the named joints of a BVH file, as the
+    independent reader bvhio (its own parser and forward kinematics)
+    computes them."""
+    with warnings.catch_warnings():
+        # bvhio's PyGLM import style, not ours
+        warnings.simplefilter('ignore', PendingDeprecationWarning)
+        import bvhio
+    root = bvhio.readAsHierarchy(path)
+    joints = {j.Name: j for j, _, _ in root.layout()}
+    out = []
+    for frame in range(root.getKeyframeRange()[1] + 1):
+        root.loadPose(frame)
+        out.append([list(joints[n].PositionWorld) for n in names])
+    return np.asarray(out)
+
+
+def bvh_round_trip(tracker: SkeletonTracker, folder: str) -> float:
+    """Largest distance (mm) between the fitted joints and those bvhio
+    reads back from the tracker's BVH files (written to ``folder``)."""
+    worst = 0.
+    tracks = tracker.finish()
+    for path, (_,
+               fits) in zip(tracker.write_bvh(folder), sorted(tracks.items())):
+        got = bvhio_positions(path, tracker.skeleton.names)
+        frames = np.array([f.frame for f in fits])
+        want = np.stack([f.joints_camera for f in fits]) @ CAMERA_TO_BVH.T
+        worst = max(worst, float(np.abs(got[frames - frames[0]] - want).max()))
+    return worst

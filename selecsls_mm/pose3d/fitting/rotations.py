@@ -7,7 +7,6 @@ Quaternions are (w, x, y, z), as in :func:`~..motion.quaternion_matrix`.
 """
 import numpy as np
 
-
 # skew(v) as a flat 3x3: entries (1, 2, 3, 5, 6, 7) are (-z, y, z, -x, -y, x)
 _SKEW_AT = np.array([1, 2, 3, 5, 6, 7])
 _SKEW_OF = np.array([2, 1, 2, 0, 1, 0])
