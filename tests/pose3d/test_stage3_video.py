@@ -77,8 +77,8 @@ def test_depth_comes_from_the_intrinsics():
             camera=replace(camera, fx=camera.fx * 1.25, fy=camera.fy * 1.25)),
         SkeletonTracker,
         baselines=False)
-    assert right['video/depth_rel_err'] < 0.02
-    assert 0.2 < wrong['video/depth_rel_err'] < 0.3
+    assert right['video/depth_rel_err'] < 0.01  # measured 0.0067
+    assert 0.23 < wrong['video/depth_rel_err'] < 0.27  # measured 0.249
 
 
 def _run(tracker, people, hide=None, shuffle_seed=None):
@@ -208,3 +208,34 @@ def test_single_image_several_people():
         # it is where the person is seen
         pixels = p.camera.project(f.joints_camera[:17])
         assert np.median(np.linalg.norm(pixels - p.keypoints[t], axis=-1)) < 8.
+
+
+def test_missing_3d_joints_follow_their_keypoints():
+    """Stage II without the left arm for ten frames (mask 0, garbage in
+    the array): the arm follows its 2D keypoints and the smoothness, the
+    rest of the body does not notice."""
+    camera = load_cameras(HELD_OUT_CAMERAS[:1])[0]
+    data = _one_person(camera, seed=4, clip='dance_b')
+    sk = SkeletonTracker().skeleton
+    arm = sk.joint_set.index(['left_elbow', 'left_wrist'])
+    runs = {}
+    for masked in (False, True):
+        mask = np.ones(data.joints_3d.shape[:2])
+        joints_3d = data.joints_3d.copy()
+        if masked:
+            mask[20:30, arm] = 0.
+            joints_3d[20:30, arm] += 500.
+        tracker = SkeletonTracker()
+        for t in range(len(data.times)):
+            tracker.update(data.keypoints[t:t + 1], data.scores[t:t + 1],
+                           joints_3d[t:t + 1], camera, data.times[t],
+                           mask[t:t + 1])
+        runs[masked] = np.stack([f.joints_camera for f in tracker.finish()[0]])
+    others = np.setdiff1d(np.arange(sk.num_joints), arm)
+    shift = np.linalg.norm(
+        runs[True][:, others] - runs[False][:, others], axis=-1)
+    assert shift.mean() < 1. and shift.max() < 10.  # measured 0.51, 7.3
+    pixels = camera.project(runs[True][20:30, arm])
+    keypoints = data.keypoints[20:30][:, sk.keypoint_ids[arm]]
+    # measured 10.4 px (6.3 px with the arm's 3D)
+    assert np.median(np.linalg.norm(pixels - keypoints, axis=-1)) < 12.
