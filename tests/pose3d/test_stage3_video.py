@@ -153,11 +153,17 @@ def test_bad_inputs_say_what_and_go_on(tmp_path):
     # 3D joints of another joint set
     with pytest.raises(ValueError, match="joint set 'coco21'"):
         tracker.update(kp, sc, j3[:, :17], camera, 0.)
+    with pytest.raises(ValueError, match='disagree'):
+        tracker.update(kp[:, :16], sc, j3, camera, 0.)
     # no frame time and no fps: 30 fps, said once
     mask = np.ones(j3.shape[:2])
     mask[1, 3:] = 0.  # person 1: three 3D joints only
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
+        # a frame without people is fine
+        assert tracker.update(
+            np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros((0, 21, 3)),
+            camera) == []
         for t in range(12):
             out = tracker.update(kp + t, sc, j3, camera, mask_3d=mask)
     lines = [str(w.message) for w in caught if w.category is Stage3Warning]
@@ -166,7 +172,7 @@ def test_bad_inputs_say_what_and_go_on(tmp_path):
     assert len(skipped) == 12 and 'person 1 has 3 3D joints' in skipped[0]
     # the others go on
     assert len(out) == 2 and len(tracker.tracks) == 2
-    assert tracker.times[1] == pytest.approx(1 / 30)
+    assert tracker.times[1] == pytest.approx(1 / 30)  # frame 0 was empty
     with pytest.raises(ValueError, match='must increase'):
         tracker.update(kp, sc, j3, camera, 0.)
 

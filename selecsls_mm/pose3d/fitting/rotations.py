@@ -1,7 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Batched 3D rotations in numpy: exponential and logarithm maps of SO(3),
-quaternions, weighted Kabsch alignment and the shortest arc between two
-directions. Every function works on any leading batch shape.
+quaternions and weighted Kabsch alignment. Every function works on any
+leading batch shape.
 
 Quaternions are (w, x, y, z), as in :func:`~..motion.quaternion_matrix`.
 """
@@ -150,22 +150,3 @@ def kabsch(source: np.ndarray,
     if weights is not None:
         target = target * weights[..., None]
     return rotation_from_covariance(np.swapaxes(target, -1, -2) @ source)
-
-
-def shortest_arc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotations (..., 3, 3) turning directions a onto b (..., 3) about
-    their common normal (the smallest such rotation). Zero vectors give
-    the identity; opposite ones a half turn about a normal of a."""
-    a = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-12)
-    axis = np.cross(a, b)
-    sin = np.linalg.norm(axis, axis=-1)
-    cos = np.einsum('...i,...i->...', a, b)
-    angle = np.arctan2(sin, cos)
-    # opposite directions: any normal of a will do
-    other = np.where(np.abs(a[..., :1]) < .9, [1., 0., 0.], [0., 1., 0.])
-    normal = np.cross(a, other)
-    axis = np.where((sin < 1e-9)[..., None], normal, axis)
-    axis = axis / np.maximum(
-        np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
-    return so3_exp(axis * angle[..., None])

@@ -113,19 +113,19 @@ def _check_inputs(skeleton, keypoints, scores, joints_3d, camera, mask_3d):
             'Stage III needs the camera intrinsics for the absolute '
             'placement and got none; pass camera=Camera(fx, fy, cx, cy, '
             'width, height) (see selecsls_mm.pose3d.camera)')
-    keypoints = np.asarray(keypoints, np.float64).reshape(-1, 17, 2)
-    scores = np.asarray(scores, np.float64).reshape(-1, 17)
+    keypoints = np.asarray(keypoints, np.float64)
+    scores = np.asarray(scores, np.float64)
     joints_3d = np.asarray(joints_3d, np.float64)
-    nj = skeleton.num_joints
-    if joints_3d.ndim != 3 or joints_3d.shape[1:] != (nj, 3) or \
-            len(joints_3d) != len(keypoints) or len(scores) != len(keypoints):
+    mask = np.ones(joints_3d.shape[:2]) if mask_3d is None else \
+        np.asarray(mask_3d, np.float64)
+    num, nj = len(keypoints), skeleton.num_joints
+    if keypoints.shape != (num, 17, 2) or scores.shape != (num, 17) or \
+            joints_3d.shape != (num, nj, 3) or mask.shape != (num, nj):
         raise ValueError(
             f'Stage III inputs disagree: keypoints {keypoints.shape}, scores '
-            f'{scores.shape}, keypoints_3d {joints_3d.shape}; expected '
-            f'(M, 17, 2), (M, 17) and (M, {nj}, 3) for joint set '
-            f'{skeleton.joint_set.name!r}')
-    mask = np.ones(joints_3d.shape[:2]) if mask_3d is None else \
-        np.asarray(mask_3d, np.float64).reshape(joints_3d.shape[:2])
+            f'{scores.shape}, keypoints_3d {joints_3d.shape}, mask_3d '
+            f'{mask.shape}; expected (M, 17, 2), (M, 17), (M, {nj}, 3) and '
+            f'(M, {nj}) for joint set {skeleton.joint_set.name!r}')
     mask = np.where(np.isfinite(joints_3d).all(-1), mask, 0.)
     scores = np.where(np.isfinite(keypoints).all(-1), scores, 0.)
     return (np.nan_to_num(keypoints), scores, np.nan_to_num(joints_3d), mask)
