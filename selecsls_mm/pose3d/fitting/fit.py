@@ -18,9 +18,10 @@ keypoints with scores ``s``, ``proj`` the camera's pinhole projection and
 of :class:`FitWeights`, so every term is in units of its expected error;
 the 3D and 2D terms are robust (Huber, by re-weighting).
 
-A closed-form start (:func:`initial_rotations`: Kabsch for joints with
-several children, the arm's or leg's bending plane for shoulders and hips,
-the shortest turn for the rest; :func:`place_root`: the linear
+A closed-form start (:func:`initial_rotations`: per joint a Kabsch
+alignment of its bones to its children's targets, for shoulders and hips
+also of the elbow's or knee's axis to the limb's bending plane, pulled
+weakly to last frame's rotation; :func:`place_root`: the linear
 least-squares root position that best reprojects the skeleton onto the 2D
 keypoints) is refined by a few Levenberg-Marquardt steps
 (:func:`refine`) whose parameters are the root position and one rotation
