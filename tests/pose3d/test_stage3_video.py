@@ -214,6 +214,17 @@ def test_single_image_several_people():
         # it is where the person is seen
         pixels = p.camera.project(f.joints_camera[:17])
         assert np.median(np.linalg.norm(pixels - p.keypoints[t], axis=-1)) < 8.
+    # a person with too few 3D joints: said, skipped; ids stay the inputs'
+    mask = np.ones((3, 21))
+    mask[1, 5:] = 0.
+    with pytest.warns(Stage3Warning, match='person 1 has 5 3D joints'):
+        fits = fit_image(
+            np.stack([p.keypoints[t] for p in people]),
+            np.stack([p.scores[t] for p in people]),
+            np.stack([p.joints_3d[t] for p in people]),
+            people[0].camera,
+            mask_3d=mask)
+    assert [f.track_id for f in fits] == [0, 2]
 
 
 def test_missing_3d_joints_follow_their_keypoints():
