@@ -7,8 +7,10 @@ from mmpose.registry import KEYPOINT_CODECS
 
 from selecsls_mm.pose.codecs import PartAffinityField
 from ..joint_sets import COCO_KEYPOINTS, get_joint_set
-from .utils import (combine_readouts, drop_foreign_readouts, pixel_owners,
-                    render_3d_maps, sample_3d_maps, shared_joints)
+from .utils import (RELATIVE_TO, combine_readouts, drop_foreign_readouts,
+                    joint_offsets, offsets_to_root_relative, pixel_owners,
+                    render_3d_maps, sample_3d_maps, shared_joints,
+                    topological_order)
 
 
 @KEYPOINT_CODECS.register_module()
@@ -59,6 +61,11 @@ class PartAffinityField3D(PartAffinityField):
             3D values are written. Defaults to 2.
         value_scale (float): Millimetres per map unit. Defaults to 1000
             (maps hold metres).
+        relative_to (str): What the maps hold for each joint: its offset
+            from the root (``'root'``) or from its parent (``'parent'``,
+            a bone vector; decoding sums them from the root, and a joint
+            whose path has an unread bone is not read). Defaults to
+            ``'root'``.
         decode_agreement_thr (float, optional): Keypoints of a person whose
             3D values differ by more than this (mm) on a joint they both
             supervise disagree; the most disagreeing ones are not read (see
@@ -84,6 +91,7 @@ class PartAffinityField3D(PartAffinityField):
                  radius_3d: float = 2.,
                  value_scale: float = 1000.,
                  decode_agreement_thr: Optional[float] = 200.,
+                 relative_to: str = 'root',
                  **kwargs) -> None:
         super().__init__(input_size, heatmap_size, **kwargs)
         if self.num_keypoints != len(COCO_KEYPOINTS):
@@ -95,7 +103,12 @@ class PartAffinityField3D(PartAffinityField):
         if radius_3d <= 0 or value_scale <= 0:
             raise ValueError(f'radius_3d ({radius_3d}) and value_scale '
                              f'({value_scale}) must be positive.')
+        if relative_to not in RELATIVE_TO:
+            raise ValueError(f'relative_to must be one of {RELATIVE_TO}, got '
+                             f'{relative_to!r}.')
+        self.relative_to = relative_to
         self.joint_set = get_joint_set(joint_set)
+        self._order = topological_order(self.joint_set.parents)
         self.radius_3d = float(radius_3d)
         self.value_scale = float(value_scale)
         self.decode_agreement_thr = decode_agreement_thr
@@ -164,10 +177,10 @@ class PartAffinityField3D(PartAffinityField):
             keypoints_3d_visible = np.ones((N, J), dtype=np.float32)
         weights_3d = np.asarray(keypoints_3d_visible,
                                 np.float32).reshape(N, J) >= 0.5
-        root = self.root_index
-        weights_3d &= weights_3d[:, root:root + 1]  # root-relative needs it
-        joints = (keypoints_3d -
-                  keypoints_3d[:, root:root + 1]) / self.value_scale
+        joints, weights_3d = joint_offsets(keypoints_3d, weights_3d,
+                                           self.joint_set.parents,
+                                           self.root_index, self.relative_to)
+        joints = joints / self.value_scale
         keypoints = np.asarray(keypoints,
                                np.float32)[..., :2] / self.scale_factor
         keypoints_visible = np.asarray(keypoints_visible, np.float32)
@@ -181,6 +194,34 @@ class PartAffinityField3D(PartAffinityField):
             maps_3d_weights=weights,
             keypoints_3d_weights=weights_3d.astype(np.float32))
         return encoded
+
+    def read_out(self, maps_3d: np.ndarray, keypoints: np.ndarray,
+                 scores: np.ndarray) -> tuple:
+        """Each person's root-relative 3D joints from the maps, read at its
+        found keypoints (what :meth:`decode` does after the 2D grouping).
+
+        Args:
+            maps_3d (np.ndarray): (3J, H, W).
+            keypoints (np.ndarray): (M, K, 2) input-image pixels.
+            scores (np.ndarray): (M, K); > 0 where a keypoint was found.
+
+        Returns:
+            tuple: keypoints_3d (M, J, 3) root-relative mm, read (M, J)
+            bool and samples_3d (M, K, 3J) mm.
+        """
+        found = np.asarray(scores) > 0
+        samples = sample_3d_maps(maps_3d,
+                                 np.asarray(keypoints) / self.scale_factor,
+                                 found) * self.value_scale
+        if self.decode_agreement_thr is not None:
+            found = drop_foreign_readouts(samples, found, self._shared,
+                                          self.decode_agreement_thr)
+        offsets, read = combine_readouts(samples, scores, found, self._readers)
+        joints, read = offsets_to_root_relative(offsets, read,
+                                                self.joint_set.parents,
+                                                self.root_index,
+                                                self.relative_to, self._order)
+        return joints, read, samples
 
     def decode(self,
                heatmaps: np.ndarray,
@@ -223,13 +264,7 @@ class PartAffinityField3D(PartAffinityField):
         self.check_joints_3d(maps_3d.shape[0] // 3, 'maps_3d')
         keypoints, scores, instance_scores = super().decode(
             heatmaps, pafs, return_instance_scores=True)
-        found = scores > 0
-        samples = sample_3d_maps(maps_3d, keypoints / self.scale_factor,
-                                 found) * self.value_scale
-        if self.decode_agreement_thr is not None:
-            found = drop_foreign_readouts(samples, found, self._shared,
-                                          self.decode_agreement_thr)
-        joints, read = combine_readouts(samples, scores, found, self._readers)
+        joints, read, samples = self.read_out(maps_3d, keypoints, scores)
         out = (keypoints, scores, joints, read)
         if return_instance_scores:
             out += (instance_scores, )

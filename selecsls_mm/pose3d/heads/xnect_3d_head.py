@@ -204,9 +204,13 @@ class XNect3DHead(XNectPAFHead):
             feats: Features, or ``[orig, flipped]`` for ``flip_test``.
             batch_data_samples (list): Data samples (``flip_indices``).
             test_cfg (dict): ``flip_test``, ``shift_heatmap``,
-                ``output_heatmaps`` as :class:`XNectPAFHead`, and
+                ``output_heatmaps`` as :class:`XNectPAFHead`,
                 ``output_samples_3d`` (also pack the map values read at
-                each keypoint, Stage II's input). Defaults to {}.
+                each keypoint, Stage II's input) and
+                ``readout_at_gt_keypoints`` (a diagnostic: skip the 2D
+                grouping and read the 3D maps at each sample's labelled
+                ground-truth keypoints, so that a metric scores the 3D
+                branch alone). Defaults to {}.
 
         Returns:
             list[InstanceData]: Per image, :class:`XNectPAFHead`'s fields
@@ -238,8 +242,12 @@ class XNect3DHead(XNectPAFHead):
             outputs = tuple((a + b) * 0.5 for a, b in zip(outputs, flipped))
         else:
             outputs = self.forward(feats)
-        preds = self.decode(
-            outputs, samples=test_cfg.get('output_samples_3d', False))
+        samples = test_cfg.get('output_samples_3d', False)
+        if test_cfg.get('readout_at_gt_keypoints', False):
+            preds = self.read_out_at_gt(outputs[2], batch_data_samples,
+                                        samples)
+        else:
+            preds = self.decode(outputs, samples=samples)
         if test_cfg.get('output_heatmaps', False):
             fields = [
                 PixelData(heatmaps=h, pafs=p, maps_3d=m)
@@ -247,6 +255,60 @@ class XNect3DHead(XNectPAFHead):
             ]
             return preds, fields
         return preds
+
+    def read_out_at_gt(self,
+                       maps_3d: Tensor,
+                       batch_data_samples,
+                       samples: bool = False) -> InstanceList:
+        """Read the 3D maps at the ground-truth 2D keypoints (labelled ones
+        only), one predicted person per ground-truth person.
+
+        Args:
+            maps_3d (Tensor): (B, 3J, H, W).
+            batch_data_samples (list): With ``gt_instances.keypoints``,
+                ``keypoints_visible`` (original image pixels) and the
+                ``input_center``, ``input_scale`` and ``input_size`` meta.
+            samples (bool): Also pack ``samples_3d``.
+
+        Returns:
+            list[InstanceData]: See :meth:`predict`.
+        """
+        preds = []
+        for m3d, sample in zip(to_numpy(maps_3d), batch_data_samples):
+            gt = sample.gt_instances
+            meta = sample.metainfo
+            if 'keypoints' not in gt:
+                raise KeyError('readout_at_gt_keypoints needs '
+                               'gt_instances.keypoints in the test data')
+            scale = np.asarray(meta['input_scale'], np.float32)
+            # original image -> network input, the inverse of the mapping
+            # in BottomupPoseEstimator.add_pred_to_datasample
+            keypoints = (to_numpy(gt.keypoints) - meta['input_center'] +
+                         0.5 * scale) / scale * meta['input_size']
+            scores = (to_numpy(gt.keypoints_visible) > 0).astype(np.float32)
+            joints, read, values = self.decoder.read_out(
+                m3d, keypoints, scores)
+            preds.append(
+                self._pack_3d(keypoints, scores, scores.mean(1), joints, read,
+                              values if samples else None))
+        return preds
+
+    def _pack_3d(self,
+                 keypoints,
+                 scores,
+                 instance_scores,
+                 joints,
+                 read,
+                 values=None):
+        """:meth:`_pack` plus the 3D fields."""
+        pred = self._pack(keypoints, scores, instance_scores)
+        J = self.num_joints_3d
+        pred.keypoints_3d = np.asarray(joints, np.float32).reshape(-1, J, 3)
+        pred.keypoints_3d_read = np.asarray(read, bool).reshape(-1, J)
+        if values is not None:
+            pred.samples_3d = np.asarray(values, np.float32).reshape(
+                len(pred.keypoints_3d), self.num_keypoints, 3 * J)
+        return pred
 
     def decode(self,
                batch_outputs: Tuple[Tensor, Tensor, Tensor],
@@ -277,13 +339,7 @@ class XNect3DHead(XNectPAFHead):
                  m3d,
                  return_instance_scores=True,
                  return_samples=True)
-            pred = self._pack(keypoints, scores, instance_scores)
-            J = self.num_joints_3d
-            pred.keypoints_3d = np.asarray(joints,
-                                           np.float32).reshape(-1, J, 3)
-            pred.keypoints_3d_read = np.asarray(read, bool).reshape(-1, J)
-            if samples:
-                pred.samples_3d = values.reshape(
-                    len(keypoints), self.num_keypoints, 3 * J)
-            preds.append(pred)
+            preds.append(
+                self._pack_3d(keypoints, scores, instance_scores, joints, read,
+                              values if samples else None))
         return preds
