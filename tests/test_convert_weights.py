@@ -148,6 +148,39 @@ def test_missing_unexpected_and_misshaped_tensors(tmp_path):
         r'\(1024, 960, 1, 1\), arch 42b needs \(1024, 960, 3, 3\)')
 
 
+def test_num_classes_comes_from_the_classifier_rows(tmp_path):
+    """A fine-tuned 10-class checkpoint converts to 10 classes (the rows of
+    the classifier weight, not its 1024 input features) and loads into a
+    10-class model."""
+    reference = timm.create_model('selecsls42b', num_classes=10).eval()
+    src, dst = tmp_path / 'ten.pth', tmp_path / 'converted.pth'
+    torch.save(reference.state_dict(), src)
+    meta = convert_reference_checkpoint(str(src), str(dst))
+    assert meta['num_classes'] == 10 and meta['arch'] == '42b'
+    ckpt = torch.load(dst, weights_only=True)
+    assert ckpt['meta']['num_classes'] == 10
+    model = classifier('42b', num_classes=10)
+    model.load_state_dict(ckpt['state_dict'])
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = reference(x)
+    assert (_logits(model, x) - expected).abs().max() <= 1e-4
+
+
+def test_classifier_that_does_not_fit_the_arch_is_refused(tmp_path):
+    """The classifier must read the arch's features (1024 for 42b): a
+    classifier of another width would load into no model of that arch."""
+    state = timm.create_model('selecsls42b').state_dict()
+    wide = dict(state, **{'fc.weight': torch.zeros(1000, 1280)})
+    _convert_fails(
+        tmp_path, wide, r'fc\.weight has shape \(1000, 1280\), arch 42b '
+        r'needs \(num_classes, 1024\)', '42b')
+    _convert_fails(tmp_path, wide,
+                   r"fit no SelecSLS arch; closest is '42b'.*fc\.weight")
+    flat = dict(state, **{'fc.weight': torch.zeros(1024)})
+    _convert_fails(tmp_path, flat, r'fc\.weight has shape \(1024,\)', '42b')
+
+
 def test_wrong_arch_and_other_networks(tmp_path):
     state = timm.create_model('selecsls60').state_dict()
     _convert_fails(tmp_path, state, "do not fit arch '42'.*fit arch '60'",

@@ -43,6 +43,19 @@ def test_valid_dataset_loads(tmp_path):
     assert int(sample['data_samples'].gt_label) == 999
 
 
+def test_file_names_with_spaces(tmp_path):
+    """Only the last field of a line is the label: a file name with spaces
+    (common in user datasets) loads as one path."""
+    root = make_root(
+        tmp_path, ['my photo 1.JPEG 3', '  b.JPEG\t7  '],
+        images=('my photo 1.JPEG', 'b.JPEG'))
+    dataset = build(root)
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    assert [(osp.basename(i['img_path']), i['gt_label']) for i in infos] == \
+        [('my photo 1.JPEG', 3), ('b.JPEG', 7)]
+    assert int(dataset[0]['data_samples'].gt_label) == 3
+
+
 def test_missing_annotation_file(tmp_path):
     root = make_root(tmp_path, None)
     # The message names the file and says what it must hold.

@@ -73,6 +73,19 @@ def test_dekr_needs_mmcv_ops(monkeypatch):
     check_config(Config(DEKR))
 
 
+def test_scope_prefixed_types_are_checked(monkeypatch):
+    """``type='mmpose.DEKRHead'`` (a scope prefix, as configs write to reach
+    another package's registry) is the same DEKRHead: it needs mmcv's ops
+    and is refused on mmcv-lite like the plain name."""
+    fake_stack(monkeypatch, mmpose='1.1.0', ops=False)
+    head = dict(type='mmpose.DEKRHead', in_channels=480, num_keypoints=17)
+    with pytest.raises(MissingDependencyError, match='`DEKRHead` needs mmcv'):
+        check_config(Config(dict(model=dict(DEKR['model'], head=head))))
+    rtmo = dict(type='mmpose.RTMOHead', num_keypoints=17)
+    with pytest.raises(MissingDependencyError, match='`RTMOHead` is not in'):
+        check_config(Config(dict(model=dict(type='X', head=rtmo))))
+
+
 def test_mmdet_config_needs_mmcv_ops(monkeypatch):
     fake_stack(monkeypatch, mmpose='1.1.0', ops=False)
     monkeypatch.setattr(stack, 'has_module', lambda name: True)
