@@ -72,7 +72,11 @@ MODULES: Dict[str, dict] = {
     'datasets':
     dict(
         paths=['selecsls_mm/datasets/*'],
-        tests=['tests/test_imagenet_dataset.py']),
+        tests=[
+            'tests/test_imagenet_dataset.py',
+            'tests/test_digits_demo.py::test_write_digits_layout', '-m',
+            'not slow'
+        ]),
     'pose/codecs':
     dict(
         paths=['selecsls_mm/pose/codecs/*'],
