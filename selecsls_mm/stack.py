@@ -17,7 +17,7 @@ not in a registry ``KeyError`` or an import traceback.
 import importlib.util
 import re
 from importlib import metadata
-from typing import Iterator, Optional
+from typing import Callable, Iterator, List, Optional
 
 from mmengine.config import Config
 
@@ -55,6 +55,20 @@ NEEDS_MMCV_OPS = frozenset({
     'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack',
     'DCN', 'DCNv2', 'MultiScaleDeformableAttention', 'CARAFE', 'CARAFEPack'
 })
+
+# Checks of what a config asks for beyond the installed packages, added by
+# optional subpackages when they are imported (e.g. selecsls_mm.pose3d: a 3D
+# model needs training data with 3D labels); each raises ValueError with one
+# sentence.
+CONFIG_CHECKS: List[Callable[[Config], None]] = []
+
+
+def register_config_check(check: Callable[[Config], None]):
+    """Run ``check(cfg)`` in :func:`check_config` (usable as a
+    decorator); registering the same function twice keeps one."""
+    if check not in CONFIG_CHECKS:
+        CONFIG_CHECKS.append(check)
+    return check
 
 
 class MissingDependencyError(ImportError):
@@ -145,6 +159,7 @@ def check_config(cfg: Config) -> None:
     Raises:
         MissingDependencyError: One sentence naming the first type (or
             scope) that cannot be built here and what to install.
+        ValueError: A check of :data:`CONFIG_CHECKS` failed.
     """
     scope = cfg.get('default_scope', None)
     if scope == 'mmdet':
@@ -170,6 +185,8 @@ def check_config(cfg: Config) -> None:
             raise MissingDependencyError(
                 f'`{kind}` needs mmcv\'s compiled ops, but this environment '
                 f'has {mmcv_flavour()}: use {FULL_STACK}.')
+    for check in CONFIG_CHECKS:
+        check(cfg)
 
 
 def _in_mmengine_registries(kind: str) -> bool:

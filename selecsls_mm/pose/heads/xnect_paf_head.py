@@ -198,6 +198,12 @@ class XNectPAFHead(BaseHead):
             dict: ``loss_kpt`` and ``loss_paf``.
         """
         pred_heatmaps, pred_pafs = self.forward(feats)
+        return self.losses_2d(pred_heatmaps, pred_pafs, batch_data_samples)
+
+    def losses_2d(self, pred_heatmaps: Tensor, pred_pafs: Tensor,
+                  batch_data_samples: OptSampleList) -> dict:
+        """:meth:`loss` on given predictions (for heads that also predict
+        other maps from the same features)."""
         fields = [d.gt_fields for d in batch_data_samples]
         for key in ('heatmaps', 'pafs'):
             if key not in fields[0]:
