@@ -289,3 +289,19 @@ def test_custom_import_error_keeps_its_sentence(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match='broken') as err:
         stack.load_config(str(tmp_path / 'h18_broken_cfg.py'))
     assert not isinstance(err.value, MissingDependencyError)
+
+
+def test_registered_config_checks_run_once(monkeypatch):
+    """A subpackage's config check (e.g. selecsls_mm.pose3d's) runs in
+    check_config; registering it again does not run it twice."""
+    fake_stack(monkeypatch, mmpose='1.1.0', ops=False)
+    monkeypatch.setattr(stack, 'CONFIG_CHECKS', [])
+    seen = []
+
+    def check(cfg):
+        seen.append(cfg.get('x'))
+
+    assert stack.register_config_check(check) is check
+    stack.register_config_check(check)
+    check_config(Config(dict(x=1)))
+    assert seen == [1]
