@@ -73,9 +73,8 @@ MODULES: Dict[str, dict] = {
     dict(
         paths=['selecsls_mm/datasets/*'],
         tests=[
-            'tests/test_imagenet_dataset.py',
-            'tests/test_digits_demo.py::test_write_digits_layout', '-m',
-            'not slow'
+            'tests/test_imagenet_dataset.py', 'tests/test_digits_demo.py',
+            '-m', 'not slow'
         ]),
     'pose/codecs':
     dict(
