@@ -16,7 +16,7 @@ SHELL  := /bin/bash
 STAMP  := $(VENV)/.installed
 MMPOSE_VERSION := 1.1.0
 
-.PHONY: env demo test test-fast lint format clean-venv env-full test-full mmcv-wheel clean-venv-full
+.PHONY: env demo test test-fast lint format clean-venv env-full test-full mmcv-wheel clean-venv-full mutate
 
 env: $(STAMP)
 
@@ -46,7 +46,13 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow"
 
-LINT_PATHS := selecsls_mm tools tests configs setup.py
+LINT_PATHS := selecsls_mm tools tests configs setup.py .dev
+
+# Mutation testing of the core modules (docs/testing.md; not in CI: about an hour for all on 2 cores).
+# make mutate MODULE=deploy runs one; results in work_dirs/mutate/.
+mutate: $(STAMP)
+	@$(PIP) install -q -r requirements/mutate.txt $(QUIET)
+	nice -n 10 $(PY) .dev/mutate.py $(if $(MODULE),--module $(MODULE))
 
 lint: $(STAMP)
 	$(PY) -m flake8 $(LINT_PATHS)

@@ -1,5 +1,6 @@
 import logging
 import os.path as osp
+import random
 import subprocess
 import sys
 
@@ -8,6 +9,21 @@ import torch
 from mmengine.registry import DefaultScope
 
 import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        '--shuffle',
+        type=int,
+        metavar='SEED',
+        help='run the tests in a random order drawn from SEED, to find tests '
+        'that pass only because of what ran before them in the process')
+
+
+def pytest_collection_modifyitems(config, items):
+    seed = config.getoption('--shuffle')
+    if seed is not None:
+        random.Random(seed).shuffle(items)
 
 
 @pytest.fixture(autouse=True)

@@ -146,6 +146,20 @@ def test_norm_eval_keeps_statistics():
     assert all(torch.equal(m.running_mean, s) for m, s in zip(norms, stats))
 
 
+def test_norm_eval_freezes_syncbn_layers_too():
+    """norm_eval is about every BN-like layer: a SyncBN model (the usual
+    multi-GPU config) keeps its statistics frozen in train mode as well."""
+    model = SelecSLS(
+        '42', out_indices=(2, ), norm_cfg=dict(type='SyncBN'), norm_eval=True)
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
+    assert not any(m.training for m in norms)
+    # BN-free parts still train (norm_eval is not frozen_stages)
+    assert model.training and model.stage1.training
+    assert all(p.requires_grad for p in model.parameters())
+
+
 def test_with_cp_gives_identical_outputs_gradients_and_statistics():
     torch.manual_seed(1)
     plain = SelecSLS('42', out_indices=(1, 3))

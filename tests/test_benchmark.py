@@ -682,6 +682,34 @@ def test_pose_report_ratio_per_runtime():
     assert lines[0].endswith('| 4.00 |') and lines[1].endswith('| 2.00 |')
 
 
+def test_pose_report_ratio_at_the_same_flip_setting():
+    """Flip test doubles the network work: "ours, flip on" is compared with
+    the reference with flip on, not with its faster flip-off row."""
+    rows = []
+    for model, flip, ms in (('peer', False, 4.0), ('peer', True, 8.0),
+                            ('ours', False, 1.0), ('ours', True, 2.0)):
+        rows.append(
+            dict(
+                model=model,
+                flip=flip,
+                preprocessing=0.1,
+                network=ms,
+                grouping=0.1,
+                total=ms,
+                img_per_s=1e3 / ms,
+                people=1,
+                times=[ms, ms],
+                n=2))
+    text = report.pose_report(rows, 'peer')
+    ratios = {
+        tuple(cells[:2]): cells[-1]
+        for cells in (line.strip('| ').split(' | ')
+                      for line in text.splitlines() if line.startswith('|'))
+    }
+    assert ratios[('peer', 'off')] == ratios[('peer', 'on')] == '1.00'
+    assert ratios[('ours', 'off')] == ratios[('ours', 'on')] == '4.00'
+
+
 def test_pose_models_get_the_same_random_weights():
     pytest.importorskip('mmpose')
     from selecsls_mm.benchmark import pose

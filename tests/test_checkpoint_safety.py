@@ -2,6 +2,8 @@
 narrow allowlist; anything that could run code is refused."""
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,8 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader, Runner
 
 from selecsls_mm.checkpoint import UnsafeCheckpointError, load_checkpoint_file
+from selecsls_mm.utils import run_main
+from helpers import REPO_ROOT, load_tool
 
 
 class _TinyModel(BaseModel):
@@ -121,3 +125,64 @@ def test_statistics_methods_resolve(tmp_path, name):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth does not exist'):
         load_checkpoint_file(str(tmp_path / 'nope.pth'))
+
+
+# Runs in a fresh interpreter, where no HistoryBuffer was created yet (its
+# registry of statistics methods fills on the first HistoryBuffer()).
+_FRESH_LOAD = """
+import sys
+from mmengine.logging import HistoryBuffer
+import selecsls_mm
+from selecsls_mm.checkpoint import load_checkpoint_file
+assert not HistoryBuffer._statistics_methods, 'a HistoryBuffer exists'
+ckpt = load_checkpoint_file(sys.argv[1])
+buffer = ckpt['message_hub']['log_scalars']['train/loss']
+print('loaded', type(buffer).__name__, buffer.mean() > 0)
+"""
+
+
+def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
+    """The allowlist works in a process that never made a HistoryBuffer
+    (e.g. tools/test.py on a training checkpoint), not only after one."""
+    proc = subprocess.run(
+        [sys.executable, '-c', _FRESH_LOAD, runner_checkpoint],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines()[-1] == 'loaded HistoryBuffer True'
+
+
+def test_unreadable_file_is_not_called_truncated(tmp_path, monkeypatch,
+                                                 capsys):
+    """A file the user may not read says so; "truncated, fetch it again"
+    would send them to download a good file again. (The test runs as root
+    here, where chmod 000 does not stop reading: torch.load fails the way
+    open() does.)"""
+    path = tmp_path / 'model.pth'
+    torch.save({'state_dict': {}}, path)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied', str(path))
+
+    monkeypatch.setattr(torch, 'load', denied)
+    with pytest.raises(PermissionError):
+        load_checkpoint_file(str(path))
+    assert run_main(lambda argv: load_checkpoint_file(str(path))) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: [Errno 13] Permission denied: '{path}'\n"
+
+
+def test_tool_refuses_code_in_one_line(tmp_path, capsys):
+    """A tool given a checkpoint that carries code ends with exit code 1,
+    one line naming the refusal, no traceback, nothing run or written."""
+    marker, src = tmp_path / 'pwned', tmp_path / 'evil.pth'
+    torch.save({'stem.0.weight': torch.zeros(1), 'x': _RunsCode(marker)}, src)
+    convert = load_tool('model_converters/convert_weights')
+    assert run_main(convert.main, [str(src), str(tmp_path / 'out.pth')]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f'error: refusing to load {src}: it holds objects '
+                          'outside the allowlist')
+    assert err.count('\n') == 1 and 'posix.system' in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['evil.pth']

@@ -2,6 +2,7 @@
 against timm as the independent reference implementation."""
 import io
 import os
+import re
 
 import pytest
 import timm
@@ -148,6 +149,39 @@ def test_missing_unexpected_and_misshaped_tensors(tmp_path):
         r'\(1024, 960, 1, 1\), arch 42b needs \(1024, 960, 3, 3\)')
 
 
+def test_num_classes_comes_from_the_classifier_rows(tmp_path):
+    """A fine-tuned 10-class checkpoint converts to 10 classes (the rows of
+    the classifier weight, not its 1024 input features) and loads into a
+    10-class model."""
+    reference = timm.create_model('selecsls42b', num_classes=10).eval()
+    src, dst = tmp_path / 'ten.pth', tmp_path / 'converted.pth'
+    torch.save(reference.state_dict(), src)
+    meta = convert_reference_checkpoint(str(src), str(dst))
+    assert meta['num_classes'] == 10 and meta['arch'] == '42b'
+    ckpt = torch.load(dst, weights_only=True)
+    assert ckpt['meta']['num_classes'] == 10
+    model = classifier('42b', num_classes=10)
+    model.load_state_dict(ckpt['state_dict'])
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = reference(x)
+    assert (_logits(model, x) - expected).abs().max() <= 1e-4
+
+
+def test_classifier_that_does_not_fit_the_arch_is_refused(tmp_path):
+    """The classifier must read the arch's features (1024 for 42b): a
+    classifier of another width would load into no model of that arch."""
+    state = timm.create_model('selecsls42b').state_dict()
+    wide = dict(state, **{'fc.weight': torch.zeros(1000, 1280)})
+    _convert_fails(
+        tmp_path, wide, r'fc\.weight has shape \(1000, 1280\), arch 42b '
+        r'needs \(num_classes, 1024\)', '42b')
+    _convert_fails(tmp_path, wide,
+                   r"fit no SelecSLS arch; closest is '42b'.*fc\.weight")
+    flat = dict(state, **{'fc.weight': torch.zeros(1024)})
+    _convert_fails(tmp_path, flat, r'fc\.weight has shape \(1024,\)', '42b')
+
+
 def test_wrong_arch_and_other_networks(tmp_path):
     state = timm.create_model('selecsls60').state_dict()
     _convert_fails(tmp_path, state, "do not fit arch '42'.*fit arch '60'",
@@ -222,3 +256,80 @@ def test_truncated_safetensors_names_the_file(tmp_path):
             match=f'{src} is not a complete safetensors file'):
         convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
     assert os.listdir(tmp_path) == ['model.safetensors']
+
+
+def test_many_problems_are_summed_up(tmp_path):
+    """Past five problems the message counts the rest instead of listing
+    hundreds of tensors."""
+    state = timm.create_model('selecsls60').state_dict()
+    src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
+    torch.save(state, src)
+    with pytest.raises(ConversionError) as err:
+        convert_reference_checkpoint(str(src), str(dst), arch='42')
+    message = str(err.value)
+    assert message.startswith(f"cannot convert {src}: the tensors do not "
+                              "fit arch '42': ")
+    listed, _, rest = message.partition('; and ')
+    assert len(listed.split('; ')) == 5
+    assert re.match(
+        r'\d+ more\. They fit arch \'60\': pass --arch 60 or '
+        r'omit --arch\.$', rest), rest
+    assert not dst.exists()
+
+
+def test_source_layout_must_name_one_classifier(tmp_path):
+    state = timm.create_model('selecsls42b').state_dict()
+    both = dict(state, **{'classifier.0.weight': state['fc.weight']})
+    _convert_fails(tmp_path, both, r"found \['original', 'timm'\]$")
+    neither = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    _convert_fails(tmp_path, neither, 'exactly one classifier.*found none$')
+    few = {'conv.weight': torch.zeros(1), 'bn.bias': torch.zeros(1)}
+    _convert_fails(tmp_path, few, r'found conv\.weight, bn\.bias$')
+
+
+def test_old_checkpoints_without_bn_counters_or_fc_bias(tmp_path):
+    """Checkpoints of older torch versions lack ``num_batches_tracked``;
+    a classifier without bias is allowed: both convert and load."""
+    reference = timm.create_model('selecsls42b', num_classes=4).eval()
+    state = {
+        k: v
+        for k, v in reference.state_dict().items()
+        if not k.endswith('num_batches_tracked') and k != 'fc.bias'
+    }
+    src, dst = tmp_path / 'old.pth', tmp_path / 'out.pth'
+    torch.save(state, src)
+    info = convert_reference_checkpoint(str(src), str(dst))
+    ckpt = torch.load(dst, weights_only=True)
+    assert 'head.fc.bias' not in ckpt['state_dict']
+    assert info == dict(
+        arch='42b',
+        source_format='timm',
+        num_classes=4,
+        source='old.pth',
+        num_tensors=len(ckpt['state_dict']))
+    assert ckpt['meta'] == {
+        k: v
+        for k, v in info.items() if k != 'num_tensors'
+    }
+    model = classifier('42b', num_classes=4)
+    missing = model.load_state_dict(ckpt['state_dict'], strict=False)
+    assert missing.missing_keys == ['head.fc.bias']
+    assert all(v == 0 for k, v in ckpt['state_dict'].items()
+               if k.endswith('num_batches_tracked'))
+
+
+def test_wrappers_and_non_tensor_files(tmp_path):
+    state = timm.create_model('selecsls42b').state_dict()
+    src, dst = tmp_path / 'ema.pth', tmp_path / 'out.pth'
+    torch.save({'state_dict_ema': state, 'epoch': 3}, src)
+    assert convert_reference_checkpoint(str(src), str(dst))['arch'] == '42b'
+    torch.save({'weights': [1, 2, 3]}, src)
+    with pytest.raises(
+            ConversionError,
+            match=f'{src} does not hold a state dict of tensors'):
+        convert_reference_checkpoint(str(src), str(dst))
+    missing = tmp_path / 'missing.pth'
+    with pytest.raises(
+            FileNotFoundError,
+            match=f'source checkpoint {missing} does not exist'):
+        convert_reference_checkpoint(str(missing), str(dst))

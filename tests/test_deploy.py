@@ -111,6 +111,45 @@ def test_deploy_runs_channels_last():
     assert rel_diff(expected, got) < 1e-4
 
 
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_folding_keeps_a_low_precision_model_in_its_dtype(dtype):
+    """A half or bfloat16 model stays half or bfloat16 after folding (a
+    float64 or float32 weight would make its next forward fail or double
+    its size)."""
+    model = SelecSLS('42', out_indices=(1, ))
+    randomize_bn(model, signed=True)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)[0]
+    model.to(dtype).switch_to_deploy()
+    assert {p.dtype for p in model.parameters()} == {dtype}
+    with torch.no_grad():
+        got = model(x.to(dtype))[0]
+    assert got.dtype == dtype
+    # (bfloat16 keeps ~3 significant digits per layer)
+    assert rel_diff(expected, got.float()) < 0.1
+
+
+def test_folding_refuses_a_conv_module_in_another_order():
+    """Only conv -> norm -> act folds into conv(+bias) -> act; a ConvModule
+    that normalises after its activation is refused, not turned into a
+    model that computes something else."""
+    from mmcv.cnn import ConvModule
+
+    from selecsls_mm.models.utils import fuse_conv_module, fuse_conv_modules
+    module = ConvModule(3, 4, 3, padding=1, order=('conv', 'act', 'norm'))
+    model = torch.nn.Sequential(module).eval()
+    with pytest.raises(
+            ValueError,
+            match=r"order \(conv, norm, act\).*"
+            r"got \('conv', 'act', 'norm'\)"):
+        fuse_conv_module(module)
+    with pytest.raises(ValueError, match='order'):
+        fuse_conv_modules(model)
+    assert model[0] is module  # left as it was
+
+
 def test_fuse_rejects_group_norm():
     model = SelecSLS(
         '42', out_indices=(0, ), norm_cfg=dict(type='GN', num_groups=4))
@@ -302,7 +341,11 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path):
     _zero_channels(b.stage2[0].conv6, [1, 2], False)
     _zero_channels(b.stage3[0].conv1, [3], True)
     _zero_channels(b.head2[1], [4, 5], True)
-    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
+    # as a Runner writes it: the training config in the meta
+    training_cfg = Config.fromfile(str(config)).pretty_text
+    torch.save(
+        dict(state_dict=model.state_dict(), meta=dict(cfg=training_cfg)),
+        tmp_path / 'in.pth')
 
     out = tmp_path / 'out' / 'pruned.pth'
     result = deploy_checkpoint(
@@ -324,6 +367,12 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path):
     deployed = build_model(cfg)
     checkpoint = load_checkpoint_file(str(out))
     assert checkpoint['meta']['deploy']['prune_threshold'] == 1e-3
+    # The config stored in the checkpoint (what mmengine tools fall back
+    # to) is the written deploy config, not the training one.
+    stored = Config.fromstring(checkpoint['meta']['cfg'], file_format='.py')
+    assert stored.model.backbone.get('deploy') and \
+        stored.model.head.in_channels == 1278
+    load_weights(build_model(stored), checkpoint)
     load_weights(deployed, checkpoint)
     deployed.eval()
     assert not any(isinstance(m, _BatchNorm) for m in deployed.modules())

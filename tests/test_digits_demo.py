@@ -1,7 +1,9 @@
 """tools/digits_demo.py: the digits dataset it writes
 (``selecsls_mm.datasets.write_digits_dataset``), and a reduced run."""
+import json
 import re
 
+import numpy as np
 import pytest
 
 from selecsls_mm.datasets import write_digits_dataset
@@ -26,9 +28,15 @@ def test_write_digits_layout(tmp_path):
         assert min(counts) >= 0.8 * max(counts)
     img = Image.open(root / 'val' / next(iter(val)))
     assert img.size == (32, 32)
-    # Reused when complete; no temporary folders are left behind.
+    # 0..16 ink levels become the full grey range
+    assert np.asarray(img).max() >= 250 and np.asarray(img).min() <= 5
+    info = json.loads((root / 'meta' / 'info.json').read_text())
+    assert info == dict(
+        settings=dict(size=32, val_fraction=0.2, seed=0), splits=splits)
+    # Reused when complete (32 px and 0.2 are the defaults); no temporary
+    # folders are left behind.
     mtime = (root / 'meta' / 'val.txt').stat().st_mtime_ns
-    assert write_digits_dataset(str(root), 32, 0.2) == splits
+    assert write_digits_dataset(str(root)) == splits
     assert (root / 'meta' / 'val.txt').stat().st_mtime_ns == mtime
     assert [p.name for p in tmp_path.iterdir()] == ['digits']
     # Other settings rewrite it.
@@ -62,3 +70,23 @@ def test_demo_reduced_budget(digits_demo_run):
     assert int(found[2]) == 360
     # Below the lower of the two runs by 1.6 points (6 of 360 images).
     assert float(found[1]) >= 94.5, out[-2000:]
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(size=31), 'image size 31: SelecSLS needs at least 32 px'),
+    (dict(val_fraction=1.0), r'val_fraction must be in \(0, 1\), got 1.0'),
+    (dict(val_fraction=0), r'val_fraction must be in \(0, 1\), got 0'),
+])
+def test_write_digits_bad_settings(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=f'^{message}$'):
+        write_digits_dataset(str(tmp_path / 'digits'), **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_digits_refuses_a_foreign_folder_in_full(tmp_path):
+    (tmp_path / 'photos').mkdir()
+    with pytest.raises(FileExistsError) as err:
+        write_digits_dataset(str(tmp_path / 'photos'))
+    assert str(err.value) == (
+        f"{tmp_path / 'photos'} exists but is not a digits dataset written "
+        'here (no meta/info.json); pick another data root or remove it')

@@ -81,8 +81,15 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
             torch.testing.assert_close(o, e, rtol=1e-4, atol=1e-4 * scale)
             torch.testing.assert_close(o, b, rtol=1e-4, atol=1e-4 * scale)
 
+    # What an ONNX user needs to feed the graph: the preprocessing (the
+    # graph's input is the normalised image) and the output names.
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
-    assert props['mean'] == str([123.675, 116.28, 103.53])
+    assert props == {
+        'mean': str([123.675, 116.28, 103.53]),
+        'std': str([58.395, 57.12, 57.375]),
+        'to_rgb': 'True',
+        'outputs': ','.join(result['output_names']),
+    }
 
 
 @pytest.mark.slow

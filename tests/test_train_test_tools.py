@@ -90,6 +90,25 @@ def test_train_merge_args(monkeypatch, tmp_path):
     assert cfg.resume and cfg.load_from is None  # latest in work_dir
 
 
+def test_auto_scale_lr_without_its_setting_is_one_line(tmp_path, capsys):
+    """--auto-scale-lr on a config that has no ``auto_scale_lr`` says what
+    to add (exit 1, one line), instead of an AttributeError traceback."""
+    config = tmp_path / 'no_scaling.py'
+    config.write_text(f'_base_ = [{DIGITS_CFG!r}]\n'
+                      'auto_scale_lr = None\n')
+    train = load_tool('train')
+    work_dir = tmp_path / 'work'
+    code = train.run_main(
+        train.main,
+        [str(config), '--auto-scale-lr', '--work-dir',
+         str(work_dir)])
+    assert code == 1
+    assert capsys.readouterr().err == (
+        '--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` '
+        f'in the config {config}\n').join(['error: ', ''])
+    assert not work_dir.exists()
+
+
 def test_test_merge_args(monkeypatch, tmp_path):
     test = load_tool('test')
     ckpt = tmp_path / 'x.pth'

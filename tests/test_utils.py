@@ -118,6 +118,43 @@ def test_run_main_exit_codes(capsys):
 
     with pytest.raises(ZeroDivisionError):
         run_main(bug)
+    # an error without a message is named by its type
+    assert error_line(ValueError()) == 'error: ValueError'
+    assert error_line(KeyError()) == 'error: KeyError'
+
+
+def test_run_main_traceback_on_request(monkeypatch, capsys):
+    """SELECSLS_MM_TRACEBACK=1 lets a user error propagate with its
+    traceback (for a bug report) instead of the one line."""
+
+    def bad_input(argv):
+        raise ValueError('wrong shape')
+
+    monkeypatch.setenv('SELECSLS_MM_TRACEBACK', '1')
+    with pytest.raises(ValueError, match='wrong shape'):
+        run_main(bad_input)
+    monkeypatch.setenv('SELECSLS_MM_TRACEBACK', '')
+    assert run_main(bad_input) == 1
+    assert capsys.readouterr().err == 'error: wrong shape\n'
+
+
+def test_cfg_options_argument_help_and_parsing():
+    import argparse
+
+    from selecsls_mm.utils import add_cfg_options_argument
+    parser = argparse.ArgumentParser()
+    add_cfg_options_argument(parser)
+    text = ' '.join(parser.format_help().split())
+    assert ('--cfg-options CFG_OPTIONS [CFG_OPTIONS ...] override settings '
+            'of the config, xxx=yyy pairs merged into the config, e.g. '
+            'model.backbone.frozen_stages=1 or key="[a,b]"; no white space '
+            'is allowed') in text
+    args = parser.parse_args(['--cfg-options', 'a.b=1', 'c=[2,3]'])
+    assert args.cfg_options == {'a.b': 1, 'c': [2, 3]}
+    other = argparse.ArgumentParser()
+    add_cfg_options_argument(other, example='model.head.num_classes=10')
+    assert 'e.g. model.head.num_classes=10 or' in ' '.join(
+        other.format_help().split())
 
 
 def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
@@ -185,3 +222,26 @@ def test_models_do_not_import_deploy_or_tools():
                           if t.startswith(('selecsls_mm.deploy',
                                            'selecsls_mm.benchmark'))]
     assert found == []
+
+
+def test_moved_tool_runs_the_new_one_as_main(tmp_path, monkeypatch, capsys):
+    """The old path runs the tool at its new place as ``__main__`` (with
+    the user's arguments) after a warning that names both paths."""
+    from selecsls_mm.utils import run_moved_tool
+    (tmp_path / 'deployment').mkdir()
+    (tmp_path / 'deployment' /
+     'deploy.py').write_text('import sys\n'
+                             'if __name__ == "__main__":\n'
+                             '    print("ran", sys.argv[1:])\n')
+    old = tmp_path / 'deploy.py'
+    monkeypatch.setattr('sys.argv', [str(old), 'in.pth', 'out.pth'])
+    with pytest.warns(DeprecationWarning) as warned:
+        run_moved_tool(str(old), 'deployment/deploy.py')
+    name = tmp_path.name
+    assert [str(w.message) for w in warned] == [
+        f'{name}/deploy.py moved to {name}/deployment/deploy.py; the old '
+        'path still works but will be removed'
+    ]
+    # shown at the old tool's line, not inside selecsls_mm
+    assert not warned[0].filename.endswith(os.path.join('utils', 'cli.py'))
+    assert capsys.readouterr().out == "ran ['in.pth', 'out.pth']\n"

@@ -257,3 +257,27 @@ def test_flip_test_averages_both_halves_with_mirrored_pafs():
     # (peaks of the two halves are up to half a map pixel apart)
     assert (scores[0] > 0.8).all() and (scores[0] <= 1).all()
     assert (scores[1] > 0.35).all() and (scores[1] < 0.55).all()
+
+
+@pytest.mark.parametrize('shift', [False, True])
+def test_flip_test_shifts_only_when_asked(shift):
+    """With ``shift_heatmap=False`` the flipped maps are mirrored and not
+    moved; with True both heatmaps and PAFs move one pixel right."""
+    head = build_head(decoder=codec_cfg(32, 2))
+    width = 16
+    orig = dict(
+        heatmaps=np.zeros((17, 16, width), np.float32),
+        pafs=np.zeros((38, 16, width), np.float32))
+    flip = {k: v.copy() for k, v in orig.items()}
+    flip['heatmaps'][0, 8, 3] = 1.  # the nose, 3 px from the left
+    flip['pafs'][1, 8, 3] = 1.  # y component of limb 0
+    sample = _serve_maps(head, dict(orig=orig, flip=flip))
+    _, fields = head.predict(['orig', 'flip'], [sample],
+                             test_cfg=dict(
+                                 flip_test=True,
+                                 shift_heatmap=shift,
+                                 output_heatmaps=True))
+    column = width - 1 - 3 + int(shift)  # mirrored (and shifted)
+    for maps in (fields[0].heatmaps, fields[0].pafs):
+        ys, xs = np.nonzero(maps.abs().sum(0).numpy())
+        assert (ys.tolist(), xs.tolist()) == ([8], [column])

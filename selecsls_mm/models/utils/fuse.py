@@ -10,7 +10,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .conv_act import ConvAct
 
 
-@torch.no_grad()
 def fuse_conv_bn(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
     """Return a copy of ``conv`` whose weight and bias include ``bn``.
 
@@ -28,31 +27,34 @@ def fuse_conv_bn(conv: nn.Module, bn: _BatchNorm) -> nn.Module:
     Returns:
         nn.Module: The fused convolution, same type as ``conv``, with bias.
     """
-    if bn.running_mean is None or bn.running_var is None:
-        raise ValueError(
-            f'cannot fold {type(bn).__name__} without running statistics '
-            '(track_running_stats=False): it normalises with batch '
-            'statistics at inference too')
-    weight = conv.weight.double()
-    out_channels = weight.shape[0]
-    if bn.num_features != out_channels:
-        raise ValueError(f'BN has {bn.num_features} channels but the conv '
-                         f'before it outputs {out_channels}')
-    gamma = bn.weight.double() if bn.weight is not None else \
-        weight.new_ones(out_channels)
-    beta = bn.bias.double() if bn.bias is not None else \
-        weight.new_zeros(out_channels)
-    scale = gamma / (bn.running_var.double() + bn.eps).sqrt()
-    bias = conv.bias.double() if conv.bias is not None else \
-        weight.new_zeros(out_channels)
+    # (a block, not @torch.no_grad(): mutmut does not mutate decorated
+    # functions)
+    with torch.no_grad():
+        if bn.running_mean is None or bn.running_var is None:
+            raise ValueError(
+                f'cannot fold {type(bn).__name__} without running statistics '
+                '(track_running_stats=False): it normalises with batch '
+                'statistics at inference too')
+        weight = conv.weight.double()
+        out_channels = weight.shape[0]
+        if bn.num_features != out_channels:
+            raise ValueError(f'BN has {bn.num_features} channels but the conv '
+                             f'before it outputs {out_channels}')
+        gamma = bn.weight.double() if bn.weight is not None else \
+            weight.new_ones(out_channels)
+        beta = bn.bias.double() if bn.bias is not None else \
+            weight.new_zeros(out_channels)
+        scale = gamma / (bn.running_var.double() + bn.eps).sqrt()
+        bias = conv.bias.double() if conv.bias is not None else \
+            weight.new_zeros(out_channels)
 
-    fused = copy.deepcopy(conv)
-    dtype = conv.weight.dtype
-    fused.weight = nn.Parameter(
-        (weight * scale.reshape(-1, *[1] * (weight.dim() - 1))).to(dtype))
-    fused.bias = nn.Parameter(
-        ((bias - bn.running_mean.double()) * scale + beta).to(dtype))
-    return fused
+        fused = copy.deepcopy(conv)
+        dtype = conv.weight.dtype
+        fused.weight = nn.Parameter(
+            (weight * scale.reshape(-1, *[1] * (weight.dim() - 1))).to(dtype))
+        fused.bias = nn.Parameter(
+            ((bias - bn.running_mean.double()) * scale + beta).to(dtype))
+        return fused
 
 
 def fuse_conv_module(module: ConvModule) -> ConvAct:
