@@ -9,5 +9,9 @@ from ..stack import require_pose
 require_pose()
 
 from .. import pose  # noqa: E402,F401  (the 2D modules the 3D ones extend)
-from . import (checks, codecs, datasets, heads, losses,  # noqa: E402,F401
-               metrics, transforms)
+
+# registers the modules (after the stack check above)
+# isort: off
+from . import checks, codecs, datasets, heads  # noqa: E402,F401
+from . import losses, metrics, transforms  # noqa: E402,F401
+# isort: on
