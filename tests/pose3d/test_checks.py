@@ -9,7 +9,7 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 REAL = osp.join(REPO, 'configs', 'pose3d',
                 'xnect3d_selecsls60_8xb32-140e_muco-coco-512x320.py')
 TINY = osp.join(REPO, 'configs', 'pose3d',
-                'xnect3d_selecsls-tiny_1xb8-30e_motion-192x128.py')
+                'xnect3d_selecsls-tiny_1xb8-40e_motion-192x128.py')
 COCO = "dict(type='CocoDataset', data_root='data/coco/', ann_file='a.json')"
 
 

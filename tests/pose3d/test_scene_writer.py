@@ -174,11 +174,26 @@ def test_tool(tmp_path):
         for n in np.bincount([a['image_id'] for a in data['annotations']])[1:])
 
 
+def test_tool_depth_range(tmp_path):
+    out = tmp_path / 'near'
+    proc = run_tool(out, '--num', 4, '--size', 160, 128, '--depth', 3000,
+                    3500, '--truncation', 0)
+    assert proc.returncode == 0, proc.stderr
+    data = load(out / 'scenes.json')
+    names = data['categories'][0]['joint_names']
+    pelvis = names.index('pelvis')
+    depths = [a['keypoints_cam'][pelvis][2] for a in data['annotations']]
+    # roots on the ground at 3-3.5 m, seen from a camera pitched <= 8 deg
+    assert 2800 < min(depths) and max(depths) < 3700
+
+
 @pytest.mark.parametrize('args, message', [
     (('--num', 1), 'is not empty'),
     (('--people', 3, 1), 'needs 1 <= MIN <= MAX'),
     (('--num', 0), '--num must be at least 1'),
     (('--photos', 'no_such_folder'), 'photo folder no_such_folder'),
+    (('--depth', 5000, 3000), '--depth MIN MAX needs 0 < MIN <= MAX'),
+    (('--truncation', 1.5), '--truncation is a share in [0, 1]'),
 ])
 def test_tool_bad_input(tmp_path, capsys, args, message):
     out = tmp_path / 'scenes'

@@ -58,6 +58,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar=('MIN', 'MAX'),
         help='people per image (inclusive range)')
     parser.add_argument(
+        '--depth',
+        type=float,
+        nargs=2,
+        default=(2500., 12000.),
+        metavar=('MIN', 'MAX'),
+        help="range of the people's root depth, mm (log-uniform)")
+    parser.add_argument(
+        '--truncation',
+        type=float,
+        default=0.3,
+        help='share of people placed across the image border')
+    parser.add_argument(
         '--photos',
         help='folder of background photos (the split takes every other '
         "one; default: scikit-learn's two sample photos)")
@@ -103,6 +115,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not 1 <= lo <= hi:
         raise ValueError(f'--people MIN MAX needs 1 <= MIN <= MAX, got '
                          f'{lo} {hi}')
+    if not 0 < args.depth[0] <= args.depth[1]:
+        raise ValueError('--depth MIN MAX needs 0 < MIN <= MAX (mm), got '
+                         f'{args.depth[0]:g} {args.depth[1]:g}')
+    if not 0 <= args.truncation <= 1:
+        raise ValueError('--truncation is a share in [0, 1], got '
+                         f'{args.truncation:g}')
     photos = load_photo_folder(args.photos) if args.photos else None
     result = write_motion_scenes(
         args.out,
@@ -111,6 +129,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         seed=args.seed,
         image_size=tuple(args.size),
         num_people=(lo, hi),
+        depth_range=tuple(args.depth),
+        truncation=args.truncation,
         photos=photos,
         joint_names=get_joint_set(args.joint_set).names,
         layout=args.layout,

@@ -179,6 +179,8 @@ def write_motion_scenes(out_dir: str,
                         image_size: Tuple[int, int] = (512, 320),
                         num_people: Tuple[int, int] = (1, 6),
                         photos: Optional[Sequence[np.ndarray]] = None,
+                        depth_range: Tuple[float, float] = (2500., 12000.),
+                        truncation: float = 0.3,
                         joint_names: Optional[Sequence[str]] = None,
                         layout: str = 'muco',
                         write_joint_names: bool = True,
@@ -202,6 +204,10 @@ def write_motion_scenes(out_dir: str,
         num_people (tuple): Inclusive range of people per image.
         photos (Sequence[np.ndarray], optional): BGR background photos
             (default: scikit-learn's two).
+        depth_range (tuple): People's root depth range, mm. Defaults to
+            (2500, 12000).
+        truncation (float): Share of people placed across the image border.
+            Defaults to 0.3.
         joint_names (Sequence[str], optional): The file's joints in order.
             Defaults to the ``coco21`` joint set's.
         layout (str): ``'muco'`` or ``'mupots'``. Defaults to ``'muco'``.
@@ -228,6 +234,8 @@ def write_motion_scenes(out_dir: str,
         split=split,
         image_size=tuple(image_size),
         num_people=tuple(num_people),
+        depth_range=tuple(depth_range),
+        truncation=truncation,
         photos=photos)
     rng = np.random.default_rng(seed)
     bar = ProgressBar(num_scenes) if progress else None

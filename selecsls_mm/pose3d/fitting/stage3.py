@@ -57,6 +57,11 @@ class PersonFit:
         joints (np.ndarray): (J, 3) root-relative joint positions, mm,
             camera orientation.
         offsets (np.ndarray): (J, 3) the person's bone offsets, mm.
+        keypoints (np.ndarray, optional): (17, 2) the 2D keypoints fitted
+            to (filtered, in a video), px.
+        keypoint_scores (np.ndarray, optional): (17, ) their scores.
+        keypoints_3d (np.ndarray, optional): (J, 3) the root-relative 3D
+            joints fitted to (Stage II's, filtered in a video), mm.
     """
     track_id: int
     frame: int
@@ -65,6 +70,9 @@ class PersonFit:
     root: np.ndarray
     joints: np.ndarray
     offsets: np.ndarray
+    keypoints: Optional[np.ndarray] = None
+    keypoint_scores: Optional[np.ndarray] = None
+    keypoints_3d: Optional[np.ndarray] = None
 
     @property
     def joints_camera(self) -> np.ndarray:
@@ -418,7 +426,8 @@ class SkeletonTracker:
             s.global_rotations = out['global_rotations'][n]
             s.fits.append(
                 PersonFit(i, f.frame, f.time, out['rotations'][n],
-                          out['root'][n], out['joints'][n], offsets[n]))
+                          out['root'][n], out['joints'][n], offsets[n],
+                          f.keypoints, f.scores, f.joints_3d))
 
 
 def fit_image(keypoints: np.ndarray,
@@ -476,5 +485,6 @@ def fit_image(keypoints: np.ndarray,
     return [
         PersonFit(
             int(n), 0, 0., out['rotations'][k], out['root'][k],
-            out['joints'][k], offsets[k]) for k, n in enumerate(ok)
+            out['joints'][k], offsets[k], keypoints[n], scores[n],
+            joints_3d[n]) for k, n in enumerate(ok)
     ]

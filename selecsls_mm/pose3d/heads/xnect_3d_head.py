@@ -283,9 +283,10 @@ class XNect3DHead(XNectPAFHead):
             scale = np.asarray(meta['input_scale'], np.float32)
             # original image -> network input, the inverse of the mapping
             # in BottomupPoseEstimator.add_pred_to_datasample
-            keypoints = (to_numpy(gt.keypoints) - meta['input_center'] +
+            keypoints = (np.asarray(gt.keypoints) - meta['input_center'] +
                          0.5 * scale) / scale * meta['input_size']
-            scores = (to_numpy(gt.keypoints_visible) > 0).astype(np.float32)
+            scores = (np.asarray(gt.keypoints_visible)
+                      > 0).astype(np.float32).reshape(keypoints.shape[:2])
             joints, read, values = self.decoder.read_out(
                 m3d, keypoints, scores)
             preds.append(

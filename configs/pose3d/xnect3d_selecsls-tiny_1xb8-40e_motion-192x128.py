@@ -5,13 +5,13 @@
 # no clip, camera or photo):
 #
 #   python tools/dataset_converters/make_motion_scenes.py \
-#       data/motion_scenes/train --split train --num 400 --size 192 128 \
-#       --people 1 3
+#       data/motion_scenes/train --split train --num 200 --size 192 128 \
+#       --people 1 2 --depth 2500 6000 --truncation 0.1
 #   python tools/dataset_converters/make_motion_scenes.py \
-#       data/motion_scenes/held_out --split held_out --num 60 --size 192 128 \
-#       --people 1 3 --seed 1
+#       data/motion_scenes/held_out --split held_out --num 40 --seed 1 \
+#       --size 192 128 --people 1 2 --depth 2500 6000 --truncation 0.1
 #   python tools/train.py \
-#       configs/pose3d/xnect3d_selecsls-tiny_1xb8-30e_motion-192x128.py
+#       configs/pose3d/xnect3d_selecsls-tiny_1xb8-40e_motion-192x128.py
 _base_ = ['./xnect3d_selecsls60_8xb32-140e_muco-coco-512x320.py']
 
 codec = dict(
@@ -114,14 +114,14 @@ test_dataloader = val_dataloader
 val_evaluator = dict(eval_joints=None)
 test_evaluator = val_evaluator
 
-train_cfg = dict(max_epochs=30, val_interval=10)
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=3e-3))
+train_cfg = dict(max_epochs=40, val_interval=10)
+optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
 param_scheduler = [
     dict(
         type='MultiStepLR',
         begin=0,
-        end=30,
-        milestones=[24],
+        end=40,
+        milestones=[32],
         gamma=0.1,
         by_epoch=True)
 ]
