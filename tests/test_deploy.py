@@ -10,12 +10,12 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from selecsls_mm.deploy import (ConvAct, build_model, count_params,
-                                deploy_checkpoint, format_deploy_report,
-                                load_checkpoint_file, load_weights,
+from selecsls_mm.deploy import (deploy_checkpoint, format_deploy_report,
                                 prune_classifier, prune_selecsls)
 from selecsls_mm.models.backbones import SelecSLS
-from selecsls_mm.utils import max_rel_diff
+from selecsls_mm.models.utils import ConvAct
+from selecsls_mm.utils import (build_model, count_params, load_checkpoint_file,
+                               load_weights, max_rel_diff)
 from helpers import randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

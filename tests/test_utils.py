@@ -101,23 +101,23 @@ def test_build_model_and_tensor_mode():
 
 
 def test_run_main_exit_codes(capsys):
-    assert run_main(lambda argv: None) == 0
-    assert run_main(lambda argv: 3) == 3
+    assert run_main(lambda: None) == 0
+    assert run_main(lambda args, extra: args + extra, 1, 2) == 3
 
-    def bad_input(argv):
+    def bad_input(args):
         raise FileNotFoundError('checkpoint x.pth does not exist\n(detail)')
 
-    assert run_main(bad_input) == 1
+    assert run_main(bad_input, None) == 1
     assert capsys.readouterr().err == \
         'error: checkpoint x.pth does not exist (detail)\n'
     assert error_line(KeyError('Foo is not in the model registry')) == \
         'error: Foo is not in the model registry'
 
-    def bug(argv):
+    def bug(args):
         raise ZeroDivisionError('a bug keeps its traceback')
 
     with pytest.raises(ZeroDivisionError):
-        run_main(bug)
+        run_main(bug, None)
 
 
 def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
@@ -132,23 +132,6 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
         (tmp_path / os.path.basename(tmp) / 'a.png').write_bytes(b'x')
         assert not path.exists()
     assert os.listdir(tmp_path) == ['data'] and os.listdir(path) == ['a.png']
-
-
-@pytest.mark.parametrize('old, name, new', [
-    ('selecsls_mm.fileio', 'atomic_output', 'selecsls_mm.utils'),
-    ('selecsls_mm.deploy.build', 'build_model', 'selecsls_mm.utils'),
-    ('selecsls_mm.deploy.complexity', 'count_macs', 'selecsls_mm.utils'),
-    ('selecsls_mm.deploy.conv_act', 'ConvAct', 'selecsls_mm.models.utils'),
-    ('selecsls_mm.deploy.fuse', 'fuse_conv_modules',
-     'selecsls_mm.models.utils'),
-])
-def test_old_import_paths_warn_and_work(old, name, new, monkeypatch):
-    import importlib
-    import sys
-    monkeypatch.delitem(sys.modules, old, raising=False)
-    with pytest.warns(DeprecationWarning, match=f'{old} moved to'):
-        module = importlib.import_module(old)
-    assert getattr(module, name) is getattr(importlib.import_module(new), name)
 
 
 def test_models_do_not_import_deploy_or_tools():

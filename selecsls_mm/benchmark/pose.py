@@ -69,8 +69,8 @@ def build_pose_model(config,
                                 'config file, e.g. one in configs/pose/')
     if checkpoint is not None and not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
-    from mmpose.apis import init_model
-    return init_model(config, checkpoint, device=device).eval()
+    from selecsls_mm.pose import init_pose_model
+    return init_pose_model(config, checkpoint, device=device)
 
 
 def fold_pose_backbone(model: nn.Module) -> str:

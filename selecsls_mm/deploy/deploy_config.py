@@ -9,6 +9,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from ..stack import load_config
+from ..utils import merge_cfg_options
 
 
 def load_source_config(checkpoint: dict,
@@ -40,8 +41,7 @@ def load_source_config(checkpoint: dict,
                 f'{checkpoint_path} stores no config in its meta (meta["cfg"]'
                 '); pass the config it was trained with: --config CONFIG')
         cfg = Config.fromstring(text, file_format='.py')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     return cfg
 
 
