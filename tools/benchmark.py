@@ -250,9 +250,12 @@ def run_backbones(args, settings, results):
 
 def run_pose(args, settings, results):
     from selecsls_mm.benchmark import pose, report
+    from selecsls_mm.benchmark.pose_peers import (POSE_PEERS,
+                                                  build_pose_models,
+                                                  sample_photo)
     configs = args.pose or POSE_CONFIGS
-    peers = pose.POSE_PEERS if args.pose_peers is None else args.pose_peers
-    models, skipped, folding = pose.build_pose_models(
+    peers = POSE_PEERS if args.pose_peers is None else args.pose_peers
+    models, skipped, folding = build_pose_models(
         configs, peers, settings, args.checkpoint, fold=args.deploy)
     if folding:
         print('BN folding (backbones): ' +
@@ -265,7 +268,7 @@ def run_pose(args, settings, results):
     for runtime in args.runtime:  # every model under each runtime
         rows += pose.time_pose_end_to_end(
             models,
-            pose.sample_photo(),
+            sample_photo(),
             iters=args.iters,
             warmup=args.warmup,
             progress=progress,
