@@ -25,8 +25,10 @@ warnings.filterwarnings(
 
 from . import datasets, engine, models  # noqa: E402,F401
 from .checkpoint import register_safe_globals  # noqa: E402
+from .utils.package_configs import register_package_configs  # noqa: E402
 from .version import __version__  # noqa: E402
 
 register_safe_globals()
+register_package_configs()
 
 __all__ = ['__version__']

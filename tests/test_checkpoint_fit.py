@@ -29,7 +29,7 @@ def save(model, path, **meta) -> str:
 
 def test_mismatch_names_the_arch_and_the_first_keys():
     model = classifier('selecsls42_digits.py')
-    other = classifier('selecsls42b_imagenet.py')
+    other = classifier('selecsls/selecsls42b_8xb32_in1k.py')
     checkpoint = dict(meta=dict(arch='42b'), state_dict=other.state_dict())
     with pytest.raises(CheckpointMismatchError) as err:
         check_checkpoint_fits(model, checkpoint, 'checkpoint x.pth')
@@ -89,11 +89,11 @@ def digits(tmp_path_factory):
         root=root,
         data=str(make_digits(root / 'data')),
         arch_42b=save(
-            classifier('selecsls42b_imagenet.py'),
+            classifier('selecsls/selecsls42b_8xb32_in1k.py'),
             root / '42b.pth',
             arch='42b'),
         head_1000=save(
-            classifier('selecsls42_imagenet.py', out_indices=(3, )),
+            classifier('selecsls/selecsls42_8xb32_in1k.py', out_indices=(3, )),
             root / '42_in1k.pth',
             arch='42'))
 

@@ -96,7 +96,8 @@ def test_deploy_and_export_bad_input_is_one_line_error(tmp_path):
         f'error: checkpoint {missing} does not '
         'exist'
     ]
-    config = osp.join(REPO_ROOT, 'configs', 'selecsls42_imagenet.py')
+    config = osp.join(REPO_ROOT, 'configs', 'selecsls',
+                      'selecsls42_8xb32_in1k.py')
     proc = _run('tools/deployment/export_onnx.py', config, str(missing),
                 str(tmp_path / 'out.onnx'))
     assert proc.returncode == 1

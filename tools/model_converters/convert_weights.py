@@ -11,7 +11,7 @@ Examples::
         checkpoints/selecsls60b_timm_in1k.pth --arch 60b
 
 The result loads into the ``ImageClassifier`` of
-``configs/selecsls{arch}_imagenet.py`` and, through
+``configs/selecsls/selecsls{arch}_8xb32_in1k.py`` and, through
 ``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``,
 into any backbone config.
 """
