@@ -71,6 +71,30 @@ def test_fitting_checkpoints_pass():
         check_checkpoint_fits(model, dict(state_dict=lean))
 
 
+def test_the_model_s_load_hooks_rename_keys_first():
+    """Keys a model's load pre-hooks rewrite (mmpose renames those of old
+    checkpoints, drops stored data-preprocessor statistics) are compared
+    after the rewrite, as loading sees them."""
+
+    class Renaming(torch.nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(2, 3)
+            self._register_load_state_dict_pre_hook(self._rename)
+
+        @staticmethod
+        def _rename(state_dict, prefix, *args):
+            for key in [k for k in state_dict if k.startswith('old_head.')]:
+                state_dict['head.' + key[9:]] = state_dict.pop(key)
+
+    model = Renaming()
+    old = {f'old_{k}': v for k, v in model.state_dict().items()}
+    assert not check_checkpoint_fits(model, dict(state_dict=old))
+    model.load_state_dict(old)  # what torch itself accepts
+    assert set(old) == {'old_head.weight', 'old_head.bias'}  # not modified
+
+
 def _run(*args):
     return subprocess.run([sys.executable, *args],
                           cwd=REPO_ROOT,

@@ -168,3 +168,52 @@ def test_models_do_not_import_deploy_or_tools():
                           if t.startswith(('selecsls_mm.deploy',
                                            'selecsls_mm.benchmark'))]
     assert found == []
+
+
+def test_data_root_option_moves_every_path_under_the_root():
+    """As mmpose's COCO configs spell it: data_root into each dataset and
+    into the evaluator's ann_file; other paths stay."""
+    from selecsls_mm.utils import merge_cfg_options
+    root = 'data/coco/'
+    cfg = Config(
+        dict(
+            data_root=root,
+            train_dataloader=dict(
+                dataset=dict(
+                    data_root=root,
+                    ann_file='annotations/train.json',
+                    data_prefix=dict(img='train2017/'))),
+            val_dataloader=dict(dataset=dict(data_root='data/coco')),
+            val_evaluator=dict(ann_file=root + 'annotations/val.json'),
+            load_from='data/coconut/x.pth'))
+    merge_cfg_options(cfg, {'data_root': '/mnt/coco'})
+    assert cfg.data_root == '/mnt/coco'
+    assert cfg.train_dataloader.dataset.data_root == '/mnt/coco'
+    assert cfg.train_dataloader.dataset.ann_file == 'annotations/train.json'
+    assert cfg.val_dataloader.dataset.data_root == '/mnt/coco'
+    assert cfg.val_evaluator.ann_file == '/mnt/coco/annotations/val.json'
+    assert cfg.load_from == 'data/coconut/x.pth'  # not under the root
+
+
+def test_missing_data_path_names_the_first_one(tmp_path):
+    from selecsls_mm.utils.data_paths import missing_data_path
+    (tmp_path / 'annotations').mkdir()
+    (tmp_path / 'annotations' / 'val.json').write_text('{}')
+    dataset = dict(
+        data_root=str(tmp_path),
+        ann_file='annotations/val.json',
+        data_prefix=dict(img='val2017/'))
+    cfg = Config(
+        dict(
+            test_dataloader=dict(dataset=dataset),
+            test_evaluator=dict(ann_file=str(tmp_path / 'other.json'))))
+    assert missing_data_path(
+        cfg,
+        ('test_dataloader', )) == ('test_dataloader.dataset.data_prefix.img',
+                                   f'{tmp_path}/val2017/')
+    (tmp_path / 'val2017').mkdir()
+    assert missing_data_path(cfg, ('test_dataloader', )) is None
+    assert missing_data_path(
+        cfg, ('test_dataloader', ),
+        ('test_evaluator', )) == ('test_evaluator.ann_file',
+                                  str(tmp_path / 'other.json'))
