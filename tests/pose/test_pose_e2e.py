@@ -159,7 +159,12 @@ def test_bottomup_training_beats_untrained_model(work, trained_bottomup):
         run_tool('tools/test.py', work['bottomup'], trained_bottomup,
                  '--work-dir', str(work['root'] / 'test_trained')))
     print(f'COCO AP untrained {ap_untrained:.3f} trained {ap_trained:.3f}')
-    assert ap_trained >= 0.72  # 0.771 measured (seed 0, CPU)
+    # Measured (CPU, seeds 0 / 1 / 2): lite stack 0.755 / 0.741 / 0.800,
+    # mmpose 1.3.2 0.710 / 0.780 / 0.780. The stacks differ by the rounding
+    # of mmpose's get_warp_matrix (docs/install.md), which 80 steps on 4
+    # images amplify; the bound leaves room for that spread. Without the
+    # PAF loss (the decoder cannot group) the same run scores far lower.
+    assert ap_trained >= 0.6
     assert ap_trained > max(ap_untrained, 0) + 0.3
 
 
