@@ -217,3 +217,21 @@ def test_missing_data_path_names_the_first_one(tmp_path):
         cfg, ('test_dataloader', ),
         ('test_evaluator', )) == ('test_evaluator.ann_file',
                                   str(tmp_path / 'other.json'))
+
+
+def test_cfg_options_are_parsed_as_mmengine_does():
+    from selecsls_mm.utils import cfg_options_dict
+    assert cfg_options_dict(None) == {}
+    assert cfg_options_dict([
+        'train_dataloader.batch_size=8', 'model.backbone.out_indices=(3,)',
+        'data_root=/d', 'resume=False', 'x=[1,2]', 'load_from=None'
+    ]) == {
+        'train_dataloader.batch_size': 8,
+        'model.backbone.out_indices': (3, ),
+        'data_root': '/d',
+        'resume': False,
+        'x': [1, 2],
+        'load_from': None
+    }
+    with pytest.raises(ValueError, match="--cfg-options 'batch_size': give"):
+        cfg_options_dict(['batch_size'])
