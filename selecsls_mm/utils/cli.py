@@ -1,5 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""How the command-line tools end: an exit code, and a user's mistake as one
+"""What the command-line tools share once their arguments are parsed:
+``--cfg-options`` merged into the config (``data_root=PATH`` moves every
+dataset path), and how a tool ends: an exit code, and a user's mistake as one
 line on stderr instead of a traceback."""
 import os
 import pickle
