@@ -69,7 +69,7 @@ clean-venv:
 # ---------------------------------------------------------------------------------------------
 # Full stack (what most OpenMMLab users run): mmcv 2.1.0 WITH compiled ops, mmpose 1.3.2,
 # mmdet 3.3.0, in a second environment.  `make env-full` builds mmcv from its PyPI sdist once
-# (CPU ops, ~40 min on 2 cores) and caches the wheel outside the checkout, keyed by the torch
+# (CPU ops, ~20 min on a fresh 2-core machine, over an hour on a shared one) and caches the wheel outside the checkout, keyed by the torch
 # version it was built against; later runs (and fresh checkouts) reuse it.
 VENV_FULL  ?= .venv-full
 PY_FULL    := $(VENV_FULL)/bin/python
@@ -95,7 +95,7 @@ mmcv-wheel: $(MMCV_WHEEL)
 # mmcv 2.1.0's setup.py asks for -std=c++17, but torch >= 2.10's headers need C++20 (torch's
 # own extension flags say -std=c++20); the sdist is patched to C++20 and otherwise unchanged.
 $(MMCV_WHEEL): | $(VENV_FULL)/.base
-	@echo "[env-full] building mmcv $(MMCV_VERSION) with CPU ops from source (once; ~40 min on 2 cores)"
+	@echo "[env-full] building mmcv $(MMCV_VERSION) with CPU ops from source (once; ~20 min on 2 idle cores)"
 	@echo "[env-full] progress: tail -f $(MMCV_BUILD_LOG)"
 	@mkdir -p $(WHEEL_CACHE)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

@@ -1,3 +1,2 @@
-_base_ = ['./_base_/selecsls_imagenet.py']
-
-model = dict(backbone=dict(arch='60'), head=dict(in_channels=1280))
+# The README's short name for configs/selecsls/selecsls60_8xb32_in1k.py.
+_base_ = ['./selecsls/selecsls60_8xb32_in1k.py']

@@ -11,15 +11,24 @@ transforms, and needs mmpose and xtcocotools (see :mod:`selecsls_mm.stack`).
 """
 import warnings
 
-# mmcv-lite has no compiled ops; mmcv warns about that on every import even
-# though nothing here uses them.
+# Warnings other packages print on every run, which would bury a tool's one
+# error line: mmcv-lite's missing compiled ops (nothing here uses them),
+# setuptools' deprecation of pkg_resources (mmengine imports it to look up
+# installed packages, e.g. for `mmpose::` config bases) and mmpose's notice
+# that it reads COCO's metainfo from its own copy of the dataset config.
 warnings.filterwarnings(
     'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+warnings.filterwarnings(
+    'ignore', message='pkg_resources is deprecated', category=UserWarning)
+warnings.filterwarnings(
+    'ignore', message='The metainfo config file', category=UserWarning)
 
-from . import datasets, models  # noqa: E402,F401
+from . import datasets, engine, models  # noqa: E402,F401
 from .checkpoint import register_safe_globals  # noqa: E402
+from .utils.package_configs import register_package_configs  # noqa: E402
 from .version import __version__  # noqa: E402
 
 register_safe_globals()
+register_package_configs()
 
 __all__ = ['__version__']

@@ -1,7 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""What ``tools/train.py`` and ``tools/test.py`` share: the common options,
-the work directory, the runner, and the config adjustments for CPU-only and
-distributed runs."""
+"""What ``tools/train.py`` and ``tools/test.py`` share after parsing their
+arguments: the work directory, the runner (with its checkpoint check), and
+the config adjustments for CPU-only and distributed runs."""
 import argparse
 import os
 import os.path as osp
@@ -11,26 +11,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from .utils.cli import add_cfg_options_argument
-
-
-def add_runner_arguments(parser: argparse.ArgumentParser, split: str):
-    """Add the options every runner tool takes: ``--cfg-options``,
-    ``--launcher`` and ``--local-rank`` (passed by
-    ``torch.distributed.launch``).
-
-    Args:
-        parser (ArgumentParser): The tool's parser.
-        split (str): ``'train'`` or ``'test'``, for the help text.
-    """
-    add_cfg_options_argument(parser, f'{split}_dataloader.batch_size=8')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0).
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+from .engine import CheckpointFitHook
 
 
 def export_local_rank(args: argparse.Namespace):
@@ -50,11 +31,17 @@ def set_work_dir(cfg: Config, args: argparse.Namespace):
                                 osp.splitext(osp.basename(args.config))[0])
 
 
-def build_runner(cfg: Config) -> Runner:
-    """The config's ``runner_type`` (mmengine ``Runner`` when unset)."""
+def build_runner(cfg: Config, allow_partial: bool = False) -> Runner:
+    """The config's ``runner_type`` (mmengine ``Runner`` when unset), with
+    a :class:`CheckpointFitHook` that refuses a checkpoint whose tensors do
+    not fit the model (unless ``allow_partial``)."""
     if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
+        runner = Runner.from_cfg(cfg)
+    else:
+        runner = RUNNERS.build(cfg)
+    runner.register_hook(
+        CheckpointFitHook(allow_partial=allow_partial), priority='VERY_HIGH')
+    return runner
 
 
 def fill_dataloader_defaults(cfg, field: str, persistent_workers: bool):

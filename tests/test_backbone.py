@@ -350,7 +350,8 @@ def test_configs_register_selecsls_through_custom_imports(tmp_path):
     proc = subprocess.run([
         sys.executable, '-c', _CUSTOM_IMPORTS_SCRIPT,
         str(plain),
-        osp.join(REPO_ROOT, 'configs', 'selecsls60b_imagenet.py'),
+        osp.join(REPO_ROOT, 'configs', 'selecsls',
+                 'selecsls60b_8xb32_in1k.py'),
         str(pose)
     ],
                           capture_output=True,

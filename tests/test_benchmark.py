@@ -458,7 +458,7 @@ def test_pose_peers_unknown_or_not_installed():
     import mmpose
     from mmengine.utils import digit_version
 
-    from selecsls_mm.benchmark.pose import build_peer, peer_config
+    from selecsls_mm.benchmark.pose_peers import build_peer, peer_config
     with pytest.raises(ValueError, match='known peers: ae-hrnet-w32'):
         peer_config('openpose')
     assert peer_config('ae-hrnet-w32').endswith(
@@ -471,9 +471,9 @@ def test_pose_peers_unknown_or_not_installed():
 @pytest.mark.slow
 def test_pose_end_to_end_split(tmp_path):
     pytest.importorskip('mmpose')
-    from selecsls_mm.benchmark.pose import (build_pose_model, sample_photo,
-                                            time_pose_end_to_end,
+    from selecsls_mm.benchmark.pose import (time_pose_end_to_end,
                                             time_pose_network)
+    from selecsls_mm.benchmark.pose_peers import build_pose_model, sample_photo
     model = build_pose_model(POSE_CONFIG)
     image = sample_photo('flower.jpg')[::2, ::3]  # 320x214, non-square
     rows = time_pose_end_to_end({'ours': model}, image, iters=1, warmup=0)
@@ -510,14 +510,15 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
     pytest.importorskip('onnxruntime')
     from mmpose.apis import inference_bottomup
 
-    from selecsls_mm.benchmark import pose, runtimes
+    from selecsls_mm.benchmark import pose, pose_peers, pose_runtimes, runtimes
     settings = BenchmarkSettings(CPU, channels_last=True)
     models = {
         'ours':
-        settings.place(_small_input(pose.build_pose_model(POSE_CONFIG))),
-        'ae': settings.place(_small_input(pose.build_peer('ae-hrnet-w32')))
+        settings.place(_small_input(pose_peers.build_pose_model(POSE_CONFIG))),
+        'ae':
+        settings.place(_small_input(pose_peers.build_peer('ae-hrnet-w32')))
     }
-    image = pose.sample_photo('flower.jpg')[::2, ::3]  # 320x214
+    image = pose_peers.sample_photo('flower.jpg')[::2, ::3]  # 320x214
     eager = {}
     for label, model in models.items():
         model.test_cfg['flip_test'] = True
@@ -543,7 +544,7 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
         assert 'extract_feat' not in vars(model)
         assert 'forward' not in vars(model.head)
         # the same people as eager (flip test on), through the runtime
-        network = pose._RuntimeNetwork(model, settings, 'onnxruntime')
+        network = pose_runtimes.RuntimeNetwork(model, settings, 'onnxruntime')
         try:
             got = inference_bottomup(model, image)[0].pred_instances
         finally:
@@ -590,7 +591,7 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
     model = models['ours']
     model.test_cfg['flip_test'] = False
     expected = inference_bottomup(model, image)[0].pred_instances
-    network = pose._RuntimeNetwork(model, settings, 'onnxruntime-int8')
+    network = pose_runtimes.RuntimeNetwork(model, settings, 'onnxruntime-int8')
     try:
         got = inference_bottomup(model, image)[0].pred_instances
     finally:
@@ -606,13 +607,13 @@ def test_pose_end_to_end_under_a_runtime(monkeypatch):
                                      settings=BenchmarkSettings(CPU, amp=True))
     assert rows[0]['people'] > 0
     # a peer marked nchw_only gets NCHW input in a channels_last run
-    real_forward, inputs = pose._PoseNetwork.forward, []
+    real_forward, inputs = pose_runtimes.PoseNetwork.forward, []
 
     def record(self, x):
         inputs.append(x.is_contiguous())
         return real_forward(self, x)
 
-    monkeypatch.setattr(pose._PoseNetwork, 'forward', record)
+    monkeypatch.setattr(pose_runtimes.PoseNetwork, 'forward', record)
     for label, nchw in (('dekr-hrnet-w32', True), ('ours', False)):
         inputs.clear()
         pose.time_pose_end_to_end({label: model},
@@ -712,18 +713,19 @@ def test_pose_report_ratio_at_the_same_flip_setting():
 
 def test_pose_models_get_the_same_random_weights():
     pytest.importorskip('mmpose')
-    from selecsls_mm.benchmark import pose
+    from selecsls_mm.benchmark import pose_peers
     settings = BenchmarkSettings(CPU)
     weights = []
     for _ in range(2):
-        models, _, _ = pose.build_pose_models([POSE_CONFIG], [], settings)
+        models, _, _ = pose_peers.build_pose_models([POSE_CONFIG], [],
+                                                    settings)
         head = next(iter(models.values())).head
         weights.append(next(head.parameters()).detach().clone())
     assert torch.equal(weights[0], weights[1])
 
 
 def test_neck_and_head_deploy_form_on_the_device():
-    from selecsls_mm.benchmark.pose import _deploy_neck_and_head
+    from selecsls_mm.benchmark.pose_runtimes import deploy_neck_and_head
 
     class Part(nn.Module):
 
@@ -734,7 +736,7 @@ def test_neck_and_head_deploy_form_on_the_device():
     model.backbone, model.neck = Part(), Part()
     model.head = nn.Sequential(nn.Sequential(Part()))
     model.test_cfg = dict(n=3)
-    _deploy_neck_and_head(model, torch.device('meta'))
+    deploy_neck_and_head(model, torch.device('meta'))
     assert model.neck.pos_enc.shape == (3, )
     assert model.neck.pos_enc.device.type == 'meta'  # moved
     assert model.head[0][0].pos_enc.device.type == 'meta'  # nested too
@@ -744,7 +746,7 @@ def test_neck_and_head_deploy_form_on_the_device():
 def test_ae_head_gets_a_feature_list_without_flip():
     from types import SimpleNamespace
 
-    from selecsls_mm.benchmark.pose import _ae_feature_list
+    from selecsls_mm.benchmark.estimator_patches import ae_feature_list
 
     class AssociativeEmbeddingHead:
         pass
@@ -752,11 +754,11 @@ def test_ae_head_gets_a_feature_list_without_flip():
     feats = (torch.zeros(1), )
     ae = SimpleNamespace(
         head=AssociativeEmbeddingHead(), test_cfg=dict(flip_test=False))
-    assert _ae_feature_list(ae)(feats) == [feats[0]]
+    assert ae_feature_list(ae)(feats) == [feats[0]]
     ae.test_cfg['flip_test'] = True  # flip test wants the tuples
-    assert _ae_feature_list(ae)(feats) is feats
+    assert ae_feature_list(ae)(feats) is feats
     other = SimpleNamespace(head=object(), test_cfg=dict(flip_test=False))
-    assert _ae_feature_list(other)(feats) is feats
+    assert ae_feature_list(other)(feats) is feats
 
 
 def _tool(*args):

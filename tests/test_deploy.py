@@ -3,6 +3,7 @@
 (``selecsls_mm.deploy.deploy_checkpoint``, behind
 tools/deployment/deploy.py)."""
 import os.path as osp
+import shutil
 
 import pytest
 import torch
@@ -10,13 +11,13 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from selecsls_mm.deploy import (ConvAct, build_model, count_params,
-                                deploy_checkpoint, format_deploy_report,
-                                load_checkpoint_file, load_weights,
+from selecsls_mm.deploy import (deploy_checkpoint, format_deploy_report,
                                 prune_classifier, prune_selecsls)
 from selecsls_mm.models.backbones import SelecSLS
-from selecsls_mm.utils import max_rel_diff
-from helpers import randomize_bn
+from selecsls_mm.models.utils import ConvAct
+from selecsls_mm.utils import (build_model, count_params, load_checkpoint_file,
+                               load_weights, max_rel_diff)
+from helpers import REPO_ROOT, randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = sorted(SelecSLS.arch_settings)
@@ -433,6 +434,33 @@ def test_deploy_tool_keeps_cfg_options(tmp_path):
     written = Config.fromfile(str(out.with_suffix('.py')))
     assert written.model.head.num_classes == 5
     assert written.model.backbone.deploy
+
+
+@pytest.mark.slow
+def test_deploy_config_survives_moving_the_files(tmp_path):
+    """The written config inherits its source by a path that does not
+    depend on where the pair lies: ``selecsls_mm::...`` for a config of
+    this package, the absolute path for any other."""
+    ours = osp.join(REPO_ROOT, 'configs', 'selecsls',
+                    'selecsls42_8xb32_in1k.py')
+    theirs = tmp_path / 'cfg.py'
+    _write_config(theirs)
+    for config, base in ((ours, 'selecsls_mm::selecsls/selecsls42_8xb32_'
+                          'in1k.py'), (str(theirs), str(theirs))):
+        model = build_model(Config.fromfile(config))
+        torch.save(dict(state_dict=model.state_dict()), tmp_path / 'in.pth')
+        out = tmp_path / 'out' / 'fused.pth'
+        deploy_checkpoint(
+            str(tmp_path / 'in.pth'), str(out), config=config, shape=(64, 64))
+        text = out.with_suffix('.py').read_text()
+        assert f'_base_ = [{base!r}]' in text
+        moved = tmp_path / 'elsewhere' / 'deep'
+        shutil.move(str(out.parent), str(moved))
+        cfg = Config.fromfile(str(moved / 'fused.py'))
+        assert cfg.model.backbone.deploy
+        load_weights(
+            build_model(cfg), load_checkpoint_file(str(moved / 'fused.pth')))
+        shutil.rmtree(tmp_path / 'elsewhere')
 
 
 @pytest.mark.slow

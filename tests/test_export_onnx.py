@@ -10,7 +10,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from selecsls_mm.deploy import build_model, export_onnx, run_onnx
+from selecsls_mm.deploy import export_onnx, run_onnx
+from selecsls_mm.utils import build_model
 from helpers import randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -122,7 +122,8 @@ def test_test_tool_reports_file_and_line(tmp_path):
     ckpt = tmp_path / 'dummy.pth'
     ckpt.write_bytes(b'')  # never read: the dataset fails first
     proc = subprocess.run([
-        sys.executable, 'tools/test.py', 'configs/selecsls42_imagenet.py',
+        sys.executable, 'tools/test.py',
+        'configs/selecsls/selecsls42_8xb32_in1k.py',
         str(ckpt), '--work-dir',
         str(tmp_path / 'work'), '--cfg-options',
         f'test_dataloader.dataset.data_root={root}',

@@ -58,7 +58,7 @@ def test_imagenet_config_runs_without_mmpose(tmp_path):
         import selecsls_mm
         from mmpretrain.registry import MODELS
 
-        cfg = Config.fromfile('configs/selecsls42_imagenet.py')
+        cfg = Config.fromfile('configs/selecsls/selecsls42_8xb32_in1k.py')
         init_default_scope(cfg.default_scope)
         torch.manual_seed(0)
         model = MODELS.build(cfg.model).eval()

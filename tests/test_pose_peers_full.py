@@ -10,7 +10,7 @@ require_full_stack()
 
 @pytest.mark.parametrize('name', ['dekr-hrnet-w32', 'rtmo-s', 'rtmo-m'])
 def test_peer_builds_and_runs(name):
-    from selecsls_mm.benchmark.pose import build_peer
+    from selecsls_mm.benchmark.pose_peers import build_peer
     model = build_peer(name)
     x = torch.rand(1, 3, 256, 320)  # not square
     with torch.no_grad():
@@ -25,7 +25,7 @@ def test_peer_builds_and_runs(name):
 def test_dekr_runs_in_a_channels_last_benchmark():
     # mmcv's DeformConv2d refuses channels_last tensors: the benchmark keeps
     # DEKR in NCHW (its only layout) while the other models go channels_last.
-    from selecsls_mm.benchmark.pose import build_pose_models
+    from selecsls_mm.benchmark.pose_peers import build_pose_models
     from selecsls_mm.benchmark.settings import BenchmarkSettings
     settings = BenchmarkSettings(device=torch.device('cpu'))
     assert settings.channels_last

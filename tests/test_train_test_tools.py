@@ -109,6 +109,45 @@ def test_auto_scale_lr_without_its_setting_is_one_line(tmp_path, capsys):
     assert not work_dir.exists()
 
 
+def test_data_root_option_moves_every_dataset_path(monkeypatch):
+    """mmpretrain's ImageNet base spells 'data/imagenet' into each loader;
+    --cfg-options data_root=PATH moves them all, and a more specific
+    option still wins."""
+    train = load_tool('train')
+    imagenet_cfg = osp.join(ROOT, 'configs', 'selecsls60_imagenet.py')
+    cfg = parse(train, [imagenet_cfg], monkeypatch)
+    assert cfg.train_dataloader.dataset.data_root == 'data/imagenet'
+    cfg = parse(train, [
+        imagenet_cfg, '--cfg-options', 'data_root=/data/in1k',
+        'val_dataloader.dataset.data_root=/fast/in1k'
+    ], monkeypatch)
+    assert cfg.data_root == '/data/in1k'
+    assert cfg.train_dataloader.dataset.data_root == '/data/in1k'
+    assert cfg.test_dataloader.dataset.data_root == '/data/in1k'
+    assert cfg.val_dataloader.dataset.data_root == '/fast/in1k'
+
+
+@pytest.mark.slow
+def test_missing_dataset_is_one_line(tmp_path):
+    imagenet_cfg = osp.join(ROOT, 'configs', 'selecsls60_imagenet.py')
+    proc = subprocess.run([
+        sys.executable, 'tools/train.py', imagenet_cfg, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'data_root={tmp_path}/imagenet'
+    ],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f'error: {tmp_path}/imagenet does not exist: the config expects it '
+        f"as train_dataloader.dataset.data_root (data_root '{tmp_path}/"
+        "imagenet'); put the dataset there, or point the config at it with "
+        '--cfg-options data_root=/path/to/dataset/ (or '
+        'train_dataloader.dataset.data_root=...)'
+    ]
+
+
 def test_test_merge_args(monkeypatch, tmp_path):
     test = load_tool('test')
     ckpt = tmp_path / 'x.pth'

@@ -101,60 +101,42 @@ def test_build_model_and_tensor_mode():
 
 
 def test_run_main_exit_codes(capsys):
-    assert run_main(lambda argv: None) == 0
-    assert run_main(lambda argv: 3) == 3
+    assert run_main(lambda: None) == 0
+    assert run_main(lambda args, extra: args + extra, 1, 2) == 3
 
-    def bad_input(argv):
+    def bad_input(args):
         raise FileNotFoundError('checkpoint x.pth does not exist\n(detail)')
 
-    assert run_main(bad_input) == 1
+    assert run_main(bad_input, None) == 1
     assert capsys.readouterr().err == \
         'error: checkpoint x.pth does not exist (detail)\n'
     assert error_line(KeyError('Foo is not in the model registry')) == \
         'error: Foo is not in the model registry'
 
-    def bug(argv):
+    def bug(args):
         raise ZeroDivisionError('a bug keeps its traceback')
 
     with pytest.raises(ZeroDivisionError):
-        run_main(bug)
-    # an error without a message is named by its type
+        run_main(bug, None)
+
+
+def test_run_main_error_without_message_and_traceback_on_request(
+        monkeypatch, capsys):
+    """An error without a message is named by its type;
+    SELECSLS_MM_TRACEBACK=1 lets a user error propagate with its traceback
+    (for a bug report) instead of the one line."""
     assert error_line(ValueError()) == 'error: ValueError'
     assert error_line(KeyError()) == 'error: KeyError'
-
-
-def test_run_main_traceback_on_request(monkeypatch, capsys):
-    """SELECSLS_MM_TRACEBACK=1 lets a user error propagate with its
-    traceback (for a bug report) instead of the one line."""
 
     def bad_input(argv):
         raise ValueError('wrong shape')
 
     monkeypatch.setenv('SELECSLS_MM_TRACEBACK', '1')
     with pytest.raises(ValueError, match='wrong shape'):
-        run_main(bad_input)
+        run_main(bad_input, None)
     monkeypatch.setenv('SELECSLS_MM_TRACEBACK', '')
-    assert run_main(bad_input) == 1
+    assert run_main(bad_input, None) == 1
     assert capsys.readouterr().err == 'error: wrong shape\n'
-
-
-def test_cfg_options_argument_help_and_parsing():
-    import argparse
-
-    from selecsls_mm.utils import add_cfg_options_argument
-    parser = argparse.ArgumentParser()
-    add_cfg_options_argument(parser)
-    text = ' '.join(parser.format_help().split())
-    assert ('--cfg-options CFG_OPTIONS [CFG_OPTIONS ...] override settings '
-            'of the config, xxx=yyy pairs merged into the config, e.g. '
-            'model.backbone.frozen_stages=1 or key="[a,b]"; no white space '
-            'is allowed') in text
-    args = parser.parse_args(['--cfg-options', 'a.b=1', 'c=[2,3]'])
-    assert args.cfg_options == {'a.b': 1, 'c': [2, 3]}
-    other = argparse.ArgumentParser()
-    add_cfg_options_argument(other, example='model.head.num_classes=10')
-    assert 'e.g. model.head.num_classes=10 or' in ' '.join(
-        other.format_help().split())
 
 
 def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
@@ -169,23 +151,6 @@ def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
         (tmp_path / os.path.basename(tmp) / 'a.png').write_bytes(b'x')
         assert not path.exists()
     assert os.listdir(tmp_path) == ['data'] and os.listdir(path) == ['a.png']
-
-
-@pytest.mark.parametrize('old, name, new', [
-    ('selecsls_mm.fileio', 'atomic_output', 'selecsls_mm.utils'),
-    ('selecsls_mm.deploy.build', 'build_model', 'selecsls_mm.utils'),
-    ('selecsls_mm.deploy.complexity', 'count_macs', 'selecsls_mm.utils'),
-    ('selecsls_mm.deploy.conv_act', 'ConvAct', 'selecsls_mm.models.utils'),
-    ('selecsls_mm.deploy.fuse', 'fuse_conv_modules',
-     'selecsls_mm.models.utils'),
-])
-def test_old_import_paths_warn_and_work(old, name, new, monkeypatch):
-    import importlib
-    import sys
-    monkeypatch.delitem(sys.modules, old, raising=False)
-    with pytest.warns(DeprecationWarning, match=f'{old} moved to'):
-        module = importlib.import_module(old)
-    assert getattr(module, name) is getattr(importlib.import_module(new), name)
 
 
 def test_models_do_not_import_deploy_or_tools():
@@ -224,24 +189,68 @@ def test_models_do_not_import_deploy_or_tools():
     assert found == []
 
 
-def test_moved_tool_runs_the_new_one_as_main(tmp_path, monkeypatch, capsys):
-    """The old path runs the tool at its new place as ``__main__`` (with
-    the user's arguments) after a warning that names both paths."""
-    from selecsls_mm.utils import run_moved_tool
-    (tmp_path / 'deployment').mkdir()
-    (tmp_path / 'deployment' /
-     'deploy.py').write_text('import sys\n'
-                             'if __name__ == "__main__":\n'
-                             '    print("ran", sys.argv[1:])\n')
-    old = tmp_path / 'deploy.py'
-    monkeypatch.setattr('sys.argv', [str(old), 'in.pth', 'out.pth'])
-    with pytest.warns(DeprecationWarning) as warned:
-        run_moved_tool(str(old), 'deployment/deploy.py')
-    name = tmp_path.name
-    assert [str(w.message) for w in warned] == [
-        f'{name}/deploy.py moved to {name}/deployment/deploy.py; the old '
-        'path still works but will be removed'
-    ]
-    # shown at the old tool's line, not inside selecsls_mm
-    assert not warned[0].filename.endswith(os.path.join('utils', 'cli.py'))
-    assert capsys.readouterr().out == "ran ['in.pth', 'out.pth']\n"
+def test_data_root_option_moves_every_path_under_the_root():
+    """As mmpose's COCO configs spell it: data_root into each dataset and
+    into the evaluator's ann_file; other paths stay."""
+    from selecsls_mm.utils import merge_cfg_options
+    root = 'data/coco/'
+    cfg = Config(
+        dict(
+            data_root=root,
+            train_dataloader=dict(
+                dataset=dict(
+                    data_root=root,
+                    ann_file='annotations/train.json',
+                    data_prefix=dict(img='train2017/'))),
+            val_dataloader=dict(dataset=dict(data_root='data/coco')),
+            val_evaluator=dict(ann_file=root + 'annotations/val.json'),
+            load_from='data/coconut/x.pth'))
+    merge_cfg_options(cfg, {'data_root': '/mnt/coco'})
+    assert cfg.data_root == '/mnt/coco'
+    assert cfg.train_dataloader.dataset.data_root == '/mnt/coco'
+    assert cfg.train_dataloader.dataset.ann_file == 'annotations/train.json'
+    assert cfg.val_dataloader.dataset.data_root == '/mnt/coco'
+    assert cfg.val_evaluator.ann_file == '/mnt/coco/annotations/val.json'
+    assert cfg.load_from == 'data/coconut/x.pth'  # not under the root
+
+
+def test_missing_data_path_names_the_first_one(tmp_path):
+    from selecsls_mm.utils.data_paths import missing_data_path
+    (tmp_path / 'annotations').mkdir()
+    (tmp_path / 'annotations' / 'val.json').write_text('{}')
+    dataset = dict(
+        data_root=str(tmp_path),
+        ann_file='annotations/val.json',
+        data_prefix=dict(img='val2017/'))
+    cfg = Config(
+        dict(
+            test_dataloader=dict(dataset=dataset),
+            test_evaluator=dict(ann_file=str(tmp_path / 'other.json'))))
+    assert missing_data_path(
+        cfg,
+        ('test_dataloader', )) == ('test_dataloader.dataset.data_prefix.img',
+                                   f'{tmp_path}/val2017/')
+    (tmp_path / 'val2017').mkdir()
+    assert missing_data_path(cfg, ('test_dataloader', )) is None
+    assert missing_data_path(
+        cfg, ('test_dataloader', ),
+        ('test_evaluator', )) == ('test_evaluator.ann_file',
+                                  str(tmp_path / 'other.json'))
+
+
+def test_cfg_options_are_parsed_as_mmengine_does():
+    from selecsls_mm.utils import cfg_options_dict
+    assert cfg_options_dict(None) == {}
+    assert cfg_options_dict([
+        'train_dataloader.batch_size=8', 'model.backbone.out_indices=(3,)',
+        'data_root=/d', 'resume=False', 'x=[1,2]', 'load_from=None'
+    ]) == {
+        'train_dataloader.batch_size': 8,
+        'model.backbone.out_indices': (3, ),
+        'data_root': '/d',
+        'resume': False,
+        'x': [1, 2],
+        'load_from': None
+    }
+    with pytest.raises(ValueError, match="--cfg-options 'batch_size': give"):
+        cfg_options_dict(['batch_size'])

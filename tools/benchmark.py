@@ -14,25 +14,25 @@ Examples::
     python tools/benchmark.py --no-forward --memory           # training
     python tools/benchmark.py --pose                          # pose, e2e
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; torch and the package are imported in run_benchmark().
 import argparse
 import datetime
 import logging
 import os
 import sys
-import warnings
-
-from selecsls_mm.benchmark import (RUNTIMES, BenchmarkSettings, build_models,
-                                   check_runtime, describe_environment,
-                                   parse_model_spec, report, resolve_device,
-                                   run_complexity, run_forward, run_training,
-                                   set_threads)
-from selecsls_mm.benchmark.models import SPEC_HELP
-from selecsls_mm.utils import error_line, run_main
 
 DEFAULT_MODELS = [
     'selecsls60', 'timm:selecsls60', 'mmpretrain:ResNet-50', 'timm:vovnet39a'
 ]
 DEFAULT_BASELINES = ['mmpretrain:ResNet-50', 'timm:selecsls60']
+# selecsls_mm.benchmark.RUNTIMES (a test keeps the two equal)
+RUNTIMES = ('eager', 'jit', 'compile', 'onnxruntime', 'onnxruntime-int8')
+SPEC_HELP = ('a SelecSLS arch ("selecsls60", "selecsls42b", ...), '
+             '"timm:NAME", "mmpretrain:TYPE[-ARG]" (e.g. '
+             '"mmpretrain:ResNet-50") or a backbone config dict; append '
+             '":with_cp", ":deploy" or ":channels_last" to a non-dict spec '
+             '(docs/benchmark.md)')
 POSE_CONFIGS = [
     f'configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-{s}.py'
     for s in ('512x512', '512x320')
@@ -136,8 +136,6 @@ def parse_args(argv=None):
         action='store_true',
         help='torch.autocast: fp16 on CUDA, bf16 on CPU')
     p.add_argument(
-        '--jit', action='store_true', help='deprecated alias of --runtime jit')
-    p.add_argument(
         '--no-forward',
         action='store_true',
         help='skip the forward-time table')
@@ -190,10 +188,6 @@ def parse_args(argv=None):
         p.error('--iters must be >= 1 and --warmup >= 0')
     if min(args.batch_sizes) < 1 or args.train_batch < 1:
         p.error('batch sizes must be >= 1')
-    if args.jit:
-        warnings.warn('--jit is deprecated; use --runtime jit',
-                      DeprecationWarning)
-        args.runtime = ['jit']
     args.runtime = list(dict.fromkeys(args.runtime))
     args.train_iters = args.train_iters or args.iters
     return args
@@ -213,6 +207,10 @@ def default_models():
 
 
 def run_backbones(args, settings, results):
+    from selecsls_mm.benchmark import (BenchmarkSettings, build_models,
+                                       check_runtime, parse_model_spec, report,
+                                       run_complexity, run_forward,
+                                       run_training)
     specs = [parse_model_spec(m) for m in args.models or default_models()]
     for rt in args.runtime:
         check_runtime(rt, BenchmarkSettings(settings.device, amp=args.amp))
@@ -251,10 +249,13 @@ def run_backbones(args, settings, results):
 
 
 def run_pose(args, settings, results):
-    from selecsls_mm.benchmark import pose
+    from selecsls_mm.benchmark import pose, report
+    from selecsls_mm.benchmark.pose_peers import (POSE_PEERS,
+                                                  build_pose_models,
+                                                  sample_photo)
     configs = args.pose or POSE_CONFIGS
-    peers = pose.POSE_PEERS if args.pose_peers is None else args.pose_peers
-    models, skipped, folding = pose.build_pose_models(
+    peers = POSE_PEERS if args.pose_peers is None else args.pose_peers
+    models, skipped, folding = build_pose_models(
         configs, peers, settings, args.checkpoint, fold=args.deploy)
     if folding:
         print('BN folding (backbones): ' +
@@ -267,7 +268,7 @@ def run_pose(args, settings, results):
     for runtime in args.runtime:  # every model under each runtime
         rows += pose.time_pose_end_to_end(
             models,
-            pose.sample_photo(),
+            sample_photo(),
             iters=args.iters,
             warmup=args.warmup,
             progress=progress,
@@ -291,9 +292,12 @@ def run_pose(args, settings, results):
         print(report.pose_network_report(results['pose']['network']))
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run_benchmark(args, argv=None) -> int:
     from mmengine.logging import MMLogger
+
+    from selecsls_mm.benchmark import (BenchmarkSettings, describe_environment,
+                                       report, resolve_device, set_threads)
+    from selecsls_mm.utils import error_line
     MMLogger.get_current_instance().setLevel(logging.WARNING)
     device = resolve_device(args.device)
     set_threads(args.threads)
@@ -323,5 +327,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(run_benchmark, args, argv)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -18,6 +18,8 @@ Example::
     python tools/digits_demo.py                 # full demo
     python tools/digits_demo.py --epochs 1      # quick smoke run
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; the package is imported in run_demo().
 import argparse
 import json
 import os
@@ -25,9 +27,6 @@ import os.path as osp
 import subprocess
 import sys
 import time
-
-from selecsls_mm.datasets import write_digits_dataset
-from selecsls_mm.utils import run_main
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -70,7 +69,7 @@ def parse_args(argv=None):
     return args
 
 
-def run(cmd):
+def run_tool(cmd):
     """Run a tool as a child process, failing with one line if it fails."""
     print('$', ' '.join(cmd), flush=True)
     env = dict(os.environ)
@@ -86,8 +85,8 @@ def run(cmd):
             'is above')
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run_demo(args) -> int:
+    from selecsls_mm.datasets import write_digits_dataset
     start = time.perf_counter()
 
     splits = write_digits_dataset(args.data_root, args.size, args.val_fraction)
@@ -97,9 +96,7 @@ def main(argv=None) -> int:
         f'{args.data_root}',
         flush=True)
 
-    data_opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        data_opts.append(f'{loader}.dataset.data_root={args.data_root}')
+    data_opts = [f'data_root={args.data_root}']
     train_opts = list(data_opts)
     if args.epochs is not None:
         # The cosine decay of the config must end with the training.
@@ -116,7 +113,7 @@ def main(argv=None) -> int:
     last = osp.join(args.work_dir, 'last_checkpoint')
     if osp.exists(last):
         os.remove(last)
-    run([
+    run_tool([
         python,
         osp.join(ROOT, 'tools', 'train.py'), args.config, '--work-dir',
         args.work_dir, '--cfg-options', *train_opts
@@ -125,7 +122,7 @@ def main(argv=None) -> int:
         checkpoint = f.read().strip()
 
     metrics_file = osp.join(args.work_dir, 'test_metrics.json')
-    run([
+    run_tool([
         python,
         osp.join(ROOT, 'tools', 'test.py'), args.config, checkpoint,
         '--work-dir', args.work_dir, '--out', metrics_file, '--out-item',
@@ -143,5 +140,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(run_demo, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -9,19 +9,16 @@ Example::
       --checkpoint work_dirs/xnect-paf/epoch_140.pth
 
 The picture is drawn with MMPose's ``PoseLocalVisualizer`` (keypoints and
-skeleton in the dataset's colours) and written atomically.
+skeleton in the dataset's colours) and written atomically. A checkpoint whose
+keys or shapes do not fit the config's model is refused with one line
+(``--allow-partial`` loads only the tensors that fit).
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; torch, mmengine and mmpose are imported in draw().
 import argparse
 import logging
 import os.path as osp
 import sys
-
-import cv2
-import mmcv
-from mmengine.logging import MMLogger
-
-import selecsls_mm  # noqa: F401  (registers modules, safe loading)
-from selecsls_mm.utils import atomic_output, run_main
 
 
 def parse_args(argv=None):
@@ -46,11 +43,15 @@ def parse_args(argv=None):
         '--radius', type=int, default=3, help='keypoint radius in pixels')
     parser.add_argument(
         '--thickness', type=int, default=2, help='limb width in pixels')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load a checkpoint whose keys or shapes do not all fit the '
+        'model, only the tensors that fit (the rest stays random)')
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def draw(args) -> int:
     for path, what in ((args.image, 'image'), (args.config, 'config'),
                        (args.checkpoint, 'checkpoint')):
         if not osp.isfile(path):
@@ -60,13 +61,23 @@ def main(argv=None) -> int:
         raise ValueError(f'--out {args.out!r} needs an image extension (.png, '
                          '.jpg)')
 
-    from mmpose.apis import inference_bottomup, init_model
+    import cv2
+    import mmcv
+    from mmengine.logging import MMLogger
+    from mmpose.apis import inference_bottomup
     from mmpose.registry import VISUALIZERS
     from mmpose.structures import merge_data_samples
 
+    from selecsls_mm.pose import init_pose_model
+    from selecsls_mm.utils import atomic_output
+
     # init_model logs every initialised parameter; keep the output short.
     MMLogger.get_current_instance().setLevel(logging.WARNING)
-    model = init_model(args.config, args.checkpoint, device=args.device)
+    model = init_pose_model(
+        args.config,
+        args.checkpoint,
+        device=args.device,
+        allow_partial=args.allow_partial)
     result = merge_data_samples(inference_bottomup(model, args.image))
 
     visualizer = VISUALIZERS.build(
@@ -104,5 +115,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(draw, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -11,23 +11,16 @@ Examples::
     python tools/test.py CONFIG CKPT --out preds.pkl      # per-image results
     python tools/test.py CONFIG CKPT --out metrics.json --out-item metrics
     bash tools/dist_test.sh CONFIG CKPT 8
+
+The checkpoint must fit the config's model: one whose keys or shapes differ
+(e.g. another arch) stops with one line instead of giving a number, unless
+``--allow-partial`` asks for loading only the tensors that fit.
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; torch, mmengine and the OpenMMLab packages are imported in run_test().
 import argparse
 import os.path as osp
 import sys
-
-import mmengine
-from mmengine.config import ConfigDict
-from mmengine.evaluator import DumpResults
-
-import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.runner_setup import (add_runner_arguments, build_runner,
-                                      export_local_rank,
-                                      fill_dataloader_defaults, set_work_dir,
-                                      setup_cpu_distributed,
-                                      teardown_distributed)
-from selecsls_mm.stack import load_config
-from selecsls_mm.utils import run_main
 
 
 def parse_args(argv=None):
@@ -55,9 +48,27 @@ def parse_args(argv=None):
         '--interval', type=int, default=1, help='visualize every N samples')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='window display seconds')
-    add_runner_arguments(parser, 'test')
+    parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load a checkpoint whose keys or shapes do not all fit the '
+        'model, only the tensors that fit; without it such a checkpoint is '
+        'refused (the metrics of a half-loaded model mean nothing)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override settings of the config, e.g. '
+        'test_dataloader.batch_size=8 or key="[a,b]"; data_root=PATH moves '
+        'every dataset path of the config under PATH')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
-    export_local_rank(args)
     if args.out is None and args.out_item is not None:
         parser.error('--out-item needs --out FILE')
     if args.out and args.out_item != 'metrics' and \
@@ -71,6 +82,10 @@ def parse_args(argv=None):
 
 def merge_args(cfg, args):
     """Merge CLI arguments into the config."""
+    from mmengine.config import ConfigDict
+
+    from selecsls_mm.runner_setup import fill_dataloader_defaults, set_work_dir
+    from selecsls_mm.utils import cfg_options_dict, merge_cfg_options
     set_work_dir(cfg, args)  # CLI > config > ./work_dirs/<config name>
 
     cfg.load_from = args.checkpoint
@@ -94,22 +109,32 @@ def merge_args(cfg, args):
         vis.out_dir = args.show_dir
         vis.interval = args.interval
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, cfg_options_dict(args.cfg_options))
 
     fill_dataloader_defaults(cfg, 'test_dataloader', persistent_workers=False)
     return cfg
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def run_test(args) -> int:
+    import mmengine
+    from mmengine.evaluator import DumpResults
+
+    import selecsls_mm  # noqa: F401  (registers modules, safe loading)
+    from selecsls_mm.runner_setup import (build_runner, export_local_rank,
+                                          setup_cpu_distributed,
+                                          teardown_distributed)
+    from selecsls_mm.stack import load_config
+    from selecsls_mm.utils.data_paths import check_data_files
+
+    export_local_rank(args)
     # Also checks that the installed stack can build what the config names
     # (mmpose version, mmcv ops, mmdet): MissingDependencyError if not.
     cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
+    check_data_files(cfg, ('test_dataloader', ), ('test_evaluator', ))
     setup_cpu_distributed(cfg)
 
-    runner = build_runner(cfg)
+    runner = build_runner(cfg, allow_partial=args.allow_partial)
 
     if args.out and args.out_item in ('pred', None):
         runner.test_evaluator.metrics.append(
@@ -123,5 +148,11 @@ def main(argv=None) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(run_test, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

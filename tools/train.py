@@ -10,21 +10,17 @@ Examples::
     python tools/train.py configs/selecsls60_imagenet.py
     python tools/train.py CONFIG --work-dir work_dirs/x --amp \\
         --cfg-options train_dataloader.batch_size=64
+    python tools/train.py CONFIG --cfg-options data_root=/data/coco/
     bash tools/dist_train.sh CONFIG 8          # 8 GPUs (or CPU processes)
+
+A checkpoint to start from (``load_from``, ``--resume``) must fit the model:
+one whose keys or shapes differ stops the run with one line, unless
+``--allow-partial`` asks for loading only the tensors that fit.
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; torch, mmengine and the OpenMMLab packages are imported in train().
 import argparse
 import sys
-
-from mmengine.device import get_device
-
-import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.runner_setup import (add_runner_arguments, build_runner,
-                                      export_local_rank,
-                                      fill_dataloader_defaults, set_work_dir,
-                                      setup_cpu_distributed,
-                                      teardown_distributed)
-from selecsls_mm.stack import load_config
-from selecsls_mm.utils import run_main
 
 
 def parse_args(argv=None):
@@ -39,6 +35,12 @@ def parse_args(argv=None):
         help='resume from the given checkpoint; without a path, resume from '
         'the latest checkpoint in the work directory')
     parser.add_argument(
+        '--allow-partial',
+        action='store_true',
+        help='load a --resume/load_from checkpoint whose keys or shapes do '
+        'not all fit the model, only the tensors that fit (e.g. fine-tuning '
+        'a new head); without it such a checkpoint stops the run')
+    parser.add_argument(
         '--amp',
         action='store_true',
         help='enable automatic-mixed-precision training')
@@ -51,14 +53,27 @@ def parse_args(argv=None):
         action='store_true',
         help='scale the learning rate by the actual total batch size over '
         '`auto_scale_lr.base_batch_size` of the config')
-    add_runner_arguments(parser, 'train')
-    args = parser.parse_args(argv)
-    export_local_rank(args)
-    return args
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override settings of the config, e.g. '
+        'train_dataloader.batch_size=8 or key="[a,b]"; data_root=PATH '
+        'moves every dataset path of the config under PATH')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0).
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
 
 
 def merge_args(cfg, args):
     """Merge CLI arguments into the config."""
+    from selecsls_mm.runner_setup import fill_dataloader_defaults, set_work_dir
+    from selecsls_mm.utils import cfg_options_dict, merge_cfg_options
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -84,16 +99,24 @@ def merge_args(cfg, args):
                 f'base_batch_size=...)` in the config {args.config}')
         cfg.auto_scale_lr.enable = True
 
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, cfg_options_dict(args.cfg_options))
 
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         fill_dataloader_defaults(cfg, field, persistent_workers=True)
     return cfg
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def train(args) -> int:
+    from mmengine.device import get_device
+
+    import selecsls_mm  # noqa: F401  (registers modules, safe loading)
+    from selecsls_mm.runner_setup import (build_runner, export_local_rank,
+                                          setup_cpu_distributed,
+                                          teardown_distributed)
+    from selecsls_mm.stack import load_config
+    from selecsls_mm.utils.data_paths import check_data_files
+
+    export_local_rank(args)
     if args.amp and get_device() == 'cpu':
         raise ValueError('--amp needs a GPU (or NPU/MLU): mmengine\'s '
                          'AmpOptimWrapper does not run on CPU; drop --amp')
@@ -101,13 +124,21 @@ def main(argv=None) -> int:
     # (mmpose version, mmcv ops, mmdet): MissingDependencyError if not.
     cfg = load_config(args.config)
     cfg = merge_args(cfg, args)
+    check_data_files(cfg, ('train_dataloader', 'val_dataloader'),
+                     ('val_evaluator', ))
     setup_cpu_distributed(cfg)
 
-    runner = build_runner(cfg)
+    runner = build_runner(cfg, allow_partial=args.allow_partial)
     runner.train()
     teardown_distributed()
     return 0
 
 
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(train, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -90,7 +90,7 @@ def deploy_checkpoint(checkpoint: str,
     # With cfg_options the original file alone no longer builds the model:
     # write the whole merged config instead of inheriting the file.
     base = None if cfg_options else config
-    text = deploy_config_text(base, cfg, osp.dirname(out), overrides)
+    text = deploy_config_text(base, cfg, overrides)
     meta = dict(source.get('meta', {}))
     meta['deploy'] = dict(
         source=osp.basename(checkpoint),
@@ -103,8 +103,7 @@ def deploy_checkpoint(checkpoint: str,
     with atomic_output(out_cfg_path) as cfg_tmp:
         with open(cfg_tmp, 'w', encoding='utf-8') as f:
             f.write(text)
-        # The written config must rebuild this exact model (the temporary
-        # file sits next to OUT, so a relative _base_ resolves alike).
+        # The written config must rebuild this exact model.
         out_cfg = Config.fromfile(cfg_tmp)
         load_weights(build_model(out_cfg), new_checkpoint, out)
         meta['cfg'] = out_cfg.pretty_text

@@ -9,6 +9,8 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from ..stack import load_config
+from ..utils import merge_cfg_options
+from ..utils.package_configs import package_config_name
 
 
 def load_source_config(checkpoint: dict,
@@ -40,8 +42,7 @@ def load_source_config(checkpoint: dict,
                 f'{checkpoint_path} stores no config in its meta (meta["cfg"]'
                 '); pass the config it was trained with: --config CONFIG')
         cfg = Config.fromstring(text, file_format='.py')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     return cfg
 
 
@@ -73,17 +74,19 @@ def deploy_overrides(model: nn.Module, pruned: bool) -> dict:
     return overrides
 
 
-def deploy_config_text(base: Optional[str], cfg: Config, out_dir: str,
+def deploy_config_text(base: Optional[str], cfg: Config,
                        overrides: dict) -> str:
     """The text of the deploy config.
 
     Args:
         base (str, optional): The source config file; the result inherits
-            it (``_base_``, relative to ``out_dir``). None when the config
-            came from a checkpoint's meta or was changed by ``cfg_options``:
-            then the whole merged config is written.
+            it by a name that survives moving the written files: the
+            package-relative ``selecsls_mm::...`` for a config of this
+            package (:func:`package_config_name`), else its absolute path.
+            None when the config came from a checkpoint's meta or was
+            changed by ``cfg_options``: then the whole merged config is
+            written.
         cfg (Config): The source config (used when ``base`` is None).
-        out_dir (str): The folder the config is written to.
         overrides (dict): From :func:`deploy_overrides`.
 
     Returns:
@@ -93,8 +96,8 @@ def deploy_config_text(base: Optional[str], cfg: Config, out_dir: str,
         merged = Config(cfg.to_dict())
         merged.merge_from_dict(dict(model=overrides))
         return merged.pretty_text
-    rel = osp.relpath(osp.abspath(base), osp.abspath(out_dir))
+    inherited = package_config_name(base) or osp.abspath(base)
     return ('# Deploy form written by tools/deployment/deploy.py; use it with '
             'the checkpoint of the same name.\n'
-            f'_base_ = [{rel!r}]\n'
+            f'_base_ = [{inherited!r}]\n'
             f'model = {pprint.pformat(overrides, width=79, compact=True)}\n')

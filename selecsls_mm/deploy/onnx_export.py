@@ -11,7 +11,8 @@ import torch.nn as nn
 
 from ..stack import load_config
 from ..utils import (TensorModeWrapper, atomic_output, build_model,
-                     load_checkpoint_file, load_weights, max_rel_diff)
+                     load_checkpoint_file, load_weights, max_rel_diff,
+                     merge_cfg_options)
 
 
 def export_module(module: nn.Module,
@@ -148,8 +149,7 @@ def export_onnx(config: str,
     if not out.endswith('.onnx'):
         raise ValueError(f'OUT must end with .onnx, got {out}')
     cfg = load_config(config)  # also checks the installed stack
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     model = build_model(cfg)
     load_weights(model, load_checkpoint_file(checkpoint), checkpoint)
     backbone = model.backbone

@@ -15,7 +15,7 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
-from ..utils import atomic_output
+from ..utils import atomic_output, merge_cfg_options
 
 # ONNX Runtime's entropy calibrator is left out: quantize_static runs it
 # with 128 histogram bins and 128 quantized bins, which gave scales identical
@@ -238,8 +238,7 @@ def quantize_classifier(config: str,
     if calib_num < 1:
         raise ValueError(f'--calib-num must be at least 1, got {calib_num}')
     cfg = load_config(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     model = build_model(cfg)  # only its data preprocessor is used
     calibration = [
         x for x, _ in dataset_batches(

@@ -9,3 +9,6 @@ require_pose()
 
 from . import codecs  # noqa: E402,F401
 from . import heads, models, transforms  # noqa: E402,F401
+from .model_loading import init_pose_model  # noqa: E402
+
+__all__ = ['init_pose_model']

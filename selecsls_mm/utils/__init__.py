@@ -1,8 +1,9 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Helpers shared by the package, its tools and its tests: one of each."""
 from .builder import build_model, load_checkpoint_file, load_weights
-from .cli import (add_cfg_options_argument, error_line, error_message,
-                  run_main, run_moved_tool)
+from .checkpoint_fit import CheckpointMismatchError, check_checkpoint_fits
+from .cli import (cfg_options_dict, error_line, error_message,
+                  merge_cfg_options, run_main)
 from .compare import max_rel_diff
 from .complexity import complexity, count_macs, count_params
 from .fileio import atomic_directory, atomic_output
@@ -10,7 +11,8 @@ from .tensor_mode import TensorModeWrapper
 
 __all__ = [
     'build_model', 'load_checkpoint_file', 'load_weights',
-    'add_cfg_options_argument', 'error_line', 'error_message', 'run_main',
-    'run_moved_tool', 'max_rel_diff', 'complexity', 'count_macs',
-    'count_params', 'atomic_directory', 'atomic_output', 'TensorModeWrapper'
+    'CheckpointMismatchError', 'check_checkpoint_fits', 'cfg_options_dict',
+    'error_line', 'error_message', 'merge_cfg_options', 'run_main',
+    'max_rel_diff', 'complexity', 'count_macs', 'count_params',
+    'atomic_directory', 'atomic_output', 'TensorModeWrapper'
 ]

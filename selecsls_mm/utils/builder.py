@@ -8,6 +8,8 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import CheckpointLoader, load_state_dict
 from mmengine.utils import import_modules_from_strings
 
+from .checkpoint_fit import check_checkpoint_fits, checkpoint_state_dict
+
 
 def build_model(cfg: Config) -> nn.Module:
     """Build ``cfg.model`` as mmengine's Runner does, outside a Runner.
@@ -50,6 +52,8 @@ def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):
 
     Raises:
         ValueError: A deploy checkpoint (BN folded) for a BN model.
+        CheckpointMismatchError: Keys or shapes that do not fit the model
+            (one line naming the checkpoint's arch and the first keys).
     """
     meta = checkpoint.get('meta', {}) if isinstance(checkpoint, dict) else {}
     backbone_deploy = getattr(getattr(model, 'backbone', None), 'deploy', None)
@@ -59,12 +63,8 @@ def load_weights(model: nn.Module, checkpoint: dict, name: str = 'checkpoint'):
             f'{name} is a deploy checkpoint (BN folded, maybe pruned) but the '
             'config builds the BN model; use the config the deploy tool wrote '
             'next to it (same name, .py)')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    state_dict = {
-        k[7:] if k.startswith('module.') else k: v
-        for k, v in state_dict.items()
-    }
-    load_state_dict(model, state_dict, strict=True)
+    check_checkpoint_fits(model, checkpoint, f'checkpoint {name}')
+    load_state_dict(model, checkpoint_state_dict(checkpoint), strict=True)
 
 
 def load_checkpoint_file(path: str) -> dict:

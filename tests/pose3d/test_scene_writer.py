@@ -176,8 +176,8 @@ def test_tool(tmp_path):
 
 def test_tool_depth_range(tmp_path):
     out = tmp_path / 'near'
-    proc = run_tool(out, '--num', 4, '--size', 160, 128, '--depth', 3000,
-                    3500, '--truncation', 0)
+    proc = run_tool(out, '--num', 4, '--size', 160, 128, '--depth', 3000, 3500,
+                    '--truncation', 0)
     assert proc.returncode == 0, proc.stderr
     data = load(out / 'scenes.json')
     names = data['categories'][0]['joint_names']

@@ -9,16 +9,13 @@ mode (no data preprocessing, no post-processing), so for a classifier the
 count includes the head. Example::
 
     python tools/analysis_tools/get_flops.py configs/selecsls60_imagenet.py \\
-        --shape 224 224 --shape 512 512
+        --shape 224 --shape 512 320
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; the package is imported in count().
 import argparse
 import sys
 from typing import List, Optional
-
-import selecsls_mm  # noqa: F401  (registers modules)
-from selecsls_mm.stack import load_config
-from selecsls_mm.utils import (TensorModeWrapper, add_cfg_options_argument,
-                               build_model, complexity, run_main)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -28,27 +25,50 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--shape',
         type=int,
-        nargs=2,
+        nargs='+',
         action='append',
-        metavar=('H', 'W'),
-        help='input size; repeat for several (default: 224 224)')
-    add_cfg_options_argument(parser)
-    return parser.parse_args(argv)
+        metavar='SIZE',
+        help='input size: S (S x S) or H W, as mmpretrain\'s get_flops.py; '
+        'repeat for several (default: 224)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override settings of the config, e.g. '
+        'model.backbone.arch=42b or key="[a,b]"')
+    args = parser.parse_args(argv)
+    shapes = []
+    for shape in args.shape or [[224]]:
+        if len(shape) not in (1, 2) or min(shape) < 1:
+            parser.error(f'--shape {" ".join(map(str, shape))}: give one '
+                         'size (square) or two (H W), e.g. --shape 224 or '
+                         '--shape 512 320')
+        shapes.append((shape[0], shape[-1]))
+    args.shape = shapes
+    return args
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def count(args) -> int:
+    import selecsls_mm  # noqa: F401  (registers modules)
+    from selecsls_mm.stack import load_config
+    from selecsls_mm.utils import (TensorModeWrapper, build_model,
+                                   cfg_options_dict, complexity)
     cfg = load_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg.merge_from_dict(cfg_options_dict(args.cfg_options))
     model = build_model(cfg)
     forward = TensorModeWrapper(model)
-    for h, w in args.shape or [(224, 224)]:
+    for h, w in args.shape:
         params, macs = complexity(model, (h, w), forward)
         print(f'{args.config} at {h}x{w}: {params / 1e6:.2f} M parameters, '
               f'{macs / 1e9:.2f} GMACs per image ({macs} MACs)')
     return 0
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(count, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -16,13 +16,11 @@ Use the pair like any mmpretrain config + checkpoint, e.g.::
 Prints the channels removed per layer, parameters and MACs before and after,
 and the largest output difference on a random input.
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; the package is imported in deploy().
 import argparse
 import sys
 from typing import List, Optional
-
-import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.deploy import deploy_checkpoint, format_deploy_report
-from selecsls_mm.utils import add_cfg_options_argument, run_main
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -48,22 +46,35 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         default=[224, 224],
         metavar=('H', 'W'),
         help='input size for the MAC count and the output check')
-    add_cfg_options_argument(parser)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override settings of the config, e.g. '
+        'model.backbone.out_indices="(3,)" or key="[a,b]"')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def deploy(args) -> int:
+    import selecsls_mm  # noqa: F401  (registers modules, safe loading)
+    from selecsls_mm.deploy import deploy_checkpoint, format_deploy_report
+    from selecsls_mm.utils import cfg_options_dict
     result = deploy_checkpoint(
         args.checkpoint,
         args.out,
         config=args.config,
         prune_threshold=args.prune_threshold,
         shape=tuple(args.shape),
-        cfg_options=args.cfg_options)
+        cfg_options=cfg_options_dict(args.cfg_options))
     print(format_deploy_report(result))
     return 0
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(deploy, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -16,13 +16,11 @@ preprocessor (the mean/std are stored in the model's metadata_props). With
 Unless ``--no-verify``, the exported graph is run with onnxruntime at the
 given shape and its largest difference to PyTorch is printed.
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; the package is imported in export().
 import argparse
 import sys
 from typing import List, Optional
-
-import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.deploy import export_onnx
-from selecsls_mm.utils import add_cfg_options_argument, run_main
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -55,12 +53,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--no-verify',
         action='store_true',
         help='skip the onnxruntime comparison')
-    add_cfg_options_argument(parser)
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override settings of the config, e.g. '
+        'model.backbone.out_indices="(3,)" or key="[a,b]"')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def export(args) -> int:
+    import selecsls_mm  # noqa: F401  (registers modules, safe loading)
+    from selecsls_mm.deploy import export_onnx
+    from selecsls_mm.utils import cfg_options_dict
     result = export_onnx(
         args.config,
         args.checkpoint,
@@ -70,7 +75,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         shape=tuple(args.shape),
         opset=args.opset,
         verify=not args.no_verify,
-        cfg_options=args.cfg_options)
+        cfg_options=cfg_options_dict(args.cfg_options))
     names = result['output_names']
     print(f'wrote {args.out} (outputs: {", ".join(names)}; dynamic batch, '
           'height, width)')
@@ -81,5 +86,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(export, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -22,15 +22,12 @@ top-1 accuracy::
 Time the int8 graph against other models with
 ``tools/benchmark.py --runtime onnxruntime-int8``.
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; the package is imported in quantize().
 import argparse
 import json
 import sys
 from typing import List, Optional
-
-import selecsls_mm  # noqa: F401  (registers modules, safe checkpoint loading)
-from selecsls_mm.deploy.quantize import (CALIBRATION_METHODS,
-                                         quantize_classifier)
-from selecsls_mm.utils import add_cfg_options_argument, atomic_output, run_main
 
 SPLITS = ('train', 'val', 'test')
 
@@ -64,7 +61,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='evaluation images, drawn at random (default: all)')
     parser.add_argument(
         '--calib-method',
-        choices=CALIBRATION_METHODS,
+        choices=('minmax', 'percentile'),  # CALIBRATION_METHODS
         default='minmax',
         help='how activation ranges are estimated')
     parser.add_argument(
@@ -83,13 +80,19 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--seed', type=int, default=0, help='seed of the image draws')
     parser.add_argument(
         '--json', help='also write the measured numbers to this file')
-    add_cfg_options_argument(
-        parser, 'train_dataloader.dataset.data_root=data/imagenet')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        metavar='KEY=VALUE',
+        help='override settings of the config, e.g. '
+        'data_root=data/imagenet or key="[a,b]"')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def quantize(args) -> int:
+    import selecsls_mm  # noqa: F401  (registers modules, safe loading)
+    from selecsls_mm.deploy.quantize import quantize_classifier
+    from selecsls_mm.utils import atomic_output, cfg_options_dict
     result = quantize_classifier(
         args.config,
         args.checkpoint,
@@ -102,7 +105,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         per_channel=not args.per_tensor,
         reduce_range=args.reduce_range,
         deploy=not args.no_deploy,
-        cfg_options=args.cfg_options,
+        cfg_options=cfg_options_dict(args.cfg_options),
         seed=args.seed)
     print(f'wrote {args.out} (int8 static QDQ, {result["method"]} '
           f'calibration on {result["calibration_images"]} images of '
@@ -121,5 +124,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(quantize, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -11,17 +11,15 @@ Examples::
         checkpoints/selecsls60b_timm_in1k.pth --arch 60b
 
 The result loads into the ``ImageClassifier`` of
-``configs/selecsls{arch}_imagenet.py`` and, through
+``configs/selecsls/selecsls{arch}_8xb32_in1k.py`` and, through
 ``init_cfg=dict(type='Pretrained', checkpoint=DST, prefix='backbone.')``,
 into any backbone config.
 """
+# Only the standard library before the arguments are parsed, so --help is
+# fast; the package is imported in convert().
 import argparse
 import sys
 from typing import List, Optional
-
-from selecsls_mm.converters import convert_reference_checkpoint
-from selecsls_mm.models import SelecSLS
-from selecsls_mm.utils import run_main
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,13 +30,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('dst', help='output mmpretrain checkpoint (.pth)')
     parser.add_argument(
         '--arch',
-        choices=sorted(SelecSLS.arch_settings),
-        help='arch of the source; inferred from the tensors if omitted')
+        help='SelecSLS arch of the source (42, 42b, 60, 60b, 84 or 102); '
+        'inferred from the tensors if omitted')
     return parser.parse_args(argv)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    args = parse_args(argv)
+def convert(args) -> int:
+    from selecsls_mm.converters import convert_reference_checkpoint
     meta = convert_reference_checkpoint(args.src, args.dst, args.arch)
     print(f'converted {args.src} ({meta["source_format"]} layout, arch '
           f'{meta["arch"]}, {meta["num_classes"]} classes, '
@@ -46,5 +44,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    from selecsls_mm.utils import run_main
+    return run_main(convert, args)
+
+
 if __name__ == '__main__':
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -149,6 +149,8 @@ class SelecSLS(BaseBackbone):
                          layer=['_BatchNorm', 'GroupNorm'])
                  ]):
         super().__init__(init_cfg)
+        # the name checkpoints are checked against (None for a custom dict)
+        self.arch_name = arch if isinstance(arch, str) else None
         if isinstance(arch, str):
             if arch not in self.arch_settings:
                 raise KeyError(f'Unknown SelecSLS arch {arch!r}; valid archs '

@@ -1,0 +1,4 @@
+# SelecSLS-60b on ImageNet-1k: 8 GPUs x 32 images, 224x224 (README.md here).
+_base_ = ['../_base_/selecsls_imagenet.py']
+
+model = dict(backbone=dict(arch='60b'), head=dict(in_channels=1024))

@@ -1,3 +1,0 @@
-_base_ = ['./_base_/selecsls_imagenet.py']
-
-model = dict(backbone=dict(arch='102'), head=dict(in_channels=1280))

@@ -1,3 +1,0 @@
-_base_ = ['./_base_/selecsls_imagenet.py']
-
-model = dict(backbone=dict(arch='60b'), head=dict(in_channels=1024))
