@@ -8,10 +8,10 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 
-from selecsls_mm.pose.codecs.part_affinity_field import _resolve_metainfo_file
+from selecsls_mm.pose.codecs.utils import resolve_metainfo_file
 
 COCO_META = parse_pose_metainfo(
-    dict(from_file=_resolve_metainfo_file('configs/_base_/datasets/coco.py')))
+    dict(from_file=resolve_metainfo_file('configs/_base_/datasets/coco.py')))
 
 
 def coco_ap(coco: dict, predictions: list, max_dets: int = 20) -> dict:

@@ -11,7 +11,7 @@ from mmpose.registry import KEYPOINT_CODECS
 from selecsls_mm.pose.codecs import PartAffinityField
 from selecsls_mm.pose.codecs.paf_grouping import (find_peaks,
                                                   score_limb_candidates)
-from selecsls_mm.pose.codecs.part_affinity_field import _resolve_metainfo_file
+from selecsls_mm.pose.codecs.utils import resolve_metainfo_file
 from selecsls_mm.pose.synthetic import (crowd_scene, realistic_scene,
                                         scenes_to_coco, synthetic_scene)
 from coco_eval import coco_ap
@@ -146,7 +146,7 @@ def make_scene(rng,
 
 def coco_annotations(scenes):
     meta = parse_pose_metainfo(
-        dict(from_file=_resolve_metainfo_file(COCO_META['from_file'])))
+        dict(from_file=resolve_metainfo_file(COCO_META['from_file'])))
     images, annotations = [], []
     for img_id, (_, _, labels) in enumerate(scenes, start=1):
         images.append(
@@ -222,7 +222,7 @@ def test_empty_skeleton_raises():
     with pytest.raises(ValueError, match='no limbs'):
         PartAffinityField(INPUT_SIZE, HEATMAP_SIZE, skeleton=[])
     from mmengine import Config
-    meta = Config.fromfile(_resolve_metainfo_file(
+    meta = Config.fromfile(resolve_metainfo_file(
         COCO_META['from_file'])).dataset_info
     meta['skeleton_info'] = {}
     with pytest.raises(ValueError, match='no limbs'):
