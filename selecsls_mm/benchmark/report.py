@@ -172,7 +172,7 @@ def decode_report(rows: List[dict], config: str) -> str:
     """Decode time against the number of people."""
     size = 'x'.join(str(s) for s in rows[0]['heatmap_size']) if rows else ''
     return (f'\nPAF decode ({config}) on {size} maps the codec encodes from '
-            'synthetic people (selecsls_mm.pose.decode_timing), ms\n' +
+            'synthetic people (selecsls_mm.benchmark.paf_decode), ms\n' +
             markdown_table([
                 'people per scene', 'found / labelled (all scenes)',
                 'ms median (IQR)', 'fastest ms'
