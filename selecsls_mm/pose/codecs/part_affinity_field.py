@@ -8,6 +8,7 @@ from mmpose.registry import KEYPOINT_CODECS
 from .paf_grouping import (assemble_people, find_peaks_upsampled, match_limbs,
                            merge_nearby_fragments, score_limb_candidates)
 from .paf_targets import render_keypoint_heatmaps, render_part_affinity_fields
+from .utils.people_clustering import cluster_people, share_coincident_peaks
 from .utils.skeleton import check_limbs, parse_skeleton, resolve_metainfo_file
 
 # the skeleton parsing lived here; its names stay importable from here
@@ -78,11 +79,9 @@ class PartAffinityField(BaseKeypointCodec):
             Defaults to 30.
         decode_upsample (int): Find peaks on heatmaps upsampled (bicubic)
             by this factor, so that joints of one type about a map pixel
-            apart stay apart; peaks that are clean maxima on the original
-            map are refined there. 1 (off) or 2; 2 lifts the crowd round
-            trip (15-25 people 40-80 px tall in 512x512) from AP 0.988 to
-            0.994 but makes the 30-person decode about 2x slower.
-            Defaults to 1.
+            apart (people overlapping in a crowd) stay apart; peaks that
+            are clean maxima on the original map are refined there. 1 (off)
+            or 2. Defaults to 2.
         decode_subpixel (bool): Refine peaks to sub-pixel accuracy with a
             parabola fit of the log heatmap. Defaults to ``True``.
         decode_num_samples (int): Number of PAF samples along a candidate
@@ -95,9 +94,27 @@ class PartAffinityField(BaseKeypointCodec):
         decode_limb_length_ratio (float): Limbs longer than this fraction of
             the heatmap height get a score penalty
             ``min(0, ratio * H / length - 1)``. Defaults to 0.5.
-        decode_min_keypoints (int): Fragments with fewer keypoints are
+        decode_grouping (str): How limb candidates become people:
+            ``'cluster'`` joins pieces by the summed evidence of all limbs
+            between them (see
+            :func:`~.utils.people_clustering.cluster_people`), which keeps
+            overlapping people apart; ``'greedy'`` is OpenPose's matching
+            per limb, then assembly strongest limb first (faster, but where
+            people overlap a wrong limb can outscore the right one).
+            Defaults to ``'cluster'``.
+        decode_missing_limb_cost (float): With ``'cluster'`` (and for shared
+            peaks), the evidence against joining two pieces for each limb
+            between them whose candidate failed the PAF test (a limb with
+            score s counts ``log(s / (1 - s))``). Defaults to 2.0.
+        decode_share_peaks (bool): Let a person also take a peak another
+            person holds when its limbs lead there (two keypoints of one
+            type closer than a map pixel give one peak). See
+            :func:`~.utils.people_clustering.share_coincident_peaks`.
+            Defaults to ``True``.
+        decode_min_keypoints (int): People with fewer keypoints are
+            dropped (with ``'greedy'``, fragments this small are first
             attached to a person through any candidate limb that passed the
-            PAF test, else dropped. Defaults to 3.
+            PAF test). Defaults to 3.
         decode_merge_gap (float): Pieces of people that no limb joins (all
             limbs between them lack a keypoint) are merged when their gap is
             at most this fraction of the larger piece's size; 0 disables.
@@ -137,12 +154,15 @@ class PartAffinityField(BaseKeypointCodec):
                  decode_keypoint_thr: float = 0.1,
                  decode_nms_kernel: int = 3,
                  decode_topk: int = 30,
-                 decode_upsample: int = 1,
+                 decode_upsample: int = 2,
                  decode_subpixel: bool = True,
                  decode_num_samples: int = 10,
                  decode_paf_thr: float = 0.05,
                  decode_min_fraction: float = 0.8,
                  decode_limb_length_ratio: float = 0.5,
+                 decode_grouping: str = 'cluster',
+                 decode_missing_limb_cost: float = 2.0,
+                 decode_share_peaks: bool = True,
                  decode_min_keypoints: int = 3,
                  decode_merge_gap: float = 1.0,
                  decode_merge_ratio: float = 1.5,
@@ -159,6 +179,9 @@ class PartAffinityField(BaseKeypointCodec):
         if decode_upsample not in (1, 2):
             raise ValueError('decode_upsample must be 1 (off) or 2, got '
                              f'{decode_upsample}.')
+        if decode_grouping not in ('cluster', 'greedy'):
+            raise ValueError("decode_grouping must be 'cluster' or 'greedy', "
+                             f'got {decode_grouping!r}.')
         if decode_num_samples < 2:
             raise ValueError('decode_num_samples must be at least 2, got '
                              f'{decode_num_samples}.')
@@ -181,6 +204,9 @@ class PartAffinityField(BaseKeypointCodec):
         self.decode_paf_thr = decode_paf_thr
         self.decode_min_fraction = decode_min_fraction
         self.decode_limb_length_ratio = decode_limb_length_ratio
+        self.decode_grouping = decode_grouping
+        self.decode_missing_limb_cost = float(decode_missing_limb_cost)
+        self.decode_share_peaks = bool(decode_share_peaks)
         self.decode_min_keypoints = decode_min_keypoints
         self.decode_merge_gap = decode_merge_gap
         self.decode_merge_ratio = decode_merge_ratio
@@ -293,30 +319,29 @@ class PartAffinityField(BaseKeypointCodec):
 
         coords, peak_scores, types = find_peaks_upsampled(
             heatmaps, self.decode_keypoint_thr, self.decode_nms_kernel,
-            self.decode_topk, self.decode_upsample, self.decode_subpixel)
+            self.decode_topk, self.decode_upsample, self.decode_subpixel,
+            self.sigma)
         limbs, starts, ends, limb_scores = score_limb_candidates(
             pafs, self.skeleton, coords, types, self.decode_num_samples,
             self.decode_paf_thr, self.decode_min_fraction,
             self.decode_limb_length_ratio * H)
-        accepted = match_limbs(limbs, starts, ends, limb_scores,
-                               self.num_limbs, len(types))
-        spare = np.argsort(-limb_scores, kind='stable')
-        # keep every piece (single peaks too) for the fragment merging,
-        # then drop what is still too small to be a person
-        people = assemble_people(
-            starts[accepted],
-            ends[accepted],
-            types,
-            K,
-            1,
-            starts[spare],
-            ends[spare],
-            attach_below=self.decode_min_keypoints)
+        if self.decode_grouping == 'cluster':
+            people = cluster_people(starts, ends, limb_scores, types,
+                                    self.skeleton, K,
+                                    self.decode_missing_limb_cost)
+        else:
+            people = self._group_greedy(limbs, starts, ends, limb_scores,
+                                        types, K)
         if self.decode_merge_gap > 0:
             people = merge_nearby_fragments(people, coords,
                                             self.decode_merge_gap,
                                             self.decode_merge_ratio)
         people = people[(people >= 0).sum(1) >= self.decode_min_keypoints]
+        if self.decode_share_peaks:
+            people = share_coincident_peaks(people, starts, ends,
+                                            limb_scores, types, self.skeleton,
+                                            self.decode_missing_limb_cost,
+                                            self.decode_min_keypoints)
         found = people >= 0
 
         M = len(people)
@@ -340,6 +365,26 @@ class PartAffinityField(BaseKeypointCodec):
         if return_instance_scores:
             return keypoints, scores, instance_scores
         return keypoints, scores
+
+    def _group_greedy(self, limbs: np.ndarray, starts: np.ndarray,
+                      ends: np.ndarray, scores: np.ndarray, types: np.ndarray,
+                      num_keypoints: int) -> np.ndarray:
+        """OpenPose's grouping: greedy matching per limb, people assembled
+        strongest limb first, small fragments attached through any valid
+        candidate. Returns every piece, (M, K) peak indices."""
+        accepted = match_limbs(limbs, starts, ends, scores, self.num_limbs,
+                               len(types))
+        spare = np.argsort(-scores, kind='stable')
+        # keep every piece (single peaks too) for the fragment merging
+        return assemble_people(
+            starts[accepted],
+            ends[accepted],
+            types,
+            num_keypoints,
+            1,
+            starts[spare],
+            ends[spare],
+            attach_below=self.decode_min_keypoints)
 
     def batch_decode(self,
                      batch_heatmaps,
