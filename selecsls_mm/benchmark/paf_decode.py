@@ -8,6 +8,54 @@ import torch
 
 from .timing import paired_ratio, summarize, time_interleaved
 
+# Decoder settings timed against the config's own by
+# ``tools/benchmark.py --paf-decode``. "greedy-1x" (greedy grouping, peaks
+# at map resolution, no shared peaks) is the configs' decoder before the
+# evidence clustering (issue 17).
+DECODER_VARIANTS = {
+    'greedy-1x':
+    dict(
+        decode_grouping='greedy', decode_upsample=1, decode_share_peaks=False),
+    'no-upsampling':
+    dict(decode_upsample=1),
+    'greedy-grouping':
+    dict(decode_grouping='greedy'),
+}
+
+
+def build_decoders(decoder_cfg: dict,
+                   variants=None,
+                   heatmap_size=(64, 64)) -> Dict[str, object]:
+    """The codec of a config and its :data:`DECODER_VARIANTS`, rebuilt for
+    ``heatmap_size`` maps at the config's stride.
+
+    Args:
+        decoder_cfg (dict): The codec config (``model.head.decoder``).
+        variants (Sequence[str], optional): Names in
+            :data:`DECODER_VARIANTS`. Defaults to all of them.
+        heatmap_size (tuple): Map size (W, H).
+
+    Returns:
+        dict: ``'config'`` and each variant name -> codec.
+    """
+    from mmpose.registry import KEYPOINT_CODECS
+    variants = list(DECODER_VARIANTS) if variants is None else variants
+    unknown = [v for v in variants if v not in DECODER_VARIANTS]
+    if unknown:
+        raise ValueError(f'Unknown decoder variant(s) {unknown}; choose from '
+                         f'{sorted(DECODER_VARIANTS)}.')
+    cfg = dict(decoder_cfg)
+    stride = np.asarray(cfg['input_size'], np.float32) / np.asarray(
+        cfg['heatmap_size'], np.float32)
+    cfg['heatmap_size'] = tuple(heatmap_size)
+    cfg['input_size'] = tuple(
+        int(round(s * r)) for s, r in zip(heatmap_size, stride))
+    codecs = dict(config=KEYPOINT_CODECS.build(cfg))
+    for name in variants:
+        codecs[name] = KEYPOINT_CODECS.build(
+            dict(cfg, **DECODER_VARIANTS[name]))
+    return codecs
+
 
 def encode_scenes(codec, num_people: int, scenes: int,
                   rng: np.random.Generator) -> tuple:

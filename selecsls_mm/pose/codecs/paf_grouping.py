@@ -154,8 +154,10 @@ def upsample2_cubic(maps: np.ndarray) -> np.ndarray:
     return along(along(maps.astype(np.float32, copy=False), 2), 1)
 
 
-def single_gaussian_channels(heatmaps: np.ndarray, coords: np.ndarray,
-                             types: np.ndarray, sigma: float,
+def single_gaussian_channels(heatmaps: np.ndarray,
+                             coords: np.ndarray,
+                             types: np.ndarray,
+                             sigma: float,
                              tolerance: float = 0.05,
                              radius: int = 2) -> np.ndarray:
     """Which channels hold only peaks that are single Gaussians of width

@@ -338,8 +338,8 @@ class PartAffinityField(BaseKeypointCodec):
                                             self.decode_merge_ratio)
         people = people[(people >= 0).sum(1) >= self.decode_min_keypoints]
         if self.decode_share_peaks:
-            people = share_coincident_peaks(people, starts, ends,
-                                            limb_scores, types, self.skeleton,
+            people = share_coincident_peaks(people, starts, ends, limb_scores,
+                                            types, self.skeleton,
                                             self.decode_missing_limb_cost,
                                             self.decode_min_keypoints)
         found = people >= 0

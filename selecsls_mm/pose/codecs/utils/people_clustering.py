@@ -48,8 +48,7 @@ def _to_people(members: list, types: list, num_keypoints: int) -> np.ndarray:
 
 def cluster_people(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
                    types: np.ndarray, skeleton: Sequence[Tuple[int, int]],
-                   num_keypoints: int,
-                   missing_limb_cost: float) -> np.ndarray:
+                   num_keypoints: int, missing_limb_cost: float) -> np.ndarray:
     """Join peaks into people, the pair of pieces with the strongest total
     limb evidence first.
 
@@ -99,11 +98,11 @@ def cluster_people(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
         # Two single peaks have exactly one limb between them, so their
         # evidence is the candidate's own: take those from the sorted list
         # and only changed evidence from the heap (much less heap work).
-        while next_edge < len(weight) and not (single[starts[next_edge]] and
-                                               single[ends[next_edge]]):
+        while next_edge < len(weight) and not (single[starts[next_edge]]
+                                               and single[ends[next_edge]]):
             next_edge += 1
-        if next_edge < len(weight) and (not heap or
-                                        weight[next_edge] > -heap[0][0]):
+        if next_edge < len(weight) and (not heap
+                                        or weight[next_edge] > -heap[0][0]):
             if weight[next_edge] <= 0:
                 next_edge = len(weight)
                 continue
@@ -111,8 +110,8 @@ def cluster_people(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
             next_edge += 1
         elif heap:
             total, a, b = heapq.heappop(heap)
-            if members[a] is None or members[b] is None or kinds[a] & kinds[
-                    b] or b not in links[a]:
+            if members[a] is None or members[
+                    b] is None or kinds[a] & kinds[b] or b not in links[a]:
                 continue
             now = evidence(a, b)
             if now != -total:
@@ -156,8 +155,8 @@ def cluster_people(starts: np.ndarray, ends: np.ndarray, scores: np.ndarray,
 
 def share_coincident_peaks(people: np.ndarray, starts: np.ndarray,
                            ends: np.ndarray, scores: np.ndarray,
-                           types: np.ndarray,
-                           skeleton: Sequence[Tuple[int, int]],
+                           types: np.ndarray, skeleton: Sequence[Tuple[int,
+                                                                       int]],
                            missing_limb_cost: float,
                            min_keypoints: int) -> np.ndarray:
     """Give each person the peaks of the types it lacks that its limbs
