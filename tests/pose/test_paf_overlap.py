@@ -256,3 +256,33 @@ def test_scenes_take_poses_from_a_sampler():
         pose_sampler=lambda rng: template)
     assert not np.allclose(
         kpts[0] - kpts[0].mean(0), (template - template.mean(0)) * 100, atol=1)
+
+
+def print_issue_table(seed: int) -> None:
+    """AP of the configs' decoder and of the previous one (greedy-1x) on
+    the issue's scene sets drawn with ``seed``."""
+    from selecsls_mm.benchmark.paf_decode import DECODER_VARIANTS
+    sampler = motion_sampler()
+    print('| scenes | poses | greedy-1x: AP, decoded/labelled | '
+          'now: AP, decoded/labelled |\n|---|---|---|---|')
+    for kind in ('realistic', 'crowd', 'mid'):
+        for poses in (None, sampler):
+            scenes = issue_scenes(kind, seed, poses)
+            real = kind == 'realistic'
+            size, config = ((512, 320), CONFIG_320) if real else (
+                (512, 512), CONFIG_512)
+            cells = []
+            for variant in (DECODER_VARIANTS['greedy-1x'], {}):
+                result, labelled, decoded = round_trip_ap(
+                    PartAffinityField(**config, **variant), scenes, size,
+                    20 if real else 30)
+                cells.append(f"{result['AP']:.3f}, {decoded}/{labelled}")
+            print(f"| {kind} | {'motion' if poses else 'synthetic'} | "
+                  f'{cells[0]} | {cells[1]} |')
+
+
+if __name__ == '__main__':
+    import argparse
+    parser = argparse.ArgumentParser(description=print_issue_table.__doc__)
+    parser.add_argument('--seed', type=int, default=HELD_OUT_SEED)
+    print_issue_table(parser.parse_args().seed)

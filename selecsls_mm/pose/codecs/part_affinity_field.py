@@ -23,9 +23,11 @@ class PartAffinityField(BaseKeypointCodec):
 
     Encoding draws a Gaussian per keypoint (max over people) and, for each
     limb, the unit vector from its start to its end keypoint in a band
-    around the segment (averaged over people). Decoding finds heatmap peaks,
-    scores every candidate limb by integrating the PAF along it, matches
-    limbs greedily and assembles them into people.
+    around the segment (averaged over people). Decoding finds heatmap peaks
+    (on 2x upsampled maps where a peak is not one Gaussian), scores every
+    candidate limb by integrating the PAF along it, joins peaks into people
+    by the summed evidence of all their limbs and lets people share a peak
+    where two keypoints of one type coincide.
 
     See `XNect`_ by Mehta et al. (2020) and `OpenPose`_ by Cao et al. (2017).
 
