@@ -107,7 +107,7 @@ class PartAffinityField(BaseKeypointCodec):
         decode_missing_limb_cost (float): With ``'cluster'`` (and for shared
             peaks), the evidence against joining two pieces for each limb
             between them whose candidate failed the PAF test (a limb with
-            score s counts ``log(s / (1 - s))``). Defaults to 2.0.
+            score s counts ``-log(1 - s)``). Defaults to 2.0.
         decode_share_peaks (bool): Let a person also take a peak another
             person holds when its limbs lead there (two keypoints of one
             type closer than a map pixel give one peak). See

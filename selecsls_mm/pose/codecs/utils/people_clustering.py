@@ -4,7 +4,7 @@ limbs (greedy additive edge contraction), and let people share a peak where
 two keypoints of one type coincide.
 
 Every candidate limb that passed the PAF test is evidence that its two
-peaks belong to one person: ``log(s / (1 - s))`` for its score ``s``. A
+peaks belong to one person: ``-log(1 - s)`` for its score ``s``. A
 limb of the skeleton between two pieces whose candidate failed the PAF test
 is evidence against joining them (``missing_limb_cost``). Two pieces are
 joined, strongest total first, while the total is positive and they have no
@@ -19,10 +19,12 @@ import numpy as np
 
 
 def limb_evidence(scores: np.ndarray) -> np.ndarray:
-    """Log-odds ``log(s / (1 - s))`` of limb scores (clipped to
-    [0.001, 0.999]): near-perfect limbs outweigh several good ones."""
-    s = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(s / (1 - s))
+    """Evidence ``-log(1 - s)`` of valid limbs with scores ``s`` (clipped to
+    1 - 1e-6): positive for every limb that passed the PAF test (a weak
+    field, as a network's or one half of a flip test, still joins), and
+    near-perfect limbs outweigh several good ones."""
+    s = np.clip(np.asarray(scores, dtype=np.float64), 0., 1 - 1e-6)
+    return -np.log1p(-s)
 
 
 def _limbs_of_types(skeleton: Sequence[Tuple[int, int]],
