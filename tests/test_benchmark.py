@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -451,6 +452,31 @@ def test_decode_vs_people_finds_everyone():
         assert r['heatmap_size'] == [48, 40] and r['ms'] > 0
     text = report.decode_report(rows, 'cfg')
     assert '| 6 |' in text and 'found / labelled' in text
+
+
+def test_decoders_side_by_side_on_the_same_maps(monkeypatch):
+    pytest.importorskip('mmpose')
+    import selecsls_mm.benchmark.paf_decode as paf_decode
+    from selecsls_mm.pose.codecs import PartAffinityField
+    fast = PartAffinityField((256, 256), (32, 32))
+    slow = PartAffinityField((256, 256), (32, 32))
+    slow.decode = lambda *maps: (time.sleep(0.02), fast.decode(*maps))[1]
+    calls = []
+    timer = paf_decode.time_interleaved
+    monkeypatch.setattr(
+        paf_decode, 'time_interleaved',
+        lambda fns, **kw: calls.append(sorted(fns)) or timer(fns, **kw))
+    result = paf_decode.time_paf_decoders(
+        dict(fast=fast, slow=slow), num_people=(3, ), scenes=2, repeats=3)
+    # the benchmark timer runs both decoders on both scenes, interleaved
+    assert calls == [['fast/0', 'fast/1', 'slow/0', 'slow/1']]
+    fast_row, slow_row = result['fast'][3], result['slow'][3]
+    assert fast_row['ratio'] == 1.0
+    assert slow_row['ratio'] > 1.5 and slow_row['ms'] >= 20
+    assert fast_row['found'] == slow_row['found'] > 0
+    other = PartAffinityField((256, 256), (64, 64))
+    with pytest.raises(ValueError, match='same maps'):
+        paf_decode.time_paf_decoders(dict(fast=fast, other=other))
 
 
 def test_pose_peers_unknown_or_not_installed():

@@ -13,6 +13,7 @@ Examples::
     python tools/benchmark.py --deploy --iters 3 --json bench.json
     python tools/benchmark.py --no-forward --memory           # training
     python tools/benchmark.py --pose                          # pose, e2e
+    python tools/benchmark.py --paf-decode                    # PAF decoders
 """
 # Only the standard library before the arguments are parsed, so --help is
 # fast; torch and the package are imported in run_benchmark().
@@ -179,6 +180,16 @@ def parse_args(argv=None):
         default=None,
         help='also time each --pose network alone at WxH')
     p.add_argument(
+        '--paf-decode',
+        nargs='*',
+        metavar='VARIANT',
+        default=None,
+        help='only the PAF decoder against the number of people: the '
+        'codec of the first --pose config (default ours at 512x512) and '
+        'these variants of it side by side (default: all of '
+        'selecsls_mm.benchmark.paf_decode.DECODER_VARIANTS); --iters '
+        'decodes per scene')
+    p.add_argument(
         '--json',
         metavar='PATH',
         default=None,
@@ -292,6 +303,25 @@ def run_pose(args, settings, results):
         print(report.pose_network_report(results['pose']['network']))
 
 
+def run_paf_decode(args, results):
+    from mmengine.config import Config
+
+    import selecsls_mm.pose  # noqa: F401  (registers the codec)
+    from selecsls_mm.benchmark import paf_decode, report
+    config = (args.pose or POSE_CONFIGS)[0]
+    decoder = Config.fromfile(config).model.head.decoder.to_dict()
+    codecs = paf_decode.build_decoders(decoder, args.paf_decode or None)
+    timed = paf_decode.time_paf_decoders(codecs, repeats=args.iters)
+    print(report.decoders_report(timed, os.path.basename(config)))
+    results['paf_decode'] = {
+        label: {
+            str(n): row
+            for n, row in rows.items()
+        }
+        for label, rows in timed.items()
+    }
+
+
 def run_benchmark(args, argv=None) -> int:
     from mmengine.logging import MMLogger
 
@@ -304,7 +334,8 @@ def run_benchmark(args, argv=None) -> int:
     settings = BenchmarkSettings(device, args.channels_last, args.amp,
                                  args.runtime[0], args.deploy)
     env = describe_environment(device)
-    what = ('bottom-up pose, end to end' if args.pose is not None else
+    what = ('PAF decoding alone' if args.paf_decode is not None else
+            'bottom-up pose, end to end' if args.pose is not None else
             'backbone features only (no classifier), every model alike')
     print(report.header_line(env, settings.describe(args.runtime), what))
     results = dict(
@@ -314,7 +345,9 @@ def run_benchmark(args, argv=None) -> int:
         command=' '.join(['tools/benchmark.py'] +
                          (sys.argv[1:] if argv is None else list(argv))))
     try:
-        if args.pose is not None:
+        if args.paf_decode is not None:
+            run_paf_decode(args, results)
+        elif args.pose is not None:
             run_pose(args, settings, results)
         else:
             run_backbones(args, settings, results)

@@ -8,9 +8,9 @@ results (dicts of numbers), and the report that prints them.
 * :mod:`.settings` holds what every model of a run shares (device, memory
   format, autocast, runtime); :mod:`.runtimes` runs a forward eagerly,
   traced, compiled or in ONNX Runtime, checked against eager.
-* :mod:`.forward`, :mod:`.complexity`, :mod:`.training` and :mod:`.pose`
-  are the experiments; :mod:`.timing` times callables interleaved;
-  :mod:`.memory` counts the bytes autograd saves for backward.
+* :mod:`.forward`, :mod:`.complexity`, :mod:`.training`, :mod:`.pose` and
+  :mod:`.paf_decode` are the experiments; :mod:`.timing` times callables
+  interleaved; :mod:`.memory` counts the bytes autograd saves for backward.
 * :mod:`.report` turns results into markdown tables and JSON.
 """
 from .complexity import run_complexity

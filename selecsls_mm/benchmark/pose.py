@@ -197,8 +197,8 @@ def time_decode_vs_people(decoder_cfg: dict,
 
     The codec of ``decoder_cfg`` is rebuilt for ``heatmap_size`` maps
     (:func:`synthetic_codec`) and timed by the project's decode timer,
-    :func:`selecsls_mm.pose.decode_timing.time_paf_decode` (clean maps the
-    codec encodes from realistic synthetic scenes).
+    :func:`selecsls_mm.benchmark.paf_decode.time_paf_decode` (clean maps
+    the codec encodes from realistic synthetic scenes).
 
     Args:
         decoder_cfg (dict): The codec config (``model.head.decoder``).
@@ -212,7 +212,7 @@ def time_decode_vs_people(decoder_cfg: dict,
         ``ms`` (median), ``iqr_ms``, ``min_ms``, ``people`` (labelled people
         over the scenes) and ``found`` (decoded people over the scenes).
     """
-    from selecsls_mm.pose.decode_timing import time_paf_decode
+    from .paf_decode import time_paf_decode
     codec = synthetic_codec(decoder_cfg, heatmap_size)
     timed = time_paf_decode(codec, num_people, scenes=scenes, repeats=repeats)
     return [

@@ -2,7 +2,7 @@
 """The benchmark report: markdown tables from the experiments' results,
 and the JSON file with every number (written atomically)."""
 import json
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 from ..utils.fileio import atomic_output
 from .runtimes import QUANTIZED_RUNTIMES
@@ -172,7 +172,7 @@ def decode_report(rows: List[dict], config: str) -> str:
     """Decode time against the number of people."""
     size = 'x'.join(str(s) for s in rows[0]['heatmap_size']) if rows else ''
     return (f'\nPAF decode ({config}) on {size} maps the codec encodes from '
-            'synthetic people (selecsls_mm.pose.decode_timing), ms\n' +
+            'synthetic people (selecsls_mm.benchmark.paf_decode), ms\n' +
             markdown_table([
                 'people per scene', 'found / labelled (all scenes)',
                 'ms median (IQR)', 'fastest ms'
@@ -181,6 +181,27 @@ def decode_report(rows: List[dict], config: str) -> str:
                 f"{fmt_ms(r['ms'])} ({fmt_ms(r['iqr_ms'])})",
                 fmt_ms(r['min_ms'])
             ] for r in rows]))
+
+
+def decoders_report(results: Dict[str, Dict[int, dict]], config: str) -> str:
+    """Several PAF decoders against the number of people, side by side."""
+    labels = list(results)
+    people = list(results[labels[0]]) if labels else []
+    table = []
+    for n in people:
+        for label in labels:
+            r = results[label][n]
+            table.append([
+                n, label, f"{r['found']} / {r['people']}",
+                f"{fmt_ms(r['ms'])} ({fmt_ms(r['iqr_ms'])})",
+                fmt_ms(r['min_ms']), f"{r['ratio']:.2f}"
+            ])
+    return (f'\nPAF decoders ({config} codec and variants) on maps the codec '
+            'encodes from synthetic people (selecsls_mm.benchmark.paf_decode'
+            '), ms, timed interleaved\n' + markdown_table([
+                'people per scene', 'decoder', 'found / labelled',
+                'ms median (IQR)', 'fastest ms', f'time / {labels[0]}'
+            ], table))
 
 
 def pose_network_report(rows: dict) -> str:

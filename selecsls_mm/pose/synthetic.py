@@ -16,7 +16,7 @@ evaluation ignores).
 
 Coordinates are in pixels with pixel centres at integers (x right, y down).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -95,25 +95,35 @@ def random_pose(rng: np.random.Generator,
         k[knee] = k[hip] + 0.235 * _rot(thigh)
         k[ank] = k[knee] + 0.23 * _rot(thigh + bend)
     k += rng.normal(0, 0.006 * a, k.shape)
-    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
-    c, s_ = np.cos(angle), np.sin(angle)
-    k = k @ np.array([[c, s_], [-s_, c]])
+    k = _rotate(k, rng, max_rotation)
     lo, hi = k.min(0), k.max(0)
     k = (k - (lo + hi) / 2) / max(hi[1] - lo[1], 1e-6)
     return k
 
 
-def synthetic_scene(rng: np.random.Generator,
-                    image_size: Tuple[int, int],
-                    num_people: int,
-                    height_range: Tuple[float, float],
-                    max_rotation: float = 30.,
-                    truncation: float = 0.,
-                    unlabelled: float = 0.,
-                    min_separation: float = 0.,
-                    min_labelled: int = 3,
-                    articulation: float = 1.,
-                    max_tries: int = 200) -> Tuple[np.ndarray, np.ndarray]:
+def _rotate(keypoints: np.ndarray, rng: np.random.Generator,
+            max_rotation: float) -> np.ndarray:
+    """Rotate (17, 2) keypoints about the origin by a uniform angle in
+    ``[-max_rotation, max_rotation]`` degrees."""
+    angle = np.deg2rad(rng.uniform(-max_rotation, max_rotation))
+    c, s_ = np.cos(angle), np.sin(angle)
+    return keypoints @ np.array([[c, s_], [-s_, c]])
+
+
+def synthetic_scene(
+    rng: np.random.Generator,
+    image_size: Tuple[int, int],
+    num_people: int,
+    height_range: Tuple[float, float],
+    max_rotation: float = 30.,
+    truncation: float = 0.,
+    unlabelled: float = 0.,
+    min_separation: float = 0.,
+    min_labelled: int = 3,
+    articulation: float = 1.,
+    max_tries: int = 200,
+    pose_sampler: Optional[Callable[[np.random.Generator], np.ndarray]] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Place random people in an image.
 
     Args:
@@ -136,6 +146,11 @@ def synthetic_scene(rng: np.random.Generator,
             labels (COCO's ``num_keypoints = 0``). Defaults to 3.
         articulation (float): See :func:`random_pose`. Defaults to 1.
         max_tries (int): Placement attempts per person before giving up.
+        pose_sampler (callable, optional): Draws one person as
+            :func:`random_pose` does (rng -> (17, 2) keypoints centred on
+            the origin, about 1 tall), e.g. real poses; it is rotated by
+            up to ``max_rotation`` degrees. Defaults to :func:`random_pose`
+            (then ``articulation`` applies).
 
     Returns:
         tuple:
@@ -150,7 +165,10 @@ def synthetic_scene(rng: np.random.Generator,
     for _ in range(num_people):
         for _ in range(max_tries):
             height = rng.uniform(*height_range)
-            kpts = random_pose(rng, max_rotation, articulation) * height
+            if pose_sampler is None:
+                kpts = random_pose(rng, max_rotation, articulation) * height
+            else:
+                kpts = _rotate(pose_sampler(rng), rng, max_rotation) * height
             half = (kpts.max(0) - kpts.min(0)) / 2
             if rng.random() < truncation:
                 centre = rng.uniform([0, 0], [w - 1, h - 1])

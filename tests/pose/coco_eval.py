@@ -8,10 +8,10 @@ from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from xtcocotools.coco import COCO
 from xtcocotools.cocoeval import COCOeval
 
-from selecsls_mm.pose.codecs.part_affinity_field import _resolve_metainfo_file
+from selecsls_mm.pose.codecs.utils import resolve_metainfo_file
 
 COCO_META = parse_pose_metainfo(
-    dict(from_file=_resolve_metainfo_file('configs/_base_/datasets/coco.py')))
+    dict(from_file=resolve_metainfo_file('configs/_base_/datasets/coco.py')))
 
 
 def coco_ap(coco: dict, predictions: list, max_dets: int = 20) -> dict:
@@ -68,3 +68,32 @@ def coco_ap(coco: dict, predictions: list, max_dets: int = 20) -> dict:
         AP50=mean(precision[thrs.index(0.5)]),
         AP75=mean(precision[thrs.index(0.75)]),
         AR=mean(recall))
+
+
+def round_trip_ap(codec, scenes, image_size, max_dets: int = 20) -> tuple:
+    """Encode each scene with ``codec``, decode the perfect maps and score
+    the people found with :func:`coco_ap`.
+
+    Args:
+        codec (PartAffinityField): The codec.
+        scenes (list): (keypoints (N, 17, 2), visible (N, 17)) per image.
+        image_size (tuple): [w, h] of every image.
+        max_dets (int): Detections per image that count. Defaults to 20.
+
+    Returns:
+        tuple: COCOeval's stats (dict), the number of labelled people and
+        the number of decoded people.
+    """
+    from selecsls_mm.pose.synthetic import scenes_to_coco
+    coco = scenes_to_coco(scenes, [image_size] * len(scenes))
+    preds = []
+    for kpts, vis in scenes:
+        encoded = codec.encode(kpts, vis)
+        preds.append(
+            codec.decode(
+                encoded['heatmaps'],
+                encoded['pafs'],
+                return_instance_scores=True))
+    labelled = sum(a['num_keypoints'] > 0 for a in coco['annotations'])
+    decoded = sum(len(p[0]) for p in preds)
+    return coco_ap(coco, preds, max_dets), labelled, decoded

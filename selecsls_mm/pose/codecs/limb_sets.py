@@ -19,7 +19,7 @@ keypoint is missing (it is 2-vertex-connected):
 
 Every limb's mirror (by COCO's ``flip_indices``) is in the set, as flip test
 needs. The set's connectivity is checked by
-:func:`selecsls_mm.pose.codecs.part_affinity_field.parse_skeleton` for any
+:func:`selecsls_mm.pose.codecs.utils.skeleton.parse_skeleton` for any
 set a user passes (every keypoint must be in some limb) and by the tests for
 this one (connected after removing any single keypoint).
 """

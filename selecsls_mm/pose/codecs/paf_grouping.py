@@ -154,12 +154,60 @@ def upsample2_cubic(maps: np.ndarray) -> np.ndarray:
     return along(along(maps.astype(np.float32, copy=False), 2), 1)
 
 
+def single_gaussian_channels(heatmaps: np.ndarray,
+                             coords: np.ndarray,
+                             types: np.ndarray,
+                             sigma: float,
+                             tolerance: float = 0.05,
+                             radius: int = 2) -> np.ndarray:
+    """Which channels hold only peaks that are single Gaussians of width
+    ``sigma``: around each peak (``radius`` pixels), no pixel exceeds the
+    Gaussian through the peak by more than ``tolerance`` of its height.
+
+    A second keypoint of the type within about two pixels raises pixels on
+    its side above that Gaussian (the maps are the max over people), so a
+    channel that passes has nothing for an upsampled search to split.
+
+    Args:
+        heatmaps (np.ndarray): Shape (K, H, W).
+        coords (np.ndarray): Sub-pixel peaks (P, 2) as (x, y), in pixels.
+        types (np.ndarray): Channel of each peak, (P, ).
+        sigma (float): Width of the Gaussians the maps are made of.
+        tolerance (float): Allowed excess, as a fraction of the peak.
+        radius (int): Half-side of the window checked.
+
+    Returns:
+        np.ndarray: Shape (K, ), bool.
+    """
+    K, H, W = heatmaps.shape
+    single = np.ones(K, dtype=bool)
+    if not len(types):
+        return single
+    px = np.clip(np.rint(coords).astype(np.intp), 0, [W - 1, H - 1])
+    dy, dx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    ys = np.clip(px[:, 1, None, None] + dy, 0, H - 1)
+    xs = np.clip(px[:, 0, None, None] + dx, 0, W - 1)
+    values = heatmaps[types[:, None, None], ys, xs]
+
+    def gaussian(x, y):
+        return np.exp(-((x - coords[:, 0, None, None])**2 +
+                        (y - coords[:, 1, None, None])**2) / (2 * sigma**2))
+
+    top = heatmaps[types, px[:, 1], px[:, 0]][:, None, None] / gaussian(
+        px[:, 0, None, None], px[:, 1, None, None])
+    excess = (values - top * gaussian(xs, ys)).max((1, 2)) > tolerance * \
+        top[:, 0, 0]
+    single[np.unique(types[excess])] = False
+    return single
+
+
 def find_peaks_upsampled(heatmaps: np.ndarray,
                          threshold: float,
                          nms_kernel: int,
                          topk: int,
                          upsample: int = 2,
-                         subpixel: bool = True
+                         subpixel: bool = True,
+                         sigma: Optional[float] = None
                          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`find_peaks` on heatmaps upsampled (bicubic) by ``upsample``
     (1 or 2),
@@ -179,6 +227,12 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
         upsample (int): Upsampling factor; 1 is :func:`find_peaks`.
             Defaults to 2.
         subpixel (bool): Sub-pixel refinement. Defaults to True.
+        sigma (float, optional): Width of the maps' Gaussians. When given,
+            channels whose peaks are all single Gaussians of this width
+            (:func:`single_gaussian_channels`) keep the peaks of the
+            original map, which the upsampled search would only find again
+            (few people: no upsampling cost). Defaults to None (upsample
+            every channel).
 
     Returns:
         tuple: coords (P, 2) in original map pixels, scores (P, ), types
@@ -188,8 +242,33 @@ def find_peaks_upsampled(heatmaps: np.ndarray,
         return find_peaks(heatmaps, threshold, nms_kernel, topk, subpixel)
     if upsample != 2:
         raise ValueError(f'upsample must be 1 or 2, got {upsample}.')
-    K, H, W = heatmaps.shape
     hm = heatmaps.astype(np.float32, copy=False)
+    channels = np.arange(len(hm))
+    if sigma is not None:
+        coarse = find_peaks(hm, threshold, 3, topk, subpixel)
+        single = single_gaussian_channels(hm, coarse[0], coarse[2], sigma)
+        if single.all():
+            return coarse
+        channels = np.nonzero(~single)[0]
+    coords, scores, types = _find_peaks_upsampled2(hm[channels], threshold,
+                                                   nms_kernel, topk, subpixel)
+    types = channels[types]
+    if sigma is not None:
+        keep = single[coarse[2]]
+        coords = np.concatenate([coarse[0][keep], coords])
+        scores = np.concatenate([coarse[1][keep], scores])
+        types = np.concatenate([coarse[2][keep], types])
+        order = np.argsort(types, kind='stable')  # grouped by type
+        coords, scores, types = coords[order], scores[order], types[order]
+    return coords, scores, types
+
+
+def _find_peaks_upsampled2(hm: np.ndarray, threshold: float, nms_kernel: int,
+                           topk: int, subpixel: bool
+                           ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`find_peaks_upsampled` of every channel, factor 2."""
+    upsample = 2
+    K, H, W = hm.shape
     coords, scores, types = find_peaks(
         upsample2_cubic(hm), threshold, nms_kernel, topk, subpixel)
     coords = (coords + 0.5) / upsample - 0.5  # pixel centres to the map

@@ -1,171 +1,19 @@
 """The part-affinity-field keypoint codec (XNect / OpenPose) for MMPose."""
-import os.path as osp
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmpose.codecs.base import BaseKeypointCodec
-from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.registry import KEYPOINT_CODECS
 
-from .limb_sets import LIMB_SETS
 from .paf_grouping import (assemble_people, find_peaks_upsampled, match_limbs,
                            merge_nearby_fragments, score_limb_candidates)
 from .paf_targets import render_keypoint_heatmaps, render_part_affinity_fields
+from .utils.people_clustering import cluster_people, share_coincident_peaks
+from .utils.skeleton import check_limbs, parse_skeleton, resolve_metainfo_file
 
-
-def _resolve_metainfo_file(path: str) -> str:
-    """Find a dataset metainfo config given as a local path, as a path
-    relative to mmpose's packaged configs (``configs/_base_/datasets/x.py``)
-    or as ``mmpose::_base_/datasets/x.py``."""
-    import mmpose
-    mim = osp.join(osp.dirname(mmpose.__file__), '.mim')
-    if path.startswith('mmpose::'):
-        candidates = [osp.join(mim, 'configs', path[len('mmpose::'):])]
-    else:
-        candidates = [
-            path, osp.join(mim, path),
-            osp.join(mim, 'configs', path)
-        ]
-    for candidate in candidates:
-        if osp.isfile(candidate):
-            return candidate
-    raise FileNotFoundError(
-        f'Skeleton metainfo file "{path}" not found (tried {candidates}). '
-        'Pass an existing path, e.g. '
-        "dict(from_file='configs/_base_/datasets/coco.py').")
-
-
-def _limb_pairs(limbs, names: Optional[Sequence[str]]) -> list:
-    """Limbs given by a set name, keypoint names or indices -> index pairs."""
-    if isinstance(limbs, str):
-        if limbs not in LIMB_SETS:
-            raise ValueError(
-                f'Unknown limb set {limbs!r}; choose one of '
-                f'{sorted(LIMB_SETS)} or list (start, end) keypoint pairs.')
-        limbs = LIMB_SETS[limbs]
-    index = {name: i for i, name in enumerate(names or ())}
-    pairs = []
-    for limb in limbs:
-        try:
-            a, b = limb
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                'A limb must be a (start, end) pair of keypoint indices or '
-                f'names, got {limb!r}.') from err
-        pair = []
-        for end in (a, b):
-            if isinstance(end, str):
-                if end not in index:
-                    raise ValueError(
-                        f'Limb {tuple(limb)} names unknown keypoint {end!r}; '
-                        + (f'the keypoints are {list(index)}.' if index else
-                           'keypoint names need dataset metainfo: pass '
-                           "skeleton=dict(from_file='configs/_base_/"
-                           "datasets/coco.py', limbs=[...]).'"))
-                pair.append(index[end])
-            else:
-                try:
-                    pair.append(int(end))
-                except (TypeError, ValueError) as err:
-                    raise ValueError(
-                        f'Limb {limb!r}: {end!r} is neither a keypoint index '
-                        'nor a keypoint name.') from err
-        pairs.append(tuple(pair))
-    return pairs
-
-
-def check_limbs(limbs: Sequence[Tuple[int, int]],
-                num_keypoints: Optional[int]) -> None:
-    """Raise ValueError unless the limbs are distinct pairs of distinct,
-    valid keypoint indices that together touch every keypoint.
-
-    Args:
-        limbs (Sequence[tuple]): (start, end) keypoint index pairs.
-        num_keypoints (int, optional): The number of keypoints K; ``None``
-            skips the range and coverage checks.
-    """
-    if not limbs:
-        raise ValueError(
-            'The skeleton has no limbs, so there is no part affinity field '
-            'to encode. Pass (start, end) keypoint index pairs or metainfo '
-            'with skeleton_info, e.g. '
-            "dict(from_file='configs/_base_/datasets/coco.py').")
-    seen = set()
-    for a, b in limbs:
-        if a < 0 or b < 0 or a == b or (num_keypoints is not None
-                                        and max(a, b) >= num_keypoints):
-            raise ValueError(
-                f'Invalid limb ({a}, {b}): indices must be distinct, '
-                'non-negative and below the number of keypoints '
-                f'({num_keypoints}).')
-        if frozenset((a, b)) in seen:
-            raise ValueError(f'Limb ({a}, {b}) is listed twice (in either '
-                             'direction); each limb gets one field.')
-        seen.add(frozenset((a, b)))
-    if num_keypoints is not None:
-        used = {k for limb in limbs for k in limb}
-        missing = sorted(set(range(num_keypoints)) - used)
-        if missing:
-            raise ValueError(
-                f'Keypoints {missing} are in no limb, so the decoder could '
-                'never connect them to a person; add limbs that reach them '
-                "(e.g. the default limbs='coco_redundant' for COCO).")
-
-
-def parse_skeleton(
-    skeleton: Union[Sequence[Sequence[int]], dict],
-    num_keypoints: Optional[int] = None
-) -> Tuple[List[Tuple[int, int]], Optional[int]]:
-    """Turn a skeleton argument into limb index pairs and check it.
-
-    Args:
-        skeleton (Sequence | dict): Either (start, end) keypoint index pairs
-            or mmpose dataset metainfo (anything :func:`parse_pose_metainfo`
-            accepts, e.g. ``dict(from_file='configs/_base_/datasets/
-            coco.py')``). With metainfo, an optional ``limbs`` key picks the
-            limbs: a set name from :data:`LIMB_SETS` (e.g.
-            ``'coco_redundant'``) or (start, end) pairs of keypoint names or
-            indices; without it the dataset's ``skeleton_links`` are used.
-        num_keypoints (int, optional): The number of keypoints, for plain
-            index pairs. Defaults to None (checked at encode/decode time).
-
-    Returns:
-        tuple: The limbs as a list of (start, end) pairs, and the number of
-        keypoints given by the metainfo or ``num_keypoints``.
-    """
-    if isinstance(skeleton, dict):
-        metainfo = dict(skeleton)
-        limbs = metainfo.pop('limbs', None)
-        if 'from_file' in metainfo:
-            metainfo['from_file'] = _resolve_metainfo_file(
-                metainfo['from_file'])
-        parsed = parse_pose_metainfo(metainfo)
-        names = [
-            parsed['keypoint_id2name'][k]
-            for k in range(parsed['num_keypoints'])
-        ]
-        if num_keypoints is not None and num_keypoints != len(names):
-            raise ValueError(
-                f'num_keypoints={num_keypoints} but the metainfo has '
-                f'{len(names)} keypoints.')
-        num_keypoints = len(names)
-        limbs = parsed['skeleton_links'] if limbs is None else _limb_pairs(
-            limbs, names)
-    elif isinstance(skeleton, str):
-        raise ValueError(
-            f'skeleton={skeleton!r}: a limb set name needs the dataset '
-            "metainfo for the keypoint names: pass skeleton=dict(from_file="
-            f"'configs/_base_/datasets/coco.py', limbs={skeleton!r}).")
-    else:
-        try:
-            limbs = _limb_pairs(skeleton, None)
-        except TypeError as err:
-            raise ValueError(
-                'skeleton must be a list of (start, end) keypoint index pairs '
-                f'or a metainfo dict, got {skeleton!r}') from err
-    limbs = [(int(a), int(b)) for a, b in limbs]
-    check_limbs(limbs, num_keypoints)
-    return limbs, num_keypoints
+# the skeleton parsing lived here; its names stay importable from here
+__all__ = ['PartAffinityField', 'check_limbs', 'parse_skeleton']
+_resolve_metainfo_file = resolve_metainfo_file
 
 
 @KEYPOINT_CODECS.register_module()
@@ -175,9 +23,11 @@ class PartAffinityField(BaseKeypointCodec):
 
     Encoding draws a Gaussian per keypoint (max over people) and, for each
     limb, the unit vector from its start to its end keypoint in a band
-    around the segment (averaged over people). Decoding finds heatmap peaks,
-    scores every candidate limb by integrating the PAF along it, matches
-    limbs greedily and assembles them into people.
+    around the segment (averaged over people). Decoding finds heatmap peaks
+    (on 2x upsampled maps where a peak is not one Gaussian), scores every
+    candidate limb by integrating the PAF along it, joins peaks into people
+    by the summed evidence of all their limbs and lets people share a peak
+    where two keypoints of one type coincide.
 
     See `XNect`_ by Mehta et al. (2020) and `OpenPose`_ by Cao et al. (2017).
 
@@ -231,11 +81,9 @@ class PartAffinityField(BaseKeypointCodec):
             Defaults to 30.
         decode_upsample (int): Find peaks on heatmaps upsampled (bicubic)
             by this factor, so that joints of one type about a map pixel
-            apart stay apart; peaks that are clean maxima on the original
-            map are refined there. 1 (off) or 2; 2 lifts the crowd round
-            trip (15-25 people 40-80 px tall in 512x512) from AP 0.988 to
-            0.994 but makes the 30-person decode about 2x slower.
-            Defaults to 1.
+            apart (people overlapping in a crowd) stay apart; peaks that
+            are clean maxima on the original map are refined there. 1 (off)
+            or 2. Defaults to 2.
         decode_subpixel (bool): Refine peaks to sub-pixel accuracy with a
             parabola fit of the log heatmap. Defaults to ``True``.
         decode_num_samples (int): Number of PAF samples along a candidate
@@ -248,9 +96,27 @@ class PartAffinityField(BaseKeypointCodec):
         decode_limb_length_ratio (float): Limbs longer than this fraction of
             the heatmap height get a score penalty
             ``min(0, ratio * H / length - 1)``. Defaults to 0.5.
-        decode_min_keypoints (int): Fragments with fewer keypoints are
+        decode_grouping (str): How limb candidates become people:
+            ``'cluster'`` joins pieces by the summed evidence of all limbs
+            between them (see
+            :func:`~.utils.people_clustering.cluster_people`), which keeps
+            overlapping people apart; ``'greedy'`` is OpenPose's matching
+            per limb, then assembly strongest limb first (faster, but where
+            people overlap a wrong limb can outscore the right one).
+            Defaults to ``'cluster'``.
+        decode_missing_limb_cost (float): With ``'cluster'`` (and for shared
+            peaks), the evidence against joining two pieces for each limb
+            between them whose candidate failed the PAF test (a limb with
+            score s counts ``-log(1 - s)``). Defaults to 2.0.
+        decode_share_peaks (bool): Let a person also take a peak another
+            person holds when its limbs lead there (two keypoints of one
+            type closer than a map pixel give one peak). See
+            :func:`~.utils.people_clustering.share_coincident_peaks`.
+            Defaults to ``True``.
+        decode_min_keypoints (int): People with fewer keypoints are
+            dropped (with ``'greedy'``, fragments this small are first
             attached to a person through any candidate limb that passed the
-            PAF test, else dropped. Defaults to 3.
+            PAF test). Defaults to 3.
         decode_merge_gap (float): Pieces of people that no limb joins (all
             limbs between them lack a keypoint) are merged when their gap is
             at most this fraction of the larger piece's size; 0 disables.
@@ -290,12 +156,15 @@ class PartAffinityField(BaseKeypointCodec):
                  decode_keypoint_thr: float = 0.1,
                  decode_nms_kernel: int = 3,
                  decode_topk: int = 30,
-                 decode_upsample: int = 1,
+                 decode_upsample: int = 2,
                  decode_subpixel: bool = True,
                  decode_num_samples: int = 10,
                  decode_paf_thr: float = 0.05,
                  decode_min_fraction: float = 0.8,
                  decode_limb_length_ratio: float = 0.5,
+                 decode_grouping: str = 'cluster',
+                 decode_missing_limb_cost: float = 2.0,
+                 decode_share_peaks: bool = True,
                  decode_min_keypoints: int = 3,
                  decode_merge_gap: float = 1.0,
                  decode_merge_ratio: float = 1.5,
@@ -312,6 +181,9 @@ class PartAffinityField(BaseKeypointCodec):
         if decode_upsample not in (1, 2):
             raise ValueError('decode_upsample must be 1 (off) or 2, got '
                              f'{decode_upsample}.')
+        if decode_grouping not in ('cluster', 'greedy'):
+            raise ValueError("decode_grouping must be 'cluster' or 'greedy', "
+                             f'got {decode_grouping!r}.')
         if decode_num_samples < 2:
             raise ValueError('decode_num_samples must be at least 2, got '
                              f'{decode_num_samples}.')
@@ -334,6 +206,9 @@ class PartAffinityField(BaseKeypointCodec):
         self.decode_paf_thr = decode_paf_thr
         self.decode_min_fraction = decode_min_fraction
         self.decode_limb_length_ratio = decode_limb_length_ratio
+        self.decode_grouping = decode_grouping
+        self.decode_missing_limb_cost = float(decode_missing_limb_cost)
+        self.decode_share_peaks = bool(decode_share_peaks)
         self.decode_min_keypoints = decode_min_keypoints
         self.decode_merge_gap = decode_merge_gap
         self.decode_merge_ratio = decode_merge_ratio
@@ -446,30 +321,29 @@ class PartAffinityField(BaseKeypointCodec):
 
         coords, peak_scores, types = find_peaks_upsampled(
             heatmaps, self.decode_keypoint_thr, self.decode_nms_kernel,
-            self.decode_topk, self.decode_upsample, self.decode_subpixel)
+            self.decode_topk, self.decode_upsample, self.decode_subpixel,
+            self.sigma)
         limbs, starts, ends, limb_scores = score_limb_candidates(
             pafs, self.skeleton, coords, types, self.decode_num_samples,
             self.decode_paf_thr, self.decode_min_fraction,
             self.decode_limb_length_ratio * H)
-        accepted = match_limbs(limbs, starts, ends, limb_scores,
-                               self.num_limbs, len(types))
-        spare = np.argsort(-limb_scores, kind='stable')
-        # keep every piece (single peaks too) for the fragment merging,
-        # then drop what is still too small to be a person
-        people = assemble_people(
-            starts[accepted],
-            ends[accepted],
-            types,
-            K,
-            1,
-            starts[spare],
-            ends[spare],
-            attach_below=self.decode_min_keypoints)
+        if self.decode_grouping == 'cluster':
+            people = cluster_people(starts, ends, limb_scores, types,
+                                    self.skeleton, K,
+                                    self.decode_missing_limb_cost)
+        else:
+            people = self._group_greedy(limbs, starts, ends, limb_scores,
+                                        types, K)
         if self.decode_merge_gap > 0:
             people = merge_nearby_fragments(people, coords,
                                             self.decode_merge_gap,
                                             self.decode_merge_ratio)
         people = people[(people >= 0).sum(1) >= self.decode_min_keypoints]
+        if self.decode_share_peaks:
+            people = share_coincident_peaks(people, starts, ends, limb_scores,
+                                            types, self.skeleton,
+                                            self.decode_missing_limb_cost,
+                                            self.decode_min_keypoints)
         found = people >= 0
 
         M = len(people)
@@ -493,6 +367,26 @@ class PartAffinityField(BaseKeypointCodec):
         if return_instance_scores:
             return keypoints, scores, instance_scores
         return keypoints, scores
+
+    def _group_greedy(self, limbs: np.ndarray, starts: np.ndarray,
+                      ends: np.ndarray, scores: np.ndarray, types: np.ndarray,
+                      num_keypoints: int) -> np.ndarray:
+        """OpenPose's grouping: greedy matching per limb, people assembled
+        strongest limb first, small fragments attached through any valid
+        candidate. Returns every piece, (M, K) peak indices."""
+        accepted = match_limbs(limbs, starts, ends, scores, self.num_limbs,
+                               len(types))
+        spare = np.argsort(-scores, kind='stable')
+        # keep every piece (single peaks too) for the fragment merging
+        return assemble_people(
+            starts[accepted],
+            ends[accepted],
+            types,
+            num_keypoints,
+            1,
+            starts[spare],
+            ends[spare],
+            attach_below=self.decode_min_keypoints)
 
     def batch_decode(self,
                      batch_heatmaps,
