@@ -602,7 +602,7 @@ def test_round_trip_crowds_of_small_people(upsample, min_ap):
 
 
 def test_decode_timing_for_the_benchmark():
-    from selecsls_mm.pose.decode_timing import time_paf_decode
+    from selecsls_mm.benchmark.paf_decode import time_paf_decode
     result = time_paf_decode(num_people=(1, 6), scenes=2, repeats=1)
     assert set(result) == {1, 6}
     for n, row in result.items():
