@@ -56,13 +56,15 @@ _BLOCKS_102 = [
 ]
 
 
-def _head(in_channels: int, b_variant: bool) -> List[tuple]:
-    """Head convs as (in, out, kernel, stride); the "b" variants widen the
-    third conv to 1280 and end with 1024 features."""
-    last = [(1024, 1280, 3, 2), (1280, 1024, 1, 1)] if b_variant else \
-        [(1024, 1024, 3, 2), (1024, 1280, 1, 1)]
-    return [(in_channels, 960 if in_channels != 416 else 756, 3, 2),
-            (960 if in_channels != 416 else 756, 1024, 3, 1)] + last
+# Head convs as (in, out, kernel, stride): two convs to stride 32 (level 4),
+# two more to stride 64 (level 5). The "b" variants widen the third conv to
+# 1280 and end with 1024 features. Written out rather than computed: a table
+# built by a function at import time is out of reach of `make mutate`.
+_HEAD_TAIL = [(1024, 1024, 3, 2), (1024, 1280, 1, 1)]
+_HEAD_TAIL_B = [(1024, 1280, 3, 2), (1280, 1024, 1, 1)]
+_HEAD_480 = [(480, 960, 3, 2), (960, 1024, 3, 1)]
+_HEAD_416 = [(416, 756, 3, 2), (756, 1024, 3, 1)]
+_HEAD_512 = [(512, 960, 3, 2), (960, 1024, 3, 1)]
 
 
 @MODELS.register_module()
@@ -118,13 +120,13 @@ class SelecSLS(BaseBackbone):
     """
 
     arch_settings: Dict[str, dict] = {
-        '42': dict(blocks=_BLOCKS_42, head=_head(480, False)),
-        '42b': dict(blocks=_BLOCKS_42, head=_head(480, True)),
-        '60': dict(blocks=_BLOCKS_60, head=_head(416, False)),
-        '60b': dict(blocks=_BLOCKS_60, head=_head(416, True)),
+        '42': dict(blocks=_BLOCKS_42, head=_HEAD_480 + _HEAD_TAIL),
+        '42b': dict(blocks=_BLOCKS_42, head=_HEAD_480 + _HEAD_TAIL_B),
+        '60': dict(blocks=_BLOCKS_60, head=_HEAD_416 + _HEAD_TAIL),
+        '60b': dict(blocks=_BLOCKS_60, head=_HEAD_416 + _HEAD_TAIL_B),
         # The original release ends 84 with a 1x1 conv; timm uses a 3x3 one.
-        '84': dict(blocks=_BLOCKS_84, head=_head(512, False)),
-        '102': dict(blocks=_BLOCKS_102, head=_head(480, False)),
+        '84': dict(blocks=_BLOCKS_84, head=_HEAD_512 + _HEAD_TAIL),
+        '102': dict(blocks=_BLOCKS_102, head=_HEAD_480 + _HEAD_TAIL),
     }
     num_levels = 6
     min_input_size = 32
