@@ -23,17 +23,17 @@ def _mmpose_scope():
 
 
 def random_readout(rng, m=6, joint_set='coco21'):
-    """People with random pixels, ~30% keypoints missing and random reads
-    in every channel (the codec must drop what it does not hold)."""
+    """People with ~30% keypoints missing, and random pixels and reads
+    everywhere, also where nothing was found and in channels the codec
+    does not keep (it must drop them, not rely on zeros)."""
     num_joints = get_joint_set(joint_set).num_joints
     found = rng.random((m, 17)) > 0.3
     found[:, :3] = True
     return dict(
-        keypoints=rng.uniform(0, 500, (m, 17, 2)) * found[..., None],
+        keypoints=rng.uniform(0, 500, (m, 17, 2)),
         keypoints_visible=found.astype(np.float32),
         keypoint_scores=rng.uniform(0.3, 1, (m, 17)) * found,
-        samples_3d=rng.normal(0, 300,
-                              (m, 17, 3 * num_joints)) * found[..., None])
+        samples_3d=rng.normal(0, 300, (m, 17, 3 * num_joints)))
 
 
 def reference_neck(kpts, found):
