@@ -40,6 +40,11 @@ class XNectLifter(BaseModel):
             Defaults to ``MPJPELoss``.
         loss_bones (dict, optional): Loss on bone vectors (N, J-1, 3).
             Defaults to ``MPJPELoss``.
+        linear_skip (bool): Add a linear map of the features to the MLP's
+            output. A stack of ReLU layers learns to pass the reads through
+            only slowly; the skip does that at once and leaves the MLP the
+            corrections (gating missing joints, the pose prior).
+            Defaults to True.
         unit_mm (float): Millimetres per unit of the output scale and of
             the losses. Defaults to 1000 (metres).
         data_preprocessor (dict, optional): Defaults to mmengine's
@@ -52,6 +57,7 @@ class XNectLifter(BaseModel):
                  hidden_dims: Sequence[int] = (160, 256, 256, 128),
                  loss_joints: dict = dict(type='MPJPELoss'),
                  loss_bones: Optional[dict] = dict(type='MPJPELoss'),
+                 linear_skip: bool = True,
                  unit_mm: float = 1000.,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -62,6 +68,8 @@ class XNectLifter(BaseModel):
         self.unit_mm = float(unit_mm)
         self.net = mlp(self.codec.input_dim, hidden_dims,
                        self.codec.output_dim)
+        self.skip = nn.Linear(self.codec.input_dim,
+                              self.codec.output_dim) if linear_skip else None
         self.loss_joints = MODELS.build(loss_joints)
         self.loss_bones = MODELS.build(loss_bones) if loss_bones else None
         parents = np.asarray(self.joint_set.parents)
@@ -102,6 +110,8 @@ class XNectLifter(BaseModel):
     def forward_pose(self, x: Tensor) -> Tensor:
         """Root-relative poses (N, J, 3) in mm from features (N, D)."""
         out = self.net(x)
+        if self.skip is not None:
+            out = out + self.skip(x)
         scale = self.unit_mm * torch.exp(out[:, -1].clamp(-4., 4.))
         return self.codec.decode(out[:, :-1], scale)
 
@@ -137,15 +147,14 @@ class XNectLifter(BaseModel):
                              f', the model predicts {tuple(pose.shape)}: the '
                              "dataset's and the codec's joint_set differ")
         child, parent = self.bone_child, self.bone_parent
+        pred, true = pose / self.unit_mm, target / self.unit_mm
         # the root is 0 in both, so it is left out
         losses = dict(
-            loss_joints=self.loss_joints(pose[:, child] /
-                                         self.unit_mm, target[:, child] /
-                                         self.unit_mm))
+            loss_joints=self.loss_joints(pred[:, child], true[:, child]))
         if self.loss_bones is not None:
-            bones = (pose[:, child] - pose[:, parent]) / self.unit_mm
-            true = (target[:, child] - target[:, parent]) / self.unit_mm
-            losses['loss_bones'] = self.loss_bones(bones, true)
+            losses['loss_bones'] = self.loss_bones(
+                pred[:, child] - pred[:, parent],
+                true[:, child] - true[:, parent])
         with torch.no_grad():
             losses['mpjpe'] = (pose - target).norm(dim=-1).mean()
         return losses

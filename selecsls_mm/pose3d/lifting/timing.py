@@ -79,7 +79,7 @@ def time_lifting(model=None,
         part = {k: v[:m] for k, v in readout.items()}
         x = model.features(part)
         fns[f'lift {m}'] = (lambda p=part: model.lift(p))
-        fns[f'net {m}'] = (lambda x=x: model.net(x))
+        fns[f'net {m}'] = (lambda x=x: model.forward_pose(x))
     with torch.no_grad():
         times = time_interleaved(fns, iters, warmup, torch.device('cpu'))
     rows = []
