@@ -1,0 +1,143 @@
+"""Stage II's training data: the simulated Stage I read-out has the
+configured missing share, limb drops and read error; the held-out test set
+is fixed and uses only held-out clips and cameras; pose jitter keeps bone
+lengths."""
+import numpy as np
+import pytest
+
+from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS
+from selecsls_mm.pose3d.joint_sets import COCO_KEYPOINTS, get_joint_set
+from selecsls_mm.pose3d.lifting import (MotionLiftingDataset,
+                                        StageIReadoutSimulator)
+from selecsls_mm.pose3d.lifting.pose_jitter import jitter_joints
+from selecsls_mm.pose3d.motion import HELD_OUT_CLIPS, POINT_NAMES, load_clip
+
+READ_KEYS = ('keypoints', 'keypoints_visible', 'samples_3d', 'lifting_target')
+
+
+def people(rng, n, sim, js):
+    """n simulated read-outs of random poses with every keypoint in the
+    image, and their true poses."""
+    out = []
+    for _ in range(n):
+        pose = rng.normal(0, 400, (js.num_joints, 3))
+        read = sim(rng, rng.uniform(10, 90, (17, 2)), (100, 100), pose)
+        out.append((read, pose))
+    return out
+
+
+def test_missing_share_and_whole_limbs():
+    js = get_joint_set('coco21')
+    rng = np.random.default_rng(0)
+    found = {}
+    for limb_share in (0., 1.):
+        sim = StageIReadoutSimulator(missing_share=0.3, limb_share=limb_share)
+        found[limb_share] = np.stack([
+            r['keypoints_visible'] > 0 for r, _ in people(rng, 1500, sim, js)
+        ])
+        assert 1 - found[limb_share].mean() == pytest.approx(0.3, abs=0.02)
+    ew = [COCO_KEYPOINTS.index(n) for n in ('left_elbow', 'left_wrist')]
+    forearm_gone = {s: (~f[:, ew]).all(1).mean() for s, f in found.items()}
+    # single drops take both by chance (~9%); whole-limb drops far more
+    assert forearm_gone[1.] > 2 * forearm_gone[0.] + 0.1
+
+
+@pytest.mark.parametrize('rho', [0., 0.6])
+def test_read_error_size_and_correlation(rho):
+    js = get_joint_set('coco21')
+    sim = StageIReadoutSimulator(
+        missing_share=0.,
+        readout_error_mm=50.,
+        readout_correlation=rho,
+        outlier_prob=0.)
+    rng = np.random.default_rng(1)
+    errors, pairs = [], []
+    ls, rs = (
+        COCO_KEYPOINTS.index(n) for n in ('left_shoulder', 'right_shoulder'))
+    neck = js.names.index('neck')
+    for read, pose in people(rng, 800, sim, js):
+        samples = read['samples_3d'].reshape(17, -1, 3)
+        for k, joints in enumerate(js.written_at()):
+            errors += list(
+                np.linalg.norm(samples[k, joints] - pose[joints], axis=1))
+        # the neck is read at both shoulders: errors share rho
+        pairs.append(
+            (samples[ls, neck] - pose[neck], samples[rs, neck] - pose[neck]))
+    assert np.mean(errors) == pytest.approx(50., rel=0.03)
+    a, b = (np.concatenate(x) for x in zip(*pairs))
+    assert np.corrcoef(a, b)[0, 1] == pytest.approx(rho, abs=0.08)
+
+
+def test_unsupervised_channels_and_missing_keypoints_read_nothing():
+    js = get_joint_set('coco21')
+    sim = StageIReadoutSimulator(missing_share=0.5)
+    for read, _ in people(np.random.default_rng(2), 50, sim, js):
+        samples = read['samples_3d'].reshape(17, -1, 3)
+        found = read['keypoints_visible'] > 0
+        assert not samples[~found].any()
+        assert not read['keypoints'][~found].any()
+        for k, joints in enumerate(js.written_at()):
+            other = np.setdiff1d(np.arange(js.num_joints), joints)
+            assert not samples[k, other].any()
+
+
+def test_held_out_test_set_is_fixed_and_held_out():
+    a = MotionLiftingDataset('held_out', num_samples=40, test_mode=True)
+    b = MotionLiftingDataset('held_out', num_samples=40, test_mode=True)
+    for i in (0, 17, 39):
+        x, y = a.get_data_info(i), b.get_data_info(i)
+        for key in READ_KEYS:
+            np.testing.assert_array_equal(x[key], y[key])
+        assert x['clip'] in HELD_OUT_CLIPS
+    # the cameras are the held-out ones (fitted to the image size)
+    assert {c.name for c in a.generator.cameras} == set(HELD_OUT_CAMERAS)
+    fx = {c.fx for c in a.generator.cameras}
+    assert a.get_data_info(3)['camera_param']['f'][0] in fx
+
+
+def test_training_set_draws_new_people():
+    data = MotionLiftingDataset('train', num_samples=5)
+    np.random.seed(0)
+    first = data.get_data_info(0)
+    again = data.get_data_info(0)
+    assert not np.array_equal(first['lifting_target'], again['lifting_target'])
+
+
+def test_target_is_root_relative_and_readout_filled():
+    data = MotionLiftingDataset('held_out', num_samples=30, test_mode=True)
+    js = data.joint_set
+    for i in range(30):
+        item = data.get_data_info(i)
+        target, readout = item['lifting_target'][0], \
+            item['readout_keypoints_3d'][0]
+        assert not target[js.root].any() and not readout[js.root].any()
+        found = item['keypoints_visible'][0] > 0
+        for j in range(js.num_joints):
+            own = list(js.keypoints_2d(j))
+            assert item['joints_seen'][0, j] == found[own].any()
+            if not found[list(js.readers[j])].any():
+                np.testing.assert_allclose(
+                    readout[j], data.mean_pose[j], atol=1e-3)
+
+
+def test_unknown_clip_is_refused_in_one_line():
+    with pytest.raises(ValueError) as e:
+        MotionLiftingDataset('train', clips=['kick'])
+    msg = str(e.value)
+    assert '\n' not in msg and 'kick' in msg and 'train' in msg
+
+
+def test_jitter_keeps_bones_and_moves_joints():
+    points = load_clip('walk').points[3]
+    moved = jitter_joints(np.random.default_rng(3), points, 25.)
+    bones = [('left_hip', 'left_knee'), ('left_knee', 'left_ankle'),
+             ('right_shoulder', 'right_elbow'), ('right_elbow', 'right_wrist'),
+             ('spine', 'neck'), ('neck', 'head_top'), ('pelvis', 'spine'),
+             ('right_ankle', 'right_toe'), ('left_wrist', 'left_hand')]
+    for a, b in bones:
+        i, j = POINT_NAMES.index(a), POINT_NAMES.index(b)
+        assert np.linalg.norm(moved[i] - moved[j]) == pytest.approx(
+            np.linalg.norm(points[i] - points[j]), rel=1e-9)
+    np.testing.assert_allclose(moved[0], points[0])  # the pelvis stays
+    wrist = POINT_NAMES.index('left_wrist')
+    assert np.linalg.norm(moved[wrist] - points[wrist]) > 20.

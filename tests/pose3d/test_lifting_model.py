@@ -1,0 +1,94 @@
+"""XNectLifter: the training/test path (dataset, packing, collate, the
+model's own encoding) and the deployment path (``lift`` on a frame's
+read-outs) agree; the losses are what their docstring says."""
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DefaultScope
+from mmpose.registry import MODELS
+
+from selecsls_mm.pose3d.lifting import MotionLiftingDataset
+from selecsls_mm.pose3d.lifting.timing import time_lifting
+
+READOUT = ('keypoints', 'keypoints_visible', 'keypoint_scores', 'samples_3d')
+
+
+@pytest.fixture(autouse=True)
+def _mmpose_scope():
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
+
+
+@pytest.fixture(scope='module')
+def people():
+    """Eight held-out people, packed as the dataloader packs them, and
+    their raw read-outs and targets."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        data = MotionLiftingDataset(
+            'held_out',
+            num_samples=8,
+            test_mode=True,
+            pipeline=[dict(type='PackLiftingInputs')])
+        batch = pseudo_collate([data[i] for i in range(8)])
+    infos = [data.get_data_info(i) for i in range(8)]
+    raw = {k: np.concatenate([x[k] for x in infos]) for k in READOUT}
+    target = np.concatenate([x['lifting_target'] for x in infos])
+    return batch, raw, target
+
+
+def lifter(**kwargs):
+    model = MODELS.build(
+        dict(
+            type='XNectLifter',
+            codec=dict(type='XNectLiftingFeatures'),
+            **kwargs))
+    # trained-looking BN statistics, so eval mode is not the identity
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def test_predict_matches_lift(people):
+    batch, raw, _ = people
+    model = lifter()
+    samples = model.test_step(batch)
+    pred = np.concatenate([s.pred_instances.keypoints_3d for s in samples])
+    assert pred.shape == (8, 21, 3)
+    np.testing.assert_allclose(pred, model.lift(raw), rtol=1e-5, atol=1e-3)
+    assert not pred[:, model.joint_set.root].any()
+    # one person at a time gives the same (no batch statistics in eval)
+    one = model.lift({k: v[3:4] for k, v in raw.items()})
+    np.testing.assert_allclose(one[0], pred[3], rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize('skip', [True, False])
+def test_losses_are_joint_and_bone_errors_in_metres(people, skip):
+    batch, raw, target = people
+    model = lifter(linear_skip=skip)
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    pose = model.lift(raw).astype(np.float64)
+    parents = np.asarray(model.joint_set.parents)
+    child = np.flatnonzero(parents >= 0)
+    joints = np.linalg.norm(pose[:, child] - target[:, child], axis=-1)
+    bones = np.linalg.norm(
+        (pose[:, child] - pose[:, parents[child]]) -
+        (target[:, child] - target[:, parents[child]]),
+        axis=-1)
+    assert losses['loss_joints'].item() == pytest.approx(
+        joints.mean() / 1000, rel=1e-4)
+    assert losses['loss_bones'].item() == pytest.approx(
+        bones.mean() / 1000, rel=1e-4)
+    all_joints = np.linalg.norm(pose - target, axis=-1).mean()
+    assert losses['mpjpe'].item() == pytest.approx(all_joints, rel=1e-4)
+
+
+def test_time_lifting_reports_per_person():
+    rows = time_lifting(lifter(), num_people=(1, 4), iters=2, warmup=1)
+    assert [r['num_people'] for r in rows] == [1, 4]
+    for r in rows:
+        assert r['ms_per_person'] == pytest.approx(r['ms'] / r['num_people'])
+        assert r['ms'] > 0 and r['network_ms'] > 0
