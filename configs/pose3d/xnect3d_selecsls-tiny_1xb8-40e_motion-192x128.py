@@ -55,15 +55,16 @@ model = dict(
         decoder=codec),
     test_cfg=dict(flip_test=False))
 
+# no random affine: in this budget (1000 steps) it costs more than it
+# gives (held-out read-out error above the training mean pose's with it);
+# flipping keeps the 3D labels exact
 train_pipeline = [
     dict(type='LoadImage'),
     dict(
-        type='BottomupRandomAffine3D',
+        type='BottomupResize',
         input_size=codec['input_size'],
-        shift_factor=0.05,
-        scale_factor=(0.9, 1.1),
-        rotate_factor=10,
-        joint_set='coco21'),
+        size_factor=16,
+        resize_mode='fit'),
     dict(type='BottomupRandomFlip3D', joint_set='coco21'),
     dict(type='GenerateTarget', encoder=codec),
     dict(type='PackXNect3DInputs'),
@@ -111,7 +112,13 @@ val_dataloader = dict(
         pipeline=val_pipeline,
         **scenes))
 test_dataloader = val_dataloader
-val_evaluator = dict(eval_joints=None)
+# the training scenes' mean pose is the baseline to beat
+# (pose3d/mpjpe_train_mean_pose_matched)
+val_evaluator = dict(
+    eval_joints=None,
+    baseline_dataset=dict(
+        ann_file='train/scenes.json', data_prefix=dict(img='train/'),
+        **scenes))
 test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=40, val_interval=10)

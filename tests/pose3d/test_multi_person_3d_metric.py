@@ -313,3 +313,47 @@ def test_greedy_match_is_one_to_one_best_first():
     np.testing.assert_array_equal(
         greedy_match(np.array([[0.9, 0.8], [0.1, 0.2]]), 0.5), [0, -1])
     assert (greedy_match(np.zeros((0, 3)), 0.5) == -1).all()
+
+
+def test_training_mean_pose_baseline(scene, tmp_path):
+    """``baseline_dataset``: the mean root-relative pose of a 3D dataset
+    (here a written training scene set, read back from its JSON by hand),
+    scored on the matched people's read joints."""
+    import json
+
+    from selecsls_mm.pose3d.datasets import write_motion_scenes
+    write_motion_scenes(
+        str(tmp_path / 'train'), 3, 'train', seed=3, image_size=(160, 128))
+    with open(tmp_path / 'train' / 'scenes.json') as f:
+        anns = json.load(f)['annotations']
+    cam = np.array([a['keypoints_cam'] for a in anns])  # coco21 order
+    mean = (cam - cam[:, ROOT:ROOT + 1]).mean(0)
+    gt = ground_truth(scene)
+    result = evaluate(
+        known_errors(gt),
+        baseline_dataset=dict(
+            type='MuCo3DHPDataset',
+            data_root=str(tmp_path / 'train'),
+            ann_file='scenes.json',
+            data_mode='bottomup'))
+    rel = gt['rel']
+    labelled = gt['keypoints_3d_visible'] > 0
+    errors = [
+        np.linalg.norm(mean - rel[n], axis=-1)[labelled[n]] for n in (0, 1)
+    ]
+    errors.append(
+        np.delete(
+            np.linalg.norm(mean - rel[3], axis=-1),
+            idx('left_elbow', 'right_elbow')))
+    assert result['pose3d/mpjpe_train_mean_pose_matched'] == pytest.approx(
+        np.concatenate(errors).mean(), rel=1e-9)
+    # the oracle baseline is another number
+    assert result['pose3d/mpjpe_mean_pose_matched'] != pytest.approx(
+        result['pose3d/mpjpe_train_mean_pose_matched'], rel=1e-3)
+    with pytest.raises(FileNotFoundError):
+        evaluate(
+            known_errors(gt),
+            baseline_dataset=dict(
+                type='MuCo3DHPDataset',
+                data_root=str(tmp_path / 'nowhere'),
+                ann_file='scenes.json'))
