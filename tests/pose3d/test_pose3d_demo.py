@@ -406,3 +406,27 @@ def test_help_lists_the_arguments():
                    '--stage2-checkpoint', '--camera', '--fps', '--device',
                    '--allow-partial', '--no-vis', '--cfg-options'):
         assert option in proc.stdout, option
+
+
+def test_failure_while_writing_leaves_nothing(tmp_path, capsys, checkpoints,
+                                              perfect, monkeypatch):
+    """A picture that cannot be written half-way: one line, exit 1, and
+    neither the output folder nor its temporary folder is left."""
+    scenes = render_clip(num_frames=4)
+    perfect(scenes)
+    frames = write_frames(tmp_path / 'frames', scenes)
+    written = []
+
+    def imwrite(path, image):
+        written.append(path)
+        return len(written) < 3  # the third picture fails
+
+    monkeypatch.setattr(cv2, 'imwrite', imwrite)
+    out_dir = tmp_path / 'out'
+    code, _, err = demo(capsys, checkpoints, frames, '--out-dir', str(out_dir),
+                        '--fps', '10', *camera_args(scenes[0].camera))
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith('error: could not write') and \
+        err[0].endswith("frame_002.jpg'")
+    assert os.listdir(tmp_path) == ['frames']  # no temporary folder
+    assert not out_dir.exists()
