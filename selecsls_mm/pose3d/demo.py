@@ -64,6 +64,11 @@ class FrameSource:
         """Frames of one scene over time (tracked, with BVH files)."""
         return self.kind != 'image'
 
+    def time(self, index: int) -> Optional[float]:
+        """Seconds from the first frame to frame ``index`` (None for an
+        image)."""
+        return index / self.fps if self.is_video else None
+
     def frames(self) -> Iterator[Tuple[str, np.ndarray]]:
         """(name, BGR image) of each frame, in order."""
         if self.kind != 'video':
@@ -305,7 +310,7 @@ def _fit_frames(xnect: XNect, source: FrameSource) -> Dict[int, list]:
     bar = _progress(source.num_frames, f'XNect on {source.num_frames} frames')
     count = 0
     for index, (_, image) in enumerate(source.frames()):
-        time = index / source.fps if source.is_video else None
+        time = source.time(index)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always', Stage3Warning)
             fits = xnect(image, time)
@@ -362,8 +367,8 @@ def run_demo(xnect: XNect,
         for index, (name, image) in enumerate(source.frames()):
             fits = by_frame.get(index, [])
             people += len(fits)
-            time = index / source.fps if source.is_video else None
-            record = frame_record(name, index, time, xnect.camera, fits, names)
+            record = frame_record(name, index, source.time(index),
+                                  xnect.camera, fits, names)
             with open(osp.join(tmp, 'frames', f'{name}.json'), 'w') as f:
                 json.dump(record, f)
             if vis:
