@@ -430,3 +430,26 @@ def test_failure_while_writing_leaves_nothing(tmp_path, capsys, checkpoints,
         err[0].endswith("frame_002.jpg'")
     assert os.listdir(tmp_path) == ['frames']  # no temporary folder
     assert not out_dir.exists()
+
+
+@pytest.mark.slow
+def test_command_line_run_with_untrained_models(tmp_path, checkpoints):
+    """The tool as a user runs it (its own process, real Stages I and II,
+    untrained): exit 0, the default camera said, a JSON and a picture."""
+    image = _image(tmp_path)[0]
+    cv2.imwrite(image, render_clip(num_frames=1)[0].image)
+    out_dir = tmp_path / 'out'
+    proc = subprocess.run([
+        sys.executable, TOOL, image, '--out-dir',
+        str(out_dir), '--stage1-config', STAGE1, '--stage1-checkpoint',
+        checkpoints['stage1'], '--stage2-checkpoint', checkpoints['stage2']
+    ],
+                          cwd=REPO,
+                          text=True,
+                          capture_output=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.startswith('note: no --camera given'), proc.stderr
+    assert sorted(os.listdir(out_dir / 'frames')) == ['photo.json']
+    drawn = cv2.imread(str(out_dir / 'vis' / 'photo.jpg'))
+    assert drawn.shape == (SIZE[1], SIZE[0] + SIZE[1], 3)
