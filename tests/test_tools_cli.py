@@ -13,7 +13,7 @@ from helpers import REPO_ROOT
 
 TOOLS = [
     'tools/train.py', 'tools/test.py', 'tools/benchmark.py',
-    'tools/digits_demo.py', 'tools/pose_demo.py',
+    'tools/digits_demo.py', 'tools/pose_demo.py', 'tools/pose3d_demo.py',
     'tools/analysis_tools/get_flops.py',
     'tools/model_converters/convert_weights.py', 'tools/deployment/deploy.py',
     'tools/deployment/export_onnx.py', 'tools/deployment/quantize.py'

@@ -51,11 +51,12 @@ def draw_2d(image: np.ndarray,
 def draw_3d(fits: Sequence[PersonFit], joint_set, size: int) -> np.ndarray:
     """A ``size`` x ``size`` BGR image of the fitted skeletons in camera
     coordinates (seen from above-behind the camera), matplotlib's Agg."""
-    import matplotlib
-    matplotlib.use('Agg', force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     js = get_joint_set(joint_set)
     fig = Figure(figsize=(size / 100, size / 100), dpi=100)
+    # drawn by Agg whatever pyplot's backend is (a bare Figure has none)
+    canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot(projection='3d')
     points = [f.joints_camera / 1000. for f in fits]
     for fit, pts in zip(fits, points):
@@ -76,8 +77,8 @@ def draw_3d(fits: Sequence[PersonFit], joint_set, size: int) -> np.ndarray:
     ax.set_zlabel('up (m)')
     ax.view_init(elev=15, azim=-80)
     fig.tight_layout()
-    fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba())
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)
 
 

@@ -90,8 +90,8 @@ class XNect:
             raise ValueError(
                 f'Stage I has joint set {codec.joint_set.name!r} but Stage '
                 f'II {stage2.joint_set.name!r}; use models of one joint set')
-        stage1.head.test_cfg = dict(
-            stage1.head.test_cfg or {}, output_samples_3d=True)
+        # the estimator hands its test_cfg to the head's predict
+        stage1.test_cfg = dict(stage1.test_cfg or {}, output_samples_3d=True)
         self.stage1 = stage1
         self.stage2 = stage2.eval()
         self.joint_names = codec.joint_set.names
