@@ -169,7 +169,7 @@ def test_unreadable_file_is_not_called_truncated(tmp_path, monkeypatch,
     monkeypatch.setattr(torch, 'load', denied)
     with pytest.raises(PermissionError):
         load_checkpoint_file(str(path))
-    assert run_main(lambda argv: load_checkpoint_file(str(path))) == 1
+    assert run_main(lambda: load_checkpoint_file(str(path))) == 1
     err = capsys.readouterr().err
     assert err == f"error: [Errno 13] Permission denied: '{path}'\n"
 
