@@ -273,28 +273,30 @@ def test_refusal_is_one_line_without_torchs_advice(tmp_path):
         '(torch.save(model.state_dict(), path)) and load that.')
 
 
-@pytest.mark.parametrize('content, message', [
-    (b'', '(0 bytes) is not a complete torch checkpoint: it is truncated '
-     '(e.g. an interrupted download or copy) or not a checkpoint at all '
-     '(torch: EOFError); fetch or save it again'),
-    (b'hello\n', '(6 bytes) is not a complete torch checkpoint: it is '
-     'truncated (e.g. an interrupted download or copy) or not a checkpoint '
-     'at all (torch: 101); fetch or save it again'),
-    ('half', 'bytes) is not a complete torch checkpoint: it is truncated '
-     '(e.g. an interrupted download or copy) or not a checkpoint at all '
-     '(torch: PytorchStreamReader failed reading zip archive: failed '
-     'finding central directory. '),
-    ('zip', 'bytes): [enforce fail at inline_container.cc:180] . file in '
-     'archive is not in a subdirectory: a.txt'),
-])
-def test_unreadable_file_is_one_line_with_its_size(tmp_path, content, message):
-    """An empty, text, half-copied or foreign-zip file: one line naming the
-    file, its size and torch's first line of reason."""
+# torch's first line of reason for an empty, a text, a half-copied and a
+# foreign zip file
+_UNREADABLE = {
+    'empty': (b'', '(torch: EOFError)'),
+    'text': (b'hello\n', '(torch: 101)'),
+    'half': (None, '(torch: PytorchStreamReader failed reading zip archive: '
+             'failed finding central directory. '),
+    'zip': (None, ': [enforce fail at inline_container.cc:180] . file in '
+            'archive is not in a subdirectory: a.txt'),
+}
+_NOT_COMPLETE = ('is not a complete torch checkpoint: it is truncated (e.g. '
+                 'an interrupted download or copy) or not a checkpoint at all')
+
+
+@pytest.mark.parametrize('kind', list(_UNREADABLE))
+def test_unreadable_file_is_one_line_with_its_size(tmp_path, kind):
+    """One line naming the file, its size and torch's first line of
+    reason, and the fix for a file that is not a torch zip archive."""
+    content, reason = _UNREADABLE[kind]
     path = tmp_path / 'model.pth'
-    if content == 'half':
+    if kind == 'half':
         torch.save({'w': torch.ones(3)}, path)
         path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
-    elif content == 'zip':
+    elif kind == 'zip':
         with zipfile.ZipFile(path, 'w') as archive:
             archive.writestr('a.txt', 'hi')
     else:
@@ -303,8 +305,9 @@ def test_unreadable_file_is_one_line_with_its_size(tmp_path, content, message):
     with pytest.raises(UnreadableCheckpointError) as info:
         load_checkpoint_file(str(path))
     msg = str(info.value)
-    assert '\n' not in msg
-    start = (f'cannot read checkpoint {path} ({size} '
-             if content == 'zip' else f'{path} ({size} ')
-    assert msg.startswith(start)
-    assert message in msg
+    assert '\n' not in msg and reason in msg
+    if kind == 'zip':
+        assert msg.startswith(f'cannot read checkpoint {path} ({size} bytes)')
+    else:
+        assert msg.startswith(f'{path} ({size} bytes) {_NOT_COMPLETE} ')
+        assert msg.endswith('; fetch or save it again')
