@@ -801,7 +801,7 @@ def test_tool_flags_and_bad_input():
     for flag in ('--models', '--baselines', '--sizes', '--deploy',
                  '--channels-last', '--no-channels-last', '--memory',
                  '--no-forward', '--pose', '--json', '--iters', '--warmup',
-                 '--amp', '--jit', '--runtime', '--pose-peers'):
+                 '--amp', '--runtime', '--pose-peers'):
         assert flag in proc.stdout
     proc = _tool('--models', 'resnet50', '--json', 'never.json')
     assert proc.returncode == 1
@@ -822,7 +822,7 @@ def test_tool_end_to_end(tmp_path):
     proc = _tool('--sizes', '64', '--batch-sizes', '1', '--iters', '1',
                  '--warmup', '0', '--models', 'selecsls42b',
                  'mmpretrain:ResNet-18', '--baselines', 'mmpretrain:ResNet-18',
-                 '--jit', '--deploy', '--json', str(out))
+                 '--runtime', 'jit', '--deploy', '--json', str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'channels_last, runtime jit, BN folded' in proc.stdout
     assert '| mmpretrain:ResNet-18 / selecsls42b |' in proc.stdout

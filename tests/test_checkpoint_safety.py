@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,9 +15,11 @@ from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import CheckpointLoader, Runner
 
-from selecsls_mm.checkpoint import UnsafeCheckpointError, load_checkpoint_file
+from selecsls_mm.checkpoint import (UnreadableCheckpointError,
+                                    UnsafeCheckpointError,
+                                    load_checkpoint_file)
 from selecsls_mm.utils import run_main
-from helpers import REPO_ROOT, load_tool
+from helpers import load_tool
 
 
 class _TinyModel(BaseModel):
@@ -137,21 +140,52 @@ from selecsls_mm.checkpoint import load_checkpoint_file
 assert not HistoryBuffer._statistics_methods, 'a HistoryBuffer exists'
 ckpt = load_checkpoint_file(sys.argv[1])
 buffer = ckpt['message_hub']['log_scalars']['train/loss']
+for path in sys.argv[2:]:
+    print(sorted((k, str(v)) for k, v in load_checkpoint_file(path).items()))
 print('loaded', type(buffer).__name__, buffer.mean() > 0)
 """
 
+# numpy data as message hubs hold it: arrays and scalars of several dtypes.
+_NUMPY_DATA = dict(
+    f32=np.arange(3, dtype=np.float32),
+    u8=np.arange(2, dtype=np.uint8),
+    f64=np.float64(1.5),
+    i64=np.int64(7),
+    ok=np.bool_(True))
 
-def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint):
+
+def _numpy_checkpoints(folder):
+    """The same numpy data saved as numpy 2 pickles it
+    (``numpy._core.multiarray``) and as numpy 1 did (``numpy.core``)."""
+    np2, np1 = folder / 'numpy2.pth', folder / 'numpy1.pth'
+    # the legacy format is one plain pickle: its global names are text
+    torch.save(_NUMPY_DATA, np2, _use_new_zipfile_serialization=False)
+    data = np2.read_bytes()
+    assert data.count(b'numpy._core.multiarray') == 2
+    np1.write_bytes(
+        data.replace(b'numpy._core.multiarray', b'numpy.core.multiarray'))
+    return [str(np2), str(np1)]
+
+
+def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint,
+                                                    tmp_path):
     """The allowlist works in a process that never made a HistoryBuffer
-    (e.g. tools/test.py on a training checkpoint), not only after one."""
-    proc = subprocess.run(
-        [sys.executable, '-c', _FRESH_LOAD, runner_checkpoint],
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300)
+    (e.g. tools/test.py on a training checkpoint), not only after one, and
+    takes numpy data pickled by numpy 1 and 2. (Run outside the repository
+    so that the installed package is imported, or the one on PYTHONPATH.)"""
+    proc = subprocess.run([
+        sys.executable, '-c', _FRESH_LOAD, runner_checkpoint,
+        *_numpy_checkpoints(tmp_path)
+    ],
+                          capture_output=True,
+                          text=True,
+                          cwd=str(tmp_path),
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.splitlines()[-1] == 'loaded HistoryBuffer True'
+    expected = str(sorted((k, str(v)) for k, v in _NUMPY_DATA.items()))
+    assert proc.stdout.splitlines() == [
+        expected, expected, 'loaded HistoryBuffer True'
+    ]
 
 
 def test_unreadable_file_is_not_called_truncated(tmp_path, monkeypatch,
@@ -169,7 +203,7 @@ def test_unreadable_file_is_not_called_truncated(tmp_path, monkeypatch,
     monkeypatch.setattr(torch, 'load', denied)
     with pytest.raises(PermissionError):
         load_checkpoint_file(str(path))
-    assert run_main(lambda argv: load_checkpoint_file(str(path))) == 1
+    assert run_main(lambda: load_checkpoint_file(str(path))) == 1
     err = capsys.readouterr().err
     assert err == f"error: [Errno 13] Permission denied: '{path}'\n"
 
@@ -186,3 +220,94 @@ def test_tool_refuses_code_in_one_line(tmp_path, capsys):
                           'outside the allowlist')
     assert err.count('\n') == 1 and 'posix.system' in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ['evil.pth']
+
+
+def test_tensors_load_on_the_cpu_and_as_mmengine_asks(tmp_path):
+    """A plain load gives the saved tensors on the CPU; mmengine's loader
+    passes its map_location on (here 'meta': shapes without data)."""
+    path = tmp_path / 'weights.pth'
+    torch.save({'w': torch.arange(4.)}, path)
+    loaded = load_checkpoint_file(str(path))
+    assert loaded['w'].device.type == 'cpu'
+    assert torch.equal(loaded['w'], torch.arange(4.))
+    meta = CheckpointLoader.load_checkpoint(str(path), map_location='meta')
+    assert meta['w'].device.type == 'meta' and meta['w'].shape == (4, )
+
+
+def test_code_is_refused_even_when_torch_is_told_to_allow_it(
+        tmp_path, monkeypatch):
+    """TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 turns torch.load's default
+    weights_only check off; checkpoints loaded here stay checked."""
+    marker, path = tmp_path / 'pwned', tmp_path / 'evil.pth'
+    torch.save({'x': _RunsCode(marker)}, path)
+    monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    with pytest.raises(UnsafeCheckpointError):
+        load_checkpoint_file(str(path))
+    assert not marker.exists()
+
+
+def test_refusal_is_one_line_without_torchs_advice(tmp_path):
+    """The refusal names the blocked object and the safe way out, on one
+    line, and none of torch's advice (which suggests weights_only=False)."""
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': _RunsCode(tmp_path / 'pwned')}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint_file(str(path))
+    msg = str(info.value)
+    assert '\n' not in msg
+    assert msg.startswith(f'refusing to load {path}: it holds objects ')
+    assert msg.endswith(
+        'so loading it could run code. Reason: Trying to load unsupported '
+        'GLOBAL posix.system whose module posix is blocked.. If the file '
+        'comes from a source you trust, re-save just its state dict '
+        '(torch.save(model.state_dict(), path)) and load that.')
+    path = tmp_path / 'getattr.pth'
+    torch.save({'x': _Getattr(HistoryBuffer, 'update')}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint_file(str(path))
+    assert str(info.value).count('\n') == 0 and str(info.value).endswith(
+        "Reason: the checkpoint asks for getattr(<class "
+        "'mmengine.logging.history_buffer.HistoryBuffer'>, 'update'); only "
+        'HistoryBuffer statistics methods may be resolved while loading. If '
+        'the file comes from a source you trust, re-save just its state dict '
+        '(torch.save(model.state_dict(), path)) and load that.')
+
+
+# torch's first line of reason for an empty, a text, a half-copied and a
+# foreign zip file
+_UNREADABLE = {
+    'empty': (b'', '(torch: EOFError)'),
+    'text': (b'hello\n', '(torch: 101)'),
+    'half': (None, '(torch: PytorchStreamReader failed reading zip archive: '
+             'failed finding central directory. '),
+    'zip': (None, ': [enforce fail at inline_container.cc:180] . file in '
+            'archive is not in a subdirectory: a.txt'),
+}
+_NOT_COMPLETE = ('is not a complete torch checkpoint: it is truncated (e.g. '
+                 'an interrupted download or copy) or not a checkpoint at all')
+
+
+@pytest.mark.parametrize('kind', list(_UNREADABLE))
+def test_unreadable_file_is_one_line_with_its_size(tmp_path, kind):
+    """One line naming the file, its size and torch's first line of
+    reason, and the fix for a file that is not a torch zip archive."""
+    content, reason = _UNREADABLE[kind]
+    path = tmp_path / 'model.pth'
+    if kind == 'half':
+        torch.save({'w': torch.ones(3)}, path)
+        path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
+    elif kind == 'zip':
+        with zipfile.ZipFile(path, 'w') as archive:
+            archive.writestr('a.txt', 'hi')
+    else:
+        path.write_bytes(content)
+    size = path.stat().st_size
+    with pytest.raises(UnreadableCheckpointError) as info:
+        load_checkpoint_file(str(path))
+    msg = str(info.value)
+    assert '\n' not in msg and reason in msg
+    if kind == 'zip':
+        assert msg.startswith(f'cannot read checkpoint {path} ({size} bytes)')
+    else:
+        assert msg.startswith(f'{path} ({size} bytes) {_NOT_COMPLETE} ')
+        assert msg.endswith('; fetch or save it again')

@@ -98,8 +98,7 @@ def test_auto_scale_lr_without_its_setting_is_one_line(tmp_path, capsys):
                       'auto_scale_lr = None\n')
     train = load_tool('train')
     work_dir = tmp_path / 'work'
-    code = train.run_main(
-        train.main,
+    code = train.main(
         [str(config), '--auto-scale-lr', '--work-dir',
          str(work_dir)])
     assert code == 1

@@ -17,6 +17,7 @@ from mmpose.datasets import CocoDataset
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from sklearn.datasets import load_sample_image
 
+from selecsls_mm.pose.models.bottomup_estimator import keypoint_boxes
 from selecsls_mm.pose.synthetic import (flip_people, scenes_to_coco,
                                         synthetic_scene)
 
@@ -138,3 +139,44 @@ def test_perfect_maps_give_coco_ap_one_and_image_boxes(photos, config):
         evaluator.process(data_samples=[result], data_batch=data)
     metrics = evaluator.evaluate(len(ds))
     assert metrics['coco/AP'] >= 0.995, metrics  # 1.0 measured
+
+
+def test_keypoint_boxes_hold_the_found_keypoints():
+    """A box spans a person's found keypoints (score > 0, however low);
+    a person with none found gets the box of all their keypoints rather
+    than an infinite one. Boxes are float32 whatever the input."""
+    keypoints = np.array([[[10., 20.], [30., 5.], [99., 99.]],
+                          [[1., 2.], [3., 4.], [5., 6.]]])
+    scores = np.array([[0.5, 0.2, 0.], [0., 0., 0.]])
+    boxes = keypoint_boxes(keypoints, scores)
+    assert boxes.dtype == np.float32
+    np.testing.assert_array_equal(boxes, [[10, 5, 30, 20], [1, 2, 5, 6]])
+
+
+def test_predictions_keep_fields_and_box_only_scored_keypoints():
+    """add_pred_to_datasample maps keypoints to the image, boxes them there
+    and keeps the predicted maps (test_cfg.output_heatmaps); instances
+    without keypoint scores get no boxes instead of an error."""
+    from mmengine.structures import InstanceData, PixelData
+    from mmpose.structures import PoseDataSample
+    cfg = Config.fromfile(osp.join(REPO, CONFIGS[0]))
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    meta = dict(
+        input_size=(100, 50),
+        input_center=np.array([100., 50.]),
+        input_scale=np.array([200., 100.]))
+    scored = InstanceData(
+        keypoints=np.array([[[10., 5.], [50., 40.], [90., 45.]]]),
+        keypoint_scores=np.array([[0.9, 0.1, 0.]]))
+    unscored = InstanceData(keypoints=np.array([[[10., 5.]]]))
+    fields = PixelData(heatmaps=torch.zeros(3, 50, 100))
+    samples = model.add_pred_to_datasample(
+        [scored, unscored], [fields],
+        [PoseDataSample(metainfo=meta),
+         PoseDataSample(metainfo=meta)])
+    # input (100x50) -> image: x * 2, y * 2 (scale 200x100 from 0, 0)
+    np.testing.assert_allclose(samples[0].pred_instances.bboxes,
+                               [[20, 10, 100, 80]])
+    assert samples[0].pred_fields is fields
+    assert 'bboxes' not in samples[1].pred_instances
