@@ -55,7 +55,6 @@ _BLOCKS_102 = [
     (288, 288, 288, 480, False, 1),
 ]
 
-
 # Head convs as (in, out, kernel, stride): two convs to stride 32 (level 4),
 # two more to stride 64 (level 5). The "b" variants widen the third conv to
 # 1280 and end with 1024 features. Written out rather than computed: a table
