@@ -118,8 +118,18 @@ def test_decode_3d_on_held_out_scenes(monkeypatch):
         assert 0 < r['min_ms'] <= r['ms']
 
 
-def test_stages_2_and_3_per_person():
+def test_stages_2_and_3_per_person(monkeypatch):
+    import selecsls_mm.pose3d.fitting.benchmark as stage3
+    threads, timer = [], stage3.time_stage3
+
+    def time_stage3(*args):
+        threads.append(torch.get_num_threads())
+        return timer(*args)
+
+    monkeypatch.setattr(stage3, 'time_stage3', time_stage3)
+    before = torch.get_num_threads()
     rows = pose3d.time_stages_2_and_3((1, 2), iters=2, warmup=1)
+    assert threads == [1, 1] and torch.get_num_threads() == before
     assert [r['num_people'] for r in rows] == [1, 2]
     for r in rows:
         n = r['num_people']
@@ -175,6 +185,7 @@ def fake_result(int8=True):
             stage2_ms_per_person=s2 / n,
             stage3_ms_per_person=s3 / n,
             ms_per_person=(s2 + s3) / n,
+            threads=1,
             load_average=1.) for n, s2, s3 in ((1, .7, 1.), (5, 1., 5.))
     ]
     return stage1, decode, stages
@@ -205,6 +216,7 @@ def test_pose3d_report_prints_rows_ratios_and_targets():
     assert '| 10 | 40 / 40 | 12.0 (0.10) | 12.0 | **no** |' in text
     assert '| 5 | 20 / 20 | 4.00 (0.10) | 4.00 |  |' in text
     assert '| 5 | 1.00 | 5.00 | 0.20 | 1.00 | 1.20 | yes |' in text
+    assert 'on held-out clips, 1 torch thread(s)' in text
     assert '| network | 40.0 | 80% |' in text
     assert '20.0 fps; target >= 10 fps: yes' in text
     assert 'not timed: 3d [int8]: runtime onnxruntime-int8' in text

@@ -268,36 +268,55 @@ def time_decode_3d(codec,
 def time_stages_2_and_3(num_people: Sequence[int] = (1, 5),
                         iters: int = 100,
                         warmup: int = 10,
-                        lifter=None) -> list:
+                        lifter=None,
+                        threads: Optional[int] = 1) -> list:
     """Stage II (``XNectLifter.lift``) and Stage III
     (``SkeletonTracker.update``) per person, on held-out clips, by the
     stages' own timers.
 
+    Args:
+        num_people (Sequence[int]): People per frame.
+        iters (int): Timed frames of each.
+        warmup (int): Untimed frames first.
+        lifter (XNectLifter, optional): Defaults to the Stage II config's
+            model with random weights (the time does not depend on them).
+        threads (int, optional): Torch threads while these stages run
+            (restored after). Defaults to 1, as the lifter's own timer: a
+            4-layer MLP gains nothing from a second thread, and on a shared
+            machine a second thread makes each layer wait for a descheduled
+            one (9 ms instead of 0.7 per frame at load 9 on 2 cores). None:
+            the run's setting.
+
     Returns:
         list[dict]: Per N: ``stage2_ms`` / ``stage3_ms`` (per frame,
         medians), ``stage2_ms_per_person``, ``stage3_ms_per_person``,
-        ``ms_per_person`` (their sum) and ``load_average``.
+        ``ms_per_person`` (their sum), ``threads`` and ``load_average``.
     """
     from selecsls_mm.pose3d.fitting.benchmark import time_stage3
     from selecsls_mm.pose3d.lifting.timing import build_lifter, time_lifting
     lifter = build_lifter() if lifter is None else lifter
-    load = load_average()
-    lifted = {
-        r['num_people']: r
-        for r in time_lifting(lifter, num_people, iters, warmup)
-    }
+    load, before = load_average(), torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        lifted = {
+            r['num_people']: r
+            for r in time_lifting(lifter, num_people, iters, warmup)
+        }
+        fitted = {n: time_stage3(n, iters, warmup) for n in num_people}
+    finally:
+        torch.set_num_threads(before)
     rows = []
     for n in num_people:
-        fitted = time_stage3(n, iters, warmup)
         stage2 = lifted[n]['ms_per_person']
         rows.append(
             dict(
                 num_people=n,
                 stage2_ms=lifted[n]['ms'],
-                stage3_ms=fitted['ms_per_frame'],
+                stage3_ms=fitted[n]['ms_per_frame'],
                 stage2_ms_per_person=stage2,
-                stage3_ms_per_person=fitted['ms_per_person'],
-                ms_per_person=stage2 + fitted['ms_per_person'],
+                stage3_ms_per_person=fitted[n]['ms_per_person'],
+                ms_per_person=stage2 + fitted[n]['ms_per_person'],
+                threads=threads or before,
                 load_average=load))
     return rows
 

@@ -282,8 +282,8 @@ def pose3d_report(result: dict) -> str:
     stages, limit = result['stages'], TARGETS['ms_per_person']
     lines += [
         '\nStage II (XNectLifter.lift) and Stage III (SkeletonTracker.update'
-        ') on held-out clips, medians in ms; load average '
-        f"{stages[0]['load_average']:.2f}",
+        f") on held-out clips, {stages[0]['threads']} torch thread(s), "
+        f"medians in ms; load average {stages[0]['load_average']:.2f}",
         markdown_table([
             'people', 'Stage II / frame', 'Stage III / frame',
             'Stage II / person', 'Stage III / person', 'II + III / person',
