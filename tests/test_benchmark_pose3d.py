@@ -149,7 +149,8 @@ def fake_result(int8=True):
             min=ms - 1,
             n=3,
             max_rel_diff=0.,
-            macs=11e9 if m == '2d' else 13e9)
+            macs=11e9 if m == '2d' else 13e9,
+            folding='-' if f == 'eager' else f'{m} folded')
         for m, f, ms in (('2d', 'eager', 100.), ('3d', 'eager', 150.),
                          ('2d', 'int8', 30.), ('3d', 'int8', 40.))
         if int8 or f != 'int8'
@@ -217,6 +218,7 @@ def test_pose3d_report_prints_rows_ratios_and_targets():
     assert '| 5 | 20 / 20 | 4.00 (0.10) | 4.00 |  |' in text
     assert '| 5 | 1.00 | 5.00 | 0.20 | 1.00 | 1.20 | yes |' in text
     assert 'on held-out clips, 1 torch thread(s)' in text
+    assert 'BN folding: 2d: 2d folded; 3d: 3d folded' in text
     assert '| network | 40.0 | 80% |' in text
     assert '20.0 fps; target >= 10 fps: yes' in text
     assert 'not timed: 3d [int8]: runtime onnxruntime-int8' in text
