@@ -59,8 +59,10 @@ def test_tool_choices_match_the_package():
     """Choices the tools spell out (to parse without importing the
     package) are the package's."""
     from selecsls_mm.benchmark import RUNTIMES
+    from selecsls_mm.benchmark.pose3d import FORMS
     from selecsls_mm.deploy.quantize import CALIBRATION_METHODS
     for tool, option, names in (('tools/benchmark.py', '--runtime', RUNTIMES),
+                                ('tools/benchmark.py', '--pose3d', FORMS),
                                 ('tools/deployment/quantize.py',
                                  '--calib-method', CALIBRATION_METHODS)):
         proc = _run(tool, option, 'no-such-choice')

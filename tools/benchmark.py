@@ -14,6 +14,7 @@ Examples::
     python tools/benchmark.py --no-forward --memory           # training
     python tools/benchmark.py --pose                          # pose, e2e
     python tools/benchmark.py --paf-decode                    # PAF decoders
+    python tools/benchmark.py --pose3d                        # XNect 3D
 """
 # Only the standard library before the arguments are parsed, so --help is
 # fast; torch and the package are imported in run_benchmark().
@@ -27,8 +28,9 @@ DEFAULT_MODELS = [
     'selecsls60', 'timm:selecsls60', 'mmpretrain:ResNet-50', 'timm:vovnet39a'
 ]
 DEFAULT_BASELINES = ['mmpretrain:ResNet-50', 'timm:selecsls60']
-# selecsls_mm.benchmark.RUNTIMES (a test keeps the two equal)
+# selecsls_mm.benchmark.RUNTIMES and .pose3d.FORMS (a test keeps them equal)
 RUNTIMES = ('eager', 'jit', 'compile', 'onnxruntime', 'onnxruntime-int8')
+POSE3D_FORMS = ('eager', 'folded', 'int8')
 SPEC_HELP = ('a SelecSLS arch ("selecsls60", "selecsls42b", ...), '
              '"timm:NAME", "mmpretrain:TYPE[-ARG]" (e.g. '
              '"mmpretrain:ResNet-50") or a backbone config dict; append '
@@ -190,6 +192,17 @@ def parse_args(argv=None):
         'selecsls_mm.benchmark.paf_decode.DECODER_VARIANTS); --iters '
         'decodes per scene')
     p.add_argument(
+        '--pose3d',
+        nargs='*',
+        metavar='FORM',
+        choices=POSE3D_FORMS,
+        default=None,
+        help='only XNect in 3D, stage by stage: the Stage I network of the '
+        '3D config against the 2D one at --pose-size (default 512x320) in '
+        'these forms (default: all; folded: BN folded, int8: ONNX Runtime '
+        'int8), the 3D decoder, Stages II and III per person (10 x --iters '
+        'frames) and a real-time frame of 5 people (docs/benchmark.md)')
+    p.add_argument(
         '--json',
         metavar='PATH',
         default=None,
@@ -322,6 +335,20 @@ def run_paf_decode(args, results):
     }
 
 
+def run_pose3d(args, settings, results):
+    from selecsls_mm.benchmark import pose3d, report
+    results['pose3d'] = pose3d.run_pose3d(
+        settings,
+        iters=args.iters,
+        warmup=args.warmup,
+        min_time=args.min_time,
+        size=args.pose_size or (512, 320),
+        forms=args.pose3d or pose3d.FORMS,
+        stage_iters=10 * args.iters,
+        progress=progress)
+    print(report.pose3d_report(results['pose3d']))
+
+
 def run_benchmark(args, argv=None) -> int:
     from mmengine.logging import MMLogger
 
@@ -335,6 +362,7 @@ def run_benchmark(args, argv=None) -> int:
                                  args.runtime[0], args.deploy)
     env = describe_environment(device)
     what = ('PAF decoding alone' if args.paf_decode is not None else
+            'XNect 3D, stage by stage' if args.pose3d is not None else
             'bottom-up pose, end to end' if args.pose is not None else
             'backbone features only (no classifier), every model alike')
     print(report.header_line(env, settings.describe(args.runtime), what))
@@ -347,6 +375,8 @@ def run_benchmark(args, argv=None) -> int:
     try:
         if args.paf_decode is not None:
             run_paf_decode(args, results)
+        elif args.pose3d is not None:
+            run_pose3d(args, settings, results)
         elif args.pose is not None:
             run_pose(args, settings, results)
         else:

@@ -221,3 +221,108 @@ def write_json(path: str, data: dict):
     the file is never half-written."""
     with atomic_output(path) as tmp, open(tmp, 'w') as f:
         json.dump(data, f, indent=1)
+
+
+def _met(ok: bool) -> str:
+    return 'yes' if ok else '**no**'
+
+
+def pose3d_report(result: dict) -> str:
+    """XNect in 3D stage by stage (:func:`.pose3d.run_pose3d`): Stage I
+    3D vs 2D per form, the 3D decoder, Stages II and III per person and a
+    real-time frame, each against its target."""
+    from .pose3d import FORMS, TARGETS
+    s1, load = result['stage1'], result['load_average']
+    size = 'x'.join(str(s) for s in s1['size'])
+    n = sorted({r['n'] for r in s1['rows']})
+    lines = [
+        f"\nXNect 3D, stage by stage; load average {load['start']:.2f} at "
+        f"the start, {load['end']:.2f} at the end (1 minute)",
+        f'\nStage I network at {size} (backbone and head forward, batch 1, '
+        f'no flip test, random weights), ms: median (IQR) over {n[0]}'
+        f"{'' if n[0] == n[-1] else f'-{n[-1]}'} interleaved iterations; "
+        f"load average {s1['load_average']:.2f}",
+        markdown_table(
+            ['model', 'form', 'GMACs', 'ms', 'fastest ms', 'fps', 'vs eager'],
+            [[
+                r['model'], FORMS[r['form']][2], f"{r['macs'] / 1e9:.2f}",
+                f"{fmt_ms(r['median'])} ({fmt_ms(r['iqr'])})",
+                fmt_ms(r['min']), f"{1e3 / r['median']:.1f}",
+                f"{r['max_rel_diff']:.1e}"
+            ] for r in s1['rows']]),
+        '("vs eager": max|eager - this| / max|eager| against the unfolded '
+        'eager model; int8 is not expected to match)\n',
+        markdown_table([
+            'form', '3D / 2D time (paired median)', '3D / 2D MACs',
+            f"target <= {TARGETS['ratio_3d_2d']:.2f}"
+        ], [[
+            FORMS[r['form']][2], f"{r['ratio']:.2f}", f"{r['macs_ratio']:.2f}",
+            _met(r['ratio'] <= TARGETS['ratio_3d_2d'])
+        ] for r in s1['ratios']]),
+    ]
+    folding = {
+        r['model']: r['folding']
+        for r in s1['rows'] if FORMS[r['form']][0]
+    }
+    if folding:
+        lines.append('BN folding: ' + '; '.join(f'{k}: {v}'
+                                                for k, v in folding.items()))
+    for label, why in result.get('skipped', {}).items():
+        lines.append(f'not timed: {label}: {why}')
+    people, limit = TARGETS['decode_ms']
+    dec = result['decode']
+    lines += [
+        '\n3D decode (PartAffinityField3D.decode with the samples Stage II '
+        f"reads) on {'x'.join(str(s) for s in dec[0]['heatmap_size'])} "
+        'maps encoded from held-out real-motion scenes, ms; load average '
+        f"{dec[0]['load_average']:.2f}",
+        markdown_table([
+            'people per scene', 'found / labelled', 'ms median (IQR)',
+            'fastest ms', f'target <= {limit:g} ms at {people}'
+        ], [[
+            r['num_people'], f"{r['found']} / {r['people']}",
+            f"{fmt_ms(r['ms'])} ({fmt_ms(r['iqr_ms'])})",
+            fmt_ms(r['min_ms']),
+            _met(r['ms'] <= limit) if r['num_people'] == people else ''
+        ] for r in dec])
+    ]
+    stages, limit = result['stages'], TARGETS['ms_per_person']
+    lines += [
+        '\nStage II (XNectLifter.lift) and Stage III (SkeletonTracker.update'
+        f") on held-out clips, {stages[0]['threads']} torch thread(s), "
+        f"medians in ms; load average {stages[0]['load_average']:.2f}",
+        markdown_table([
+            'people', 'Stage II / frame', 'Stage III / frame',
+            'Stage II / person', 'Stage III / person', 'II + III / person',
+            f'target <= {limit:g}'
+        ], [[
+            r['num_people'],
+            fmt_ms(r['stage2_ms']),
+            fmt_ms(r['stage3_ms']),
+            fmt_ms(r['stage2_ms_per_person']),
+            fmt_ms(r['stage3_ms_per_person']),
+            fmt_ms(r['ms_per_person']),
+            _met(r['ms_per_person'] <= limit)
+        ] for r in stages])
+    ]
+    lines.append(real_time_report(result.get('real_time')))
+    return '\n'.join(lines)
+
+
+def real_time_report(frame) -> str:
+    """One frame of N people: the parts' medians, their shares and fps."""
+    from .pose3d import FORMS, TARGETS
+    people, target = TARGETS['fps']
+    if frame is None:
+        return (f'\nReal time ({people} people): not measured (the '
+                f'{FORMS["int8"][2]} network was not timed)')
+    rows = [[part, fmt_ms(ms), f"{100 * frame['shares'][part]:.0f}%"]
+            for part, ms in frame['parts'].items()]
+    rows.append(['frame', fmt_ms(frame['ms']), '100%'])
+    return (f"\nReal time, {frame['num_people']} people per frame: the "
+            f"{FORMS[frame['form']][2]} 3D network (no flip test) + decode + "
+            'Stage II + Stage III, the sum of the medians above (image '
+            'resizing and normalisation not included)\n' +
+            markdown_table(['part', 'ms', 'share'], rows) +
+            f"\n{frame['fps']:.1f} fps; target >= {target:g} fps: " +
+            _met(frame['fps'] >= target))
