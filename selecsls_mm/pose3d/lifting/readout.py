@@ -14,6 +14,7 @@ from typing import Tuple
 
 import numpy as np
 
+from ..codecs.utils.maps_3d import combine_readouts
 from ..joint_sets import COCO_KEYPOINTS, get_joint_set
 
 
@@ -51,18 +52,17 @@ def read_out_pose(found: np.ndarray,
         np.ndarray: (M, J, 3) mm.
     """
     js = get_joint_set(joint_set)
-    found = (np.asarray(found) > 0).astype(np.float64)
+    found = np.asarray(found) > 0
     m, n = found.shape
-    samples = np.asarray(samples_3d,
-                         np.float64).reshape(m, n, js.num_joints, 3)
+    samples = np.asarray(samples_3d, np.float64).reshape(m, n, -1)
     fill = np.zeros((js.num_joints, 3)) if fill_pose is None else \
         np.asarray(fill_pose, np.float64)
     pose = np.broadcast_to(fill, (m, js.num_joints, 3)).copy()
-    for places in reversed(read_places(js.name)):  # own keypoints win
-        w = found[:, None, :] * places  # (M, J, 17)
-        count = w.sum(-1)
-        total = np.einsum('mjk,mkjc->mjc', w, samples)
-        mean = total / np.maximum(count, 1.)[..., None]
-        pose = np.where((count > 0)[..., None], mean, pose)
+    own = [tuple(js.keypoints_2d(j)) for j in range(js.num_joints)]
+    near = [tuple(sorted(set(r) - set(o))) for r, o in zip(js.readers, own)]
+    unweighted = np.ones(found.shape)
+    for readers in (near, own):  # own keypoints win
+        joints, read = combine_readouts(samples, unweighted, found, readers)
+        pose = np.where(read[..., None], joints, pose)
     pose[:, js.root] = 0.
     return pose
