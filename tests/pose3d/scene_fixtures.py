@@ -78,3 +78,20 @@ def edit_json(path, change):
     change(data)
     with open(path, 'w') as f:
         json.dump(data, f)
+
+
+def match_people(pred_kpts, pred_scores, gt_kpts, gt_vis):
+    """Decoded people -> ground-truth people by the mean 2D distance of
+    the keypoints both have (Hungarian; pairs farther than 20 px apart on
+    average stay unmatched)."""
+    from scipy.optimize import linear_sum_assignment
+    cost = np.full((len(pred_kpts), len(gt_kpts)), 1e6)
+    for m in range(len(pred_kpts)):
+        for n in range(len(gt_kpts)):
+            both = (pred_scores[m] > 0) & (gt_vis[n] > 0)
+            if both.any():
+                cost[m, n] = np.linalg.norm(
+                    pred_kpts[m, both] - gt_kpts[n, both], axis=-1).mean()
+    rows, cols = linear_sum_assignment(cost)
+    keep = cost[rows, cols] < 20
+    return list(zip(rows[keep], cols[keep]))

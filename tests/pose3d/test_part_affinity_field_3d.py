@@ -4,7 +4,7 @@ other, cut by the frame) encoded and decoded again, on held-out scenes
 on bad input."""
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
+from scene_fixtures import match_people
 
 from selecsls_mm.pose3d.codecs import PartAffinityField3D
 from selecsls_mm.pose3d.joint_sets import get_joint_set
@@ -20,22 +20,6 @@ def make_codec(**kwargs) -> PartAffinityField3D:
         input_size=(512, 320), heatmap_size=(64, 40), skeleton=SKELETON)
     args.update(kwargs)
     return PartAffinityField3D(**args)
-
-
-def match_people(pred_kpts, pred_scores, gt_kpts, gt_vis):
-    """Decoded people -> ground-truth people by the mean 2D distance of
-    the keypoints both have (Hungarian; pairs farther than 20 px apart on
-    average stay unmatched)."""
-    cost = np.full((len(pred_kpts), len(gt_kpts)), 1e6)
-    for m in range(len(pred_kpts)):
-        for n in range(len(gt_kpts)):
-            both = (pred_scores[m] > 0) & (gt_vis[n] > 0)
-            if both.any():
-                cost[m, n] = np.linalg.norm(
-                    pred_kpts[m, both] - gt_kpts[n, both], axis=-1).mean()
-    rows, cols = linear_sum_assignment(cost)
-    keep = cost[rows, cols] < 20
-    return list(zip(rows[keep], cols[keep]))
 
 
 def round_trip(codec, scenes):

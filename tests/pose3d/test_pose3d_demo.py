@@ -23,7 +23,7 @@ import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 from mmpose.structures import PoseDataSample
-from scipy.optimize import linear_sum_assignment
+from scene_fixtures import match_people
 
 from selecsls_mm.pose import init_pose_model
 from selecsls_mm.pose3d.codecs import PartAffinityField3D
@@ -141,20 +141,6 @@ class PerfectStages:
             assert found, 'Stage II got a person Stage I did not give'
             poses.append(found[-1])
         return np.zeros((0, 21, 3)) if not poses else np.stack(poses)
-
-
-def match_people(pred_kpts, pred_scores, gt_kpts, gt_vis):
-    """Decoded -> rendered people by mean 2D distance (Hungarian)."""
-    cost = np.full((len(pred_kpts), len(gt_kpts)), 1e6)
-    for m in range(len(pred_kpts)):
-        for n in range(len(gt_kpts)):
-            both = (pred_scores[m] > 0) & (gt_vis[n] > 0)
-            if both.any():
-                cost[m, n] = np.linalg.norm(
-                    pred_kpts[m, both] - gt_kpts[n, both], axis=-1).mean()
-    rows, cols = linear_sum_assignment(cost)
-    keep = cost[rows, cols] < 20
-    return list(zip(rows[keep], cols[keep]))
 
 
 @pytest.fixture
