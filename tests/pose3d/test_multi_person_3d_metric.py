@@ -357,3 +357,23 @@ def test_training_mean_pose_baseline(scene, tmp_path):
                 type='MuCo3DHPDataset',
                 data_root=str(tmp_path / 'nowhere'),
                 ann_file='scenes.json'))
+
+
+def test_pa_mpjpe_does_not_undo_a_mirror_image(scene):
+    """A left-right mirrored pose is a wrong pose: Procrustes alignment
+    rotates, scales and shifts but never reflects, so its PA-MPJPE equals
+    scipy's best proper rotation (and is far from 0)."""
+    from scipy.spatial.transform import Rotation
+
+    from selecsls_mm.pose3d.metrics.functional import pa_mpjpe
+    gt = scene.keypoints_3d(JS).astype(np.float64)[:1]
+    gt = gt - gt[:, ROOT:ROOT + 1]
+    mirrored = gt * np.array([-1., 1., 1.])
+    p0 = mirrored[0] - mirrored[0].mean(0)
+    g0 = gt[0] - gt[0].mean(0)
+    rot, _ = Rotation.align_vectors(g0, p0)
+    turned = rot.apply(p0)
+    scale = (turned * g0).sum() / (p0**2).sum()
+    expected = np.linalg.norm(scale * turned - g0, axis=-1).mean()
+    assert expected > 20.
+    assert pa_mpjpe(mirrored, gt) == pytest.approx(expected, rel=1e-6)
