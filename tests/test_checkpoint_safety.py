@@ -173,15 +173,21 @@ def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint,
     (e.g. tools/test.py on a training checkpoint), not only after one, and
     takes numpy data pickled by numpy 1 and 2. (``-P``: the package is
     imported as installed, or from PYTHONPATH, not from the current folder,
-    so make mutate's mutated copy is what runs.)"""
+    so make mutate's mutated copy is what runs. Loading the files here as
+    well lets mutmut see which loading code this test reaches.)"""
+    numpy_files = _numpy_checkpoints(tmp_path)
+    here = [load_checkpoint_file(path) for path in numpy_files]
+    assert load_checkpoint_file(runner_checkpoint)['message_hub']
     command = [
         sys.executable, '-P', '-c', _FRESH_LOAD, runner_checkpoint,
-        *_numpy_checkpoints(tmp_path)
+        *numpy_files
     ]
     proc = subprocess.run(
         command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = str(sorted((k, str(v)) for k, v in _NUMPY_DATA.items()))
+    assert [str(sorted((k, str(v)) for k, v in d.items()))
+            for d in here] == [expected, expected]
     assert proc.stdout.splitlines() == [
         expected, expected, 'loaded HistoryBuffer True'
     ]
