@@ -19,7 +19,7 @@ from selecsls_mm.checkpoint import (UnreadableCheckpointError,
                                     UnsafeCheckpointError,
                                     load_checkpoint_file)
 from selecsls_mm.utils import run_main
-from helpers import load_tool
+from helpers import REPO_ROOT, load_tool
 
 
 class _TinyModel(BaseModel):
@@ -171,18 +171,23 @@ def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint,
                                                     tmp_path):
     """The allowlist works in a process that never made a HistoryBuffer
     (e.g. tools/test.py on a training checkpoint), not only after one, and
-    takes numpy data pickled by numpy 1 and 2. (Run outside the repository
-    so that the installed package is imported, or the one on PYTHONPATH.)"""
-    proc = subprocess.run([
-        sys.executable, '-c', _FRESH_LOAD, runner_checkpoint,
-        *_numpy_checkpoints(tmp_path)
-    ],
-                          capture_output=True,
-                          text=True,
-                          cwd=str(tmp_path),
-                          timeout=300)
+    takes numpy data pickled by numpy 1 and 2. (``-P``: the package is
+    imported as installed, or from PYTHONPATH, not from the current folder,
+    so make mutate's mutated copy is what runs. Loading the files here as
+    well lets mutmut see which loading code this test reaches.)"""
+    numpy_files = _numpy_checkpoints(tmp_path)
+    here = [load_checkpoint_file(path) for path in numpy_files]
+    assert load_checkpoint_file(runner_checkpoint)['message_hub']
+    command = [
+        sys.executable, '-P', '-c', _FRESH_LOAD, runner_checkpoint,
+        *numpy_files
+    ]
+    proc = subprocess.run(
+        command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     expected = str(sorted((k, str(v)) for k, v in _NUMPY_DATA.items()))
+    assert [str(sorted((k, str(v)) for k, v in d.items()))
+            for d in here] == [expected, expected]
     assert proc.stdout.splitlines() == [
         expected, expected, 'loaded HistoryBuffer True'
     ]

@@ -164,3 +164,21 @@ def test_flip_uses_the_size_of_the_flipped_image():
     np.testing.assert_allclose(out['keypoints'], [[[39., 2.], [46., 5.]]])
     # (mmpose's flip_bbox keeps x1 and x2 in place: compare the x range)
     np.testing.assert_allclose(np.sort(out['bbox'][0, ::2]), [38., 48.])
+
+
+def test_flip_of_an_image_list_leaves_the_sizes_it_found():
+    """Without input_size and with a list of images (multi-scale), the
+    first image's width mirrors the keypoints; img_shape comes back as it
+    was and no input_size is added."""
+    from mmpose.registry import TRANSFORMS
+    flip = TRANSFORMS.build(dict(type='BottomupRandomFlip', prob=1.0))
+    results = dict(
+        img=[np.zeros((20, 50, 3), np.uint8),
+             np.zeros((10, 25, 3), np.uint8)],
+        img_shape=(40, 100),
+        keypoints=np.array([[[3., 5.]]], np.float32),
+        keypoints_visible=np.ones((1, 1), np.float32),
+        flip_indices=[0])
+    out = flip(results)
+    np.testing.assert_allclose(out['keypoints'], [[[46., 5.]]])
+    assert out['img_shape'] == (40, 100) and 'input_size' not in out

@@ -8,7 +8,8 @@ from mmengine.dataset import Compose
 from mmpose.datasets import CocoDataset
 from mmpose.datasets.transforms import PackPoseInputs
 
-from selecsls_mm.pose.transforms import PackPAFInputs
+from selecsls_mm.pose.transforms import (NumpyBottomupGetHeatmapMask,
+                                         PackPAFInputs)
 from selecsls_mm.pose.transforms.bottomup_mask import rle_to_mask
 from tiny_coco import make_tiny_coco
 
@@ -128,8 +129,56 @@ def test_pack_merges_mmpose13_mapping_tables(tiny, monkeypatch):
     results = Compose(pipeline()[:-1])(copy.deepcopy(ds.get_data_info(2)))
     results['field_mapping_table'] = dict(heatmaps='heatmaps', pafs='pafs')
     results['instance_mapping_table'] = dict()
+    results['label_mapping_table'] = dict()
     packed = PackPAFInputs().transform(results)['data_samples']
     assert 'heatmap_mask' in seen['field_mapping_table']
     assert seen['field_mapping_table']['pafs'] == 'pafs'
     assert 'keypoints' in seen['instance_mapping_table']
+    assert 'keypoint_weights' in seen['label_mapping_table']
     assert 'heatmap_mask' in packed.gt_fields
+
+
+def test_rle_counts_as_text_and_the_size_error():
+    """COCO json gives compressed counts as str, xtcocotools as bytes; a
+    size that does not fit the counts is one line with both numbers."""
+    mask = np.zeros((3, 4), np.uint8)
+    mask[1:, 2] = 1
+    rle = cocomask.encode(np.asfortranarray(mask))
+    as_text = dict(rle, counts=rle['counts'].decode('ascii'))
+    np.testing.assert_array_equal(rle_to_mask(as_text), mask)
+    with pytest.raises(ValueError) as info:
+        rle_to_mask(dict(size=[3, 4], counts=[2, 3]))
+    assert str(info.value) == ('RLE counts sum to 5, expected the 3x4 = 12 '
+                               'pixels given by its size.')
+
+
+def test_crowd_mask_is_the_union_of_all_segmentations():
+    """Polygons (one person may have several), RLE dicts, and missing
+    segmentations (None or empty, skipped wherever they come) together."""
+    h, w = 6, 8
+    left = [[0, 0, 2, 0, 2, 2, 0, 2], [0, 4, 1, 4, 1, 5, 0, 5]]
+    right = np.zeros((h, w), np.uint8)
+    right[3:5, 6:] = 1
+    # crowd regions come as uncompressed RLE: run lengths, column-major
+    flat = right.flatten(order='F')
+    edges = np.flatnonzero(np.diff(np.r_[0, flat, 1 - flat[-1]]))
+    right_rle = dict(size=[h, w], counts=np.diff(np.r_[0, edges]).tolist())
+    get_mask = NumpyBottomupGetHeatmapMask()
+    mask = get_mask._segs_to_mask([None, left, [], right_rle], (h, w))
+    expected = np.zeros((h, w), np.uint8)
+    for rle in cocomask.frPyObjects(left, h, w):
+        expected |= rle_to_mask(rle)
+    assert expected.sum() > 0 and (expected & right).sum() == 0
+    np.testing.assert_array_equal(mask, expected | right)
+    empty = get_mask._segs_to_mask([None, []], (h, w))
+    assert empty.dtype == mask.dtype == np.uint8 and not empty.any()
+
+
+def test_pack_takes_meta_keys_by_position_and_by_name(tiny):
+    ds = dataset(tiny)
+    results = Compose(pipeline()[:-1])(copy.deepcopy(ds.get_data_info(2)))
+    keys = ('img_id', 'flip')
+    for pack in (PackPAFInputs(keys), PackPAFInputs(meta_keys=keys)):
+        sample = pack.transform(copy.deepcopy(results))['data_samples']
+        assert set(sample.metainfo) == {'img_id', 'flip'}
+        assert 'pafs' in sample.gt_fields
