@@ -26,11 +26,13 @@ SCENES = dict(
     depth_range=(2500., 6000.),
     truncation=0.1)
 
-# Measured (docs/pose3d.md, Stage I): trained 265 mm against the training
-# mean pose's 286 (0.925), 3DPCK 0.246 against the untrained 0.139 (its
-# near-zero maps: 460 mm); the bounds leave room for run-to-run noise only.
-BEATS_MEAN_POSE = 0.97
-PCK_GAIN = 0.05
+# Measured (docs/pose3d.md, Stage I), two runs of this test's recipe:
+# trained 265 and 282 mm against the training mean pose's 286 (0.93 and
+# 0.99), 3DPCK 0.246 and 0.240 against the untrained 0.139 (near-zero maps,
+# 460 mm). The margin over the mean pose is small and varies from run to
+# run; the 3DPCK gain does not.
+BEATS_MEAN_POSE = 1.0
+PCK_GAIN = 0.07
 
 
 def metrics(output: str) -> dict:
