@@ -36,15 +36,22 @@ def _quiet_and_deterministic():
     yield
 
 
+_SESSION_SCOPES = None
+
+
 @pytest.fixture(autouse=True)
 def _isolated_default_scope():
-    # A Runner built in one test makes its default scope (e.g. 'mmengine') the
-    # current one for the rest of the process; drop scopes a test created so
-    # registry look-ups in later tests do not depend on test order.
-    before = set(DefaultScope._instance_dict)
+    # A Runner or mmpose's inference API makes its default scope (e.g.
+    # 'mmengine', 'mmpose') the current one for the rest of the process, also
+    # from a module-scoped fixture (set up before this one) or through
+    # DefaultScope.overwrite_default_scope, which restores copies of the
+    # instances: after each test the scopes are put back as the session began,
+    # so registry look-ups in later tests do not depend on test order.
+    global _SESSION_SCOPES
+    if _SESSION_SCOPES is None:
+        _SESSION_SCOPES = DefaultScope._instance_dict.copy()
     yield
-    for name in set(DefaultScope._instance_dict) - before:
-        del DefaultScope._instance_dict[name]
+    DefaultScope._instance_dict = _SESSION_SCOPES.copy()
 
 
 @pytest.fixture(scope='session')

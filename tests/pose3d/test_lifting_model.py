@@ -92,3 +92,15 @@ def test_time_lifting_reports_per_person():
     for r in rows:
         assert r['ms_per_person'] == pytest.approx(r['ms'] / r['num_people'])
         assert r['ms'] > 0 and r['network_ms'] > 0
+
+
+def test_build_lifter_leaves_the_default_scope_alone():
+    """The benchmark's lifter build must not leave mmpose's scope set: later
+    builds of mmpretrain's transforms (``PackInputs``) would look in
+    mmpose's registry and fail (they did, in the full suite)."""
+    from mmengine.registry import DefaultScope
+
+    from selecsls_mm.pose3d.lifting.timing import build_lifter
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        build_lifter()
+        assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'

@@ -27,15 +27,17 @@ def build_lifter(config: str = DEFAULT_CONFIG,
     (random weights without ``checkpoint``: the time does not depend on
     them)."""
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
+    from mmengine.registry import DefaultScope
     from mmpose.registry import MODELS
 
+    if checkpoint is not None:  # refused unless it fits the config
+        from ..demo import load_stage2
+        return load_stage2(config, checkpoint)
     cfg = Config.fromfile(config)
-    init_default_scope('mmpose')
-    model = MODELS.build(cfg.model)
-    if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu')
+    # mmpose's scope for this build only: a scope left set would send later
+    # builds of another package (mmpretrain's transforms) to mmpose's
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        model = MODELS.build(cfg.model)
     return model.eval()
 
 
