@@ -113,6 +113,7 @@ class MultiPerson3DMetric(BaseMetric):
         self.auc_steps = auc_steps
         self.score_thr = score_thr
         self.baseline_dataset = baseline_dataset
+        self._baseline = None  # read once, on the first evaluation
 
     def _sigmas(self) -> np.ndarray:
         meta = self.dataset_meta or {}
@@ -141,8 +142,14 @@ class MultiPerson3DMetric(BaseMetric):
 
     def _baseline_pose(self) -> np.ndarray:
         """(J, 3) mean root-relative pose of ``baseline_dataset``, mm."""
+        if self._baseline is None:
+            self._baseline = self._mean_pose_of(self.baseline_dataset)
+        return self._baseline
+
+    def _mean_pose_of(self, dataset_cfg: dict) -> np.ndarray:
+        """Mean root-relative pose over the labelled joints of a dataset."""
         from mmpose.registry import DATASETS
-        cfg = dict(self.baseline_dataset, pipeline=[], lazy_init=False)
+        cfg = dict(dataset_cfg, pipeline=[], lazy_init=False)
         dataset = DATASETS.build(cfg)
         j, root = self.joint_set.num_joints, self.joint_set.root
         total, count = np.zeros((j, 3)), np.zeros(j)
