@@ -58,8 +58,9 @@ def read_out_pose(found: np.ndarray,
     fill = np.zeros((js.num_joints, 3)) if fill_pose is None else \
         np.asarray(fill_pose, np.float64)
     pose = np.broadcast_to(fill, (m, js.num_joints, 3)).copy()
-    own = [tuple(js.keypoints_2d(j)) for j in range(js.num_joints)]
-    near = [tuple(sorted(set(r) - set(o))) for r, o in zip(js.readers, own)]
+    own, near = (
+        [tuple(np.flatnonzero(row)) for row in places]  # keypoints per joint
+        for places in read_places(js.name))
     unweighted = np.ones(found.shape)
     for readers in (near, own):  # own keypoints win
         joints, read = combine_readouts(samples, unweighted, found, readers)
