@@ -49,6 +49,19 @@ def _unreadable(filename: str,
         f'at all (torch: {reason}); fetch or save it again')
 
 
+def _refusal_reason(err: BaseException) -> str:
+    """torch's reason for refusing a file, without the advice around it
+    (which suggests ``weights_only=False`` or allowlisting the object)."""
+    advice = ('Weights only load failed', '(1) ', '(2) ',
+              'Please file an issue', 'Check the documentation')
+    lines = [
+        line.strip().replace('WeightsUnpickler error:', '').strip()
+        for line in str(err).splitlines()
+    ]
+    reason = ' '.join(x for x in lines if x and not x.startswith(advice))
+    return reason.split(' Please use ', 1)[0] or type(err).__name__
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """Stand-in for ``builtins.getattr`` while unpickling a checkpoint."""
     if obj is HistoryBuffer and name in _statistics_method_names():
@@ -126,13 +139,7 @@ def load_checkpoint_file(filename: str,
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        # torch wraps the reason in advice to turn weights_only off; keep
-        # only the reason.
-        advice = ('Weights only load failed', 'Please file an issue',
-                  'Check the documentation')
-        reason = ' '.join(line.strip() for line in str(err).splitlines()
-                          if line.strip() and not line.startswith(advice))
-        reason = reason.replace('WeightsUnpickler error:', '').strip()
+        reason = _refusal_reason(err)
         raise UnsafeCheckpointError(
             f'refusing to load {filename}: it holds objects outside the '
             'allowlist of safe types (tensors, containers, numpy data, '

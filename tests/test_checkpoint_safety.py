@@ -1,5 +1,6 @@
 """Checkpoints load under torch's weights_only=True default through a
 narrow allowlist; anything that could run code is refused."""
+import datetime
 import os
 import pickle
 import subprocess
@@ -151,7 +152,11 @@ _NUMPY_DATA = dict(
     u8=np.arange(2, dtype=np.uint8),
     f64=np.float64(1.5),
     i64=np.int64(7),
-    ok=np.bool_(True))
+    ok=np.bool_(True),
+    # an array of every dtype kind numpy pickles (each has its own class);
+    # V4, not V0, whose empty data pickles as a call of bytes()
+    **{f'dtype {code}': np.zeros(1, code.replace('V', 'V4'))
+       for code in '?bBhHiIlLqQefdgFDGUSV'})
 
 
 def _numpy_checkpoints(folder):
@@ -191,6 +196,40 @@ def test_runner_checkpoint_loads_in_a_fresh_process(runner_checkpoint,
     assert proc.stdout.splitlines() == [
         expected, expected, 'loaded HistoryBuffer True'
     ]
+
+
+@pytest.fixture
+def unregistered():
+    """A process as before ``import selecsls_mm``: torch's allowlist empty,
+    mmengine's local loader its own; both restored afterwards."""
+    from selecsls_mm import checkpoint
+    allowed = torch.serialization.get_safe_globals()
+    local_loader = CheckpointLoader._schemes['']
+    torch.serialization.clear_safe_globals()
+    CheckpointLoader.register_scheme('', loader=torch.load, force=True)
+    checkpoint._registered = False
+    yield checkpoint.register_safe_globals
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(allowed)
+    CheckpointLoader.register_scheme('', loader=local_loader, force=True)
+    checkpoint._registered = True
+
+
+def test_registration_alone_makes_checkpoints_load(unregistered, tmp_path,
+                                                   runner_checkpoint):
+    """What ``import selecsls_mm`` registers is all a Runner checkpoint and
+    numpy 1 / 2 data need, loaded through mmengine's own loader (which then
+    refuses code in our one line)."""
+    unregistered()
+    expected = sorted((k, str(v)) for k, v in _NUMPY_DATA.items())
+    for path in _numpy_checkpoints(tmp_path):
+        loaded = CheckpointLoader.load_checkpoint(path)
+        assert sorted((k, str(v)) for k, v in loaded.items()) == expected
+    ckpt = CheckpointLoader.load_checkpoint(runner_checkpoint)
+    assert ckpt['message_hub']['log_scalars']['train/loss'].mean() > 0
+    torch.save({'x': _RunsCode(tmp_path / 'pwned')}, tmp_path / 'evil.pth')
+    with pytest.raises(UnsafeCheckpointError, match='^refusing to load'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'evil.pth'))
 
 
 def test_unreadable_file_is_not_called_truncated(tmp_path, monkeypatch,
@@ -266,6 +305,16 @@ def test_refusal_is_one_line_without_torchs_advice(tmp_path):
         'GLOBAL posix.system whose module posix is blocked.. If the file '
         'comes from a source you trust, re-save just its state dict '
         '(torch.save(model.state_dict(), path)) and load that.')
+    # a class torch does not block but does not allow either: torch wraps
+    # this reason in advice to set weights_only=False
+    path = tmp_path / 'date.pth'
+    torch.save({'x': datetime.date(2026, 1, 1)}, path)
+    with pytest.raises(UnsafeCheckpointError) as info:
+        load_checkpoint_file(str(path))
+    assert '\n' not in str(info.value) and 'weights_only' not in str(
+        info.value)
+    assert 'Reason: Unsupported global: GLOBAL datetime.date was not an ' \
+        'allowed global by default.. If the file' in str(info.value)
     path = tmp_path / 'getattr.pth'
     torch.save({'x': _Getattr(HistoryBuffer, 'update')}, path)
     with pytest.raises(UnsafeCheckpointError) as info:
