@@ -79,11 +79,18 @@ MODULES: Dict[str, dict] = {
     'pose/codecs':
     dict(
         paths=['selecsls_mm/pose/codecs/*'],
-        tests=['tests/pose/test_paf_codec.py']),
+        tests=[
+            'tests/pose/test_paf_codec.py', 'tests/pose/test_paf_overlap.py',
+            '-m', 'not slow'
+        ]),
     'pose/heads':
     dict(
         paths=['selecsls_mm/pose/heads/*'],
-        tests=['tests/pose/test_xnect_paf_head.py']),
+        tests=[
+            'tests/pose/test_xnect_paf_head.py',
+            'tests/pose/test_bottomup_flip.py',
+            'tests/pose/test_bottomup_predict.py'
+        ]),
     'pose/transforms':
     dict(
         paths=['selecsls_mm/pose/transforms/*'],

@@ -225,11 +225,8 @@ class XNectPAFHead(BaseHead):
                     'stride 8 of a stride-16 feature map) and the same '
                     'keypoints and skeleton as the head.')
 
-        mask = None
-        if 'heatmap_mask' in fields[0]:
-            mask = torch.stack([f.heatmap_mask for f in fields]).float()
-            if mask.ndim == 3:
-                mask = mask[:, None]
+        # (B, 1, H, W): PixelData keeps a 2D mask as (1, H, W)
+        mask = self._stack_optional(fields, 'heatmap_mask')
         heatmap_weights = self._stack_optional(fields, 'heatmap_weights')
         paf_weights = self._stack_optional(fields, 'paf_weights')
 
