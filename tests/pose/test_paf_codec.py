@@ -582,14 +582,16 @@ def test_round_trip_realistic_scenes(size, heatmap, min_ap):
 
 
 @pytest.mark.parametrize(
-    'upsample, min_ap',
+    'decoder, min_ap',
     [
-        (1, 0.985),  # 0.989 measured (seed 1, 6 crowds)
-        (2, 0.995),  # 0.999 measured: peaks searched on 2x upsampled maps
+        ({}, 0.995),  # 0.999 measured: peaks searched on 2x upsampled maps
+        (dict(decode_upsample=1), 0.985),  # 0.989 measured (seed 1, 6 crowds)
+        # 0.996 measured: OpenPose's greedy matching per limb
+        (dict(decode_grouping='greedy'), 0.99),
     ])
-def test_round_trip_crowds_of_small_people(upsample, min_ap):
+def test_round_trip_crowds_of_small_people(decoder, min_ap):
     """15-25 people 40-80 px tall in 512x512 at the configs' stride 8."""
-    codec = PartAffinityField(**CONFIG_CODEC, decode_upsample=upsample)
+    codec = PartAffinityField(**CONFIG_CODEC, **decoder)
     rng = np.random.default_rng(1)
     scenes = [crowd_scene(rng) for _ in range(6)]
     assert max(len(k) for k, _ in scenes) > 20
@@ -640,3 +642,23 @@ def test_upsampled_peak_search_splits_joints_a_map_pixel_apart():
     # a clean single peak is refined on the original map: exact
     alone = coords[types == 1]
     np.testing.assert_allclose(np.sort(alone[:, 0]), [20.0, 40.0], atol=0.02)
+
+
+def test_batch_decode_with_instance_scores_and_empty_batches(codec):
+    rng = np.random.default_rng(3)
+    e = codec.encode(*make_scene(rng, 3, codec.skeleton)[:2])
+    kpts, scores, inst = codec.batch_decode(e['heatmaps'][None],
+                                            e['pafs'][None], True)
+    ref = codec.decode(e['heatmaps'], e['pafs'], return_instance_scores=True)
+    for got, expected in zip((kpts[0], scores[0], inst[0]), ref):
+        np.testing.assert_array_equal(got, expected)
+    assert len(inst[0]) == 3
+    empty_h = np.zeros((0, 17) + e['heatmaps'].shape[1:], np.float32)
+    empty_p = np.zeros((0, 38) + e['pafs'].shape[1:], np.float32)
+    assert codec.batch_decode(empty_h, empty_p) == ([], [])
+    assert codec.batch_decode(empty_h, empty_p, True) == ([], [], [])
+    with pytest.raises(ValueError) as info:
+        codec.batch_decode(e['heatmaps'][None], np.stack([e['pafs']] * 2))
+    assert str(info.value) == (
+        'Batch sizes differ: heatmaps (1, 17, 128, 128), pafs '
+        '(2, 38, 128, 128).')
