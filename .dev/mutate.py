@@ -80,8 +80,8 @@ MODULES: Dict[str, dict] = {
     dict(
         paths=['selecsls_mm/pose/codecs/*'],
         tests=[
-            'tests/pose/test_paf_codec.py', 'tests/pose/test_paf_overlap.py',
-            '-m', 'not slow'
+            'tests/pose/test_paf_codec.py', 'tests/pose/test_paf_grouping.py',
+            'tests/pose/test_paf_overlap.py', '-m', 'not slow'
         ]),
     'pose/heads':
     dict(
