@@ -19,6 +19,14 @@ from selecsls_mm.utils import TensorModeWrapper
 from reference_models import ARCHS, reference_model
 
 
+@pytest.fixture(autouse=True)
+def fresh_shape_tables(monkeypatch):
+    """Each test starts with the converter's per-arch shape tables empty,
+    as a fresh process does (they are filled on first use)."""
+    from selecsls_mm.converters import reference_weights
+    monkeypatch.setattr(reference_weights, '_shape_cache', {})
+
+
 def classifier(arch, num_classes=1000):
     in_channels = 1024 if arch.endswith('b') else 1280
     # Other tests leave a default scope behind; build in mmpretrain's.
@@ -333,3 +341,49 @@ def test_wrappers_and_non_tensor_files(tmp_path):
             FileNotFoundError,
             match=f'source checkpoint {missing} does not exist'):
         convert_reference_checkpoint(str(missing), str(dst))
+
+
+def _conversion_error(tmp_path, state, arch=None):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'dst.pth'
+    torch.save(state, src)
+    with pytest.raises(ConversionError) as err:
+        convert_reference_checkpoint(str(src), str(dst), arch)
+    assert not dst.exists()
+    prefix = f'cannot convert {src}: the tensors do not fit arch '
+    assert str(err.value).startswith(prefix), str(err.value)
+    return str(err.value)[len(prefix):]
+
+
+@pytest.mark.parametrize('dropped', [1, 5, 6, 9])
+def test_error_lists_five_problems_then_counts(tmp_path, dropped):
+    """The whole line for ``dropped`` missing tensors: up to five named,
+    the rest counted, nothing after them when nothing fits better."""
+    state = timm.create_model('selecsls42b').state_dict()
+    names = [k for k in state if k.endswith('running_var')][:dropped]
+    for name in names:
+        del state[name]
+    listed = '; '.join(f'missing tensor {n}' for n in names[:5])
+    more = f'; and {dropped - 5} more' if dropped > 5 else ''
+    assert _conversion_error(tmp_path, state, '42b') == f"'42b': {listed}{more}"
+
+
+def test_timm_selecsls84_hint_only_for_its_3x3_head(tmp_path):
+    """timm's selecsls84 (3x3 last head conv) gets its explanation; an
+    original-release 84 with one tensor missing gets none."""
+    state = timm.create_model('selecsls84').state_dict()
+    message = _conversion_error(tmp_path, state, '84')
+    assert message == (
+        "'84': head.3.0.weight has shape (1280, 1024, 3, 3), arch 84 needs "
+        '(1280, 1024, 1, 1)'
+        ". This looks like timm's selecsls84, whose last head conv is 3x3; "
+        'selecsls-mm follows the original release, which uses a 1x1 conv '
+        'there, so these weights do not fit.')
+    w = state['head.3.0.weight']
+    original = dict(state, **{'head.3.0.weight': w[..., 1:2, 1:2].clone()})
+    del original['features.3.conv4.1.running_var']
+    assert _conversion_error(tmp_path, original, '84') == (
+        "'84': missing tensor features.3.conv4.1.running_var")
+    del original['head.3.0.weight']
+    assert _conversion_error(tmp_path, original, '84') == (
+        "'84': missing tensor features.3.conv4.1.running_var; missing tensor "
+        'head.3.0.weight')
