@@ -387,3 +387,32 @@ def test_timm_selecsls84_hint_only_for_its_3x3_head(tmp_path):
     assert _conversion_error(tmp_path, original, '84') == (
         "'84': missing tensor features.3.conv4.1.running_var; missing tensor "
         'head.3.0.weight')
+
+
+def _layout_error(state):
+    with pytest.raises(ConversionError) as err:
+        convert_reference_state_dict(state)
+    return str(err.value)
+
+
+def test_layout_error_lines():
+    """The whole line of each refusal before any tensor is compared."""
+    state = timm.create_model('selecsls42b').state_dict()
+    converted, _ = convert_reference_state_dict(state)
+    assert _layout_error(converted) == (
+        'the source already uses mmpretrain names (backbone.*): it needs no '
+        'conversion; load it directly')
+    zeros = {f't{i}': torch.zeros(1) for i in range(6)}
+    for names, shown in ((['stem.0.weight'] + list(zeros)[:5],
+                          'stem.0.weight, t0, t1, t2, t3, ...'),
+                         (['features.0.conv1.0.weight', 't0', 't1', 't2'],
+                          'features.0.conv1.0.weight, t0, t1, t2'),
+                         (list(zeros)[:5], 't0, t1, t2, t3, t4')):
+        assert _layout_error({n: torch.zeros(1) for n in names}) == (
+            'the source is not a SelecSLS checkpoint: expected tensors such '
+            'as stem.0.weight and features.0.conv1.0.weight, found ' + shown)
+    neither = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    assert _layout_error(neither) == (
+        'cannot tell the source layout: expected exactly one classifier, '
+        'classifier.0.weight (original release) or fc.weight (timm), found '
+        'none')
