@@ -169,7 +169,10 @@ def test_predictions_keep_fields_and_box_only_scored_keypoints():
     scored = InstanceData(
         keypoints=np.array([[[10., 5.], [50., 40.], [90., 45.]]]),
         keypoint_scores=np.array([[0.9, 0.1, 0.]]))
-    unscored = InstanceData(keypoints=np.array([[[10., 5.]]]))
+    # (mmpose >= 1.3 takes keypoints_visible from keypoint_scores unless
+    # an instance has them)
+    unscored = InstanceData(
+        keypoints=np.array([[[10., 5.]]]), keypoints_visible=np.ones((1, 1)))
     fields = PixelData(heatmaps=torch.zeros(3, 50, 100))
     samples = model.add_pred_to_datasample(
         [scored, unscored], [fields],
