@@ -259,10 +259,13 @@ def test_truncated_safetensors_names_the_file(tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, str(src))
     data = src.read_bytes()
     src.write_bytes(data[:len(data) // 3])  # an interrupted download
-    with pytest.raises(
-            ConversionError,
-            match=f'{src} is not a complete safetensors file'):
+    with pytest.raises(ConversionError) as err:
         convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
+    assert str(err.value).startswith(
+        f'{src} is not a complete safetensors file (')
+    assert str(err.value).endswith(
+        '): it is truncated (e.g. an interrupted download) or another '
+        'format; fetch it again')
     assert os.listdir(tmp_path) == ['model.safetensors']
 
 
@@ -416,3 +419,12 @@ def test_layout_error_lines():
         'cannot tell the source layout: expected exactly one classifier, '
         'classifier.0.weight (original release) or fc.weight (timm), found '
         'none')
+
+
+def test_unknown_arch_names_the_valid_ones():
+    state = timm.create_model('selecsls42b').state_dict()
+    with pytest.raises(ConversionError) as err:
+        convert_reference_state_dict(state, arch='43')
+    assert str(err.value) == (
+        "unknown arch '43'; valid archs are ['102', '42', '42b', '60', "
+        "'60b', '84']")
