@@ -252,6 +252,27 @@ def test_default_init_cfg():
             math.sqrt(2 / fan_out), rel=0.05)
 
 
+def test_pretrained_init_leaves_the_rest_to_conv_module_init(tmp_path):
+    """A Pretrained init_cfg whose checkpoint holds only the stem loads it;
+    every other conv keeps the ConvModule init (Kaiming, fan_out) it gets
+    without an init_cfg, not PyTorch's default (uniform, fan_in)."""
+    source = SelecSLS('42', out_indices=(1, ))
+    with torch.no_grad():
+        for p in source.parameters():
+            p.fill_(0.25)
+    torch.save({k: v for k, v in source.state_dict().items()
+                if k.startswith('stem.')}, tmp_path / 'stem.pth')
+    for init_cfg in (None, dict(type='Pretrained',
+                                checkpoint=str(tmp_path / 'stem.pth'))):
+        model = SelecSLS('42', out_indices=(1, ), init_cfg=init_cfg)
+        model.init_weights()
+        w = model.stage1[0].conv3.conv.weight
+        fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+        assert w.std().item() == pytest.approx(
+            math.sqrt(2 / fan_out), rel=0.1), init_cfg
+    assert torch.all(model.stem.conv.weight == 0.25)
+
+
 def test_init_cfg_is_used():
     model = SelecSLS(
         '42',

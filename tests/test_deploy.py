@@ -151,6 +151,19 @@ def test_folding_refuses_a_conv_module_in_another_order():
     assert model[0] is module  # left as it was
 
 
+def test_fuse_refuses_bn_without_running_statistics():
+    model = SelecSLS(
+        '42',
+        out_indices=(0, ),
+        norm_cfg=dict(type='BN', track_running_stats=False))
+    with pytest.raises(ValueError) as err:
+        model.switch_to_deploy()
+    assert str(err.value) == (
+        'cannot fold BatchNorm2d without running statistics '
+        '(track_running_stats=False): it normalises with batch statistics '
+        'at inference too')
+
+
 def test_fuse_rejects_group_norm():
     model = SelecSLS(
         '42', out_indices=(0, ), norm_cfg=dict(type='GN', num_groups=4))

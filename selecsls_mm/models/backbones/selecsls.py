@@ -319,12 +319,12 @@ class SelecSLS(BaseBackbone):
 
         mmengine would run every ``ConvModule``'s own ``init_weights``
         (Kaiming conv, unit norm) after the backbone's ``init_cfg`` and so
-        overwrite it; the backbone's ``init_cfg`` governs its convs instead.
-        The default ``init_cfg`` is that same Kaiming/unit-norm init.
+        overwrite it; the backbone's ``init_cfg`` governs its convs instead
+        (a ``ConvModule`` applies its own init when it is built, so what a
+        ``Pretrained`` checkpoint does not hold keeps that init). The default
+        ``init_cfg`` is that same Kaiming/unit-norm init.
         """
-        cfgs = self.init_cfg if isinstance(self.init_cfg,
-                                           list) else [self.init_cfg]
-        if any(cfg and cfg.get('type') != 'Pretrained' for cfg in cfgs):
+        if self.init_cfg:
             for module in self.modules():
                 if isinstance(module, ConvModule):
                     module.is_init = True
