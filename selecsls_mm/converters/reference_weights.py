@@ -142,10 +142,7 @@ def _summary(problems: List[str]) -> str:
     return '; '.join(problems[:5]) + (f'; and {more} more' if more > 0 else '')
 
 
-def _hint(state_dict: Dict[str, torch.Tensor], classifier: str) -> str:
-    fits, _ = _infer_arch(state_dict, classifier)
-    if fits is not None:
-        return f'. They fit arch {fits!r}: pass --arch {fits} or omit --arch.'
+def _timm84_hint(state_dict: Dict[str, torch.Tensor]) -> str:
     last = state_dict.get('head.3.0.weight')
     if last is not None and last.shape[-1] == 3 and \
             state_dict['head.0.0.weight'].shape[1] == 512:
@@ -154,6 +151,15 @@ def _hint(state_dict: Dict[str, torch.Tensor], classifier: str) -> str:
             '3x3; selecsls-mm follows the original release, which uses a '
             '1x1 conv there, so these weights do not fit.')
     return ''
+
+
+def _hint(state_dict: Dict[str, torch.Tensor], classifier: str) -> str:
+    """For tensors that do not fit the arch asked for: the arch they fit,
+    or why they fit none."""
+    fits, _ = _infer_arch(state_dict, classifier)
+    if fits is not None:
+        return f'. They fit arch {fits!r}: pass --arch {fits} or omit --arch.'
+    return _timm84_hint(state_dict)
 
 
 def convert_reference_state_dict(state_dict: Dict[str, torch.Tensor],
@@ -184,7 +190,7 @@ def convert_reference_state_dict(state_dict: Dict[str, torch.Tensor],
             raise ConversionError(
                 'the tensors fit no SelecSLS arch; closest is '
                 f'{closest!r}: ' + _summary(report[closest]) +
-                _hint(state_dict, classifier))
+                _timm84_hint(state_dict))
     else:
         if arch not in SelecSLS.arch_settings:
             raise ConversionError(f'unknown arch {arch!r}; valid archs are '
