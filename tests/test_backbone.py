@@ -260,10 +260,15 @@ def test_pretrained_init_leaves_the_rest_to_conv_module_init(tmp_path):
     with torch.no_grad():
         for p in source.parameters():
             p.fill_(0.25)
-    torch.save({k: v for k, v in source.state_dict().items()
-                if k.startswith('stem.')}, tmp_path / 'stem.pth')
-    for init_cfg in (None, dict(type='Pretrained',
-                                checkpoint=str(tmp_path / 'stem.pth'))):
+    torch.save(
+        {
+            k: v
+            for k, v in source.state_dict().items() if k.startswith('stem.')
+        }, tmp_path / 'stem.pth')
+    for init_cfg in (None,
+                     dict(
+                         type='Pretrained',
+                         checkpoint=str(tmp_path / 'stem.pth'))):
         model = SelecSLS('42', out_indices=(1, ), init_cfg=init_cfg)
         model.init_weights()
         w = model.stage1[0].conv3.conv.weight

@@ -155,8 +155,10 @@ _NUMPY_DATA = dict(
     ok=np.bool_(True),
     # an array of every dtype kind numpy pickles (each has its own class);
     # V4, not V0, whose empty data pickles as a call of bytes()
-    **{f'dtype {code}': np.zeros(1, code.replace('V', 'V4'))
-       for code in '?bBhHiIlLqQefdgFDGUSV'})
+    **{
+        f'dtype {code}': np.zeros(1, code.replace('V', 'V4'))
+        for code in '?bBhHiIlLqQefdgFDGUSV'
+    })
 
 
 def _numpy_checkpoints(folder):

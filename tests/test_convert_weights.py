@@ -261,8 +261,8 @@ def test_truncated_safetensors_names_the_file(tmp_path):
     src.write_bytes(data[:len(data) // 3])  # an interrupted download
     with pytest.raises(ConversionError) as err:
         convert_reference_checkpoint(str(src), str(tmp_path / 'out.pth'))
-    assert str(err.value).startswith(
-        f'{src} is not a complete safetensors file (')
+    assert str(
+        err.value).startswith(f'{src} is not a complete safetensors file (')
     assert str(err.value).endswith(
         '): it is truncated (e.g. an interrupted download) or another '
         'format; fetch it again')
@@ -367,7 +367,8 @@ def test_error_lists_five_problems_then_counts(tmp_path, dropped):
         del state[name]
     listed = '; '.join(f'missing tensor {n}' for n in names[:5])
     more = f'; and {dropped - 5} more' if dropped > 5 else ''
-    assert _conversion_error(tmp_path, state, '42b') == f"'42b': {listed}{more}"
+    assert _conversion_error(tmp_path, state,
+                             '42b') == f"'42b': {listed}{more}"
 
 
 def test_timm_selecsls84_hint_only_for_its_3x3_head(tmp_path):
@@ -384,8 +385,9 @@ def test_timm_selecsls84_hint_only_for_its_3x3_head(tmp_path):
     w = state['head.3.0.weight']
     original = dict(state, **{'head.3.0.weight': w[..., 1:2, 1:2].clone()})
     del original['features.3.conv4.1.running_var']
-    assert _conversion_error(tmp_path, original, '84') == (
-        "'84': missing tensor features.3.conv4.1.running_var")
+    assert _conversion_error(
+        tmp_path, original,
+        '84') == ("'84': missing tensor features.3.conv4.1.running_var")
     del original['head.3.0.weight']
     assert _conversion_error(tmp_path, original, '84') == (
         "'84': missing tensor features.3.conv4.1.running_var; missing tensor "
@@ -408,10 +410,13 @@ def test_layout_error_lines():
     zeros = {f't{i}': torch.zeros(1) for i in range(6)}
     for names, shown in ((['stem.0.weight'] + list(zeros)[:5],
                           'stem.0.weight, t0, t1, t2, t3, ...'),
-                         (['features.0.conv1.0.weight', 't0', 't1', 't2'],
-                          'features.0.conv1.0.weight, t0, t1, t2'),
+                         (['features.0.conv1.0.weight', 't0', 't1',
+                           't2'], 'features.0.conv1.0.weight, t0, t1, t2'),
                          (list(zeros)[:5], 't0, t1, t2, t3, t4')):
-        assert _layout_error({n: torch.zeros(1) for n in names}) == (
+        assert _layout_error({
+            n: torch.zeros(1)
+            for n in names
+        }) == (
             'the source is not a SelecSLS checkpoint: expected tensors such '
             'as stem.0.weight and features.0.conv1.0.weight, found ' + shown)
     neither = {k: v for k, v in state.items() if not k.startswith('fc.')}

@@ -659,6 +659,6 @@ def test_batch_decode_with_instance_scores_and_empty_batches(codec):
     assert codec.batch_decode(empty_h, empty_p, True) == ([], [], [])
     with pytest.raises(ValueError) as info:
         codec.batch_decode(e['heatmaps'][None], np.stack([e['pafs']] * 2))
-    assert str(info.value) == (
-        'Batch sizes differ: heatmaps (1, 17, 128, 128), pafs '
-        '(2, 38, 128, 128).')
+    assert str(
+        info.value) == ('Batch sizes differ: heatmaps (1, 17, 128, 128), pafs '
+                        '(2, 38, 128, 128).')

@@ -5,11 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from selecsls_mm.pose.codecs import PartAffinityField
-from selecsls_mm.pose.codecs.paf_grouping import (assemble_people,
-                                                  find_peaks_upsampled,
-                                                  match_limbs,
-                                                  upsample2_cubic)
+from selecsls_mm.pose.codecs.paf_grouping import (find_peaks_upsampled,
+                                                  match_limbs, upsample2_cubic)
 
 
 def test_upsample2_cubic_is_opencvs_bicubic_resize():
@@ -90,8 +87,8 @@ def test_no_third_peak_between_two_close_ones():
     'outside it (mirrored borders avoid it but lower the AP of the scene '
     'sets, docs/pose.md)')
 def test_no_second_peak_outside_the_border():
-    coords, _, _ = find_peaks_upsampled(gaussians([[(15.2, 0.4)]]), 0.1, 3,
-                                        5, 2)
+    coords, _, _ = find_peaks_upsampled(
+        gaussians([[(15.2, 0.4)]]), 0.1, 3, 5, 2)
     assert len(coords) == 1
 
 

@@ -304,8 +304,10 @@ def reference_flip_pafs(pafs, flip, skeleton, shift):
     return out
 
 
-COCO_SKELETON = [tuple(int(i) for i in limb)
-                 for limb in KEYPOINT_CODECS.build(codec_cfg()).skeleton]
+COCO_SKELETON = [
+    tuple(int(i) for i in limb)
+    for limb in KEYPOINT_CODECS.build(codec_cfg()).skeleton
+]
 
 
 @pytest.mark.parametrize('shift', [False, True])
@@ -332,7 +334,8 @@ def test_flip_test_feeds_the_decoder_the_mean_of_both_halves():
     head = build_head(decoder=codec_cfg(32, 2))
     rng = np.random.default_rng(0)
     maps = {
-        name: dict(
+        name:
+        dict(
             heatmaps=rng.random((17, 6, 8), dtype=np.float32),
             pafs=rng.standard_normal((38, 6, 8)).astype(np.float32))
         for name in ('orig', 'flip')
@@ -340,8 +343,8 @@ def test_flip_test_feeds_the_decoder_the_mean_of_both_halves():
     sample = _serve_maps(head, maps)
     seen = []
     head.decode = lambda outputs: seen.append(outputs) or []
-    for test_cfg in (dict(flip_test=True), dict(flip_test=True,
-                                                shift_heatmap=True)):
+    for test_cfg in (dict(flip_test=True),
+                     dict(flip_test=True, shift_heatmap=True)):
         head.predict(['orig', 'flip'], [sample], test_cfg=test_cfg)
         shift = test_cfg.get('shift_heatmap', False)
         heatmaps, pafs = seen.pop()
@@ -376,22 +379,19 @@ def test_predictions_are_float32_with_boxes_around_found_keypoints():
     kpts = np.arange(2 * 17 * 2, dtype=np.float64).reshape(2, 17, 2)
     scores = np.zeros((2, 17))
     scores[0, [3, 5]] = [0.5, 0.9]  # person 0: two keypoints found
-    head.decoder = _FixedDecoder(kpts.tolist(), scores, np.array([[.7],
-                                                                   [.2]]))
-    pred = head.decode((torch.zeros(1, 17, 4, 4), torch.zeros(1, 38, 4,
-                                                              4)))[0]
+    head.decoder = _FixedDecoder(kpts.tolist(), scores, np.array([[.7], [.2]]))
+    pred = head.decode((torch.zeros(1, 17, 4, 4), torch.zeros(1, 38, 4, 4)))[0]
     for key in ('keypoints', 'keypoint_scores', 'bbox_scores', 'bboxes'):
         assert pred[key].dtype == np.float32, key
     np.testing.assert_array_equal(pred.keypoints, kpts)
     np.testing.assert_allclose(pred.keypoint_scores, scores, rtol=1e-6)
     np.testing.assert_allclose(pred.bbox_scores, [0.7, 0.2])
     # person 0: the box of its found keypoints; person 1 (none found): of all
-    np.testing.assert_array_equal(
-        pred.bboxes, [[6, 7, 10, 11], [34, 35, 66, 67]])
-    head.decoder = _FixedDecoder(np.zeros((0, 17, 2)), np.zeros((0, 17)),
-                                 np.zeros(0))
-    pred = head.decode((torch.zeros(1, 17, 4, 4), torch.zeros(1, 38, 4,
-                                                              4)))[0]
+    np.testing.assert_array_equal(pred.bboxes,
+                                  [[6, 7, 10, 11], [34, 35, 66, 67]])
+    head.decoder = _FixedDecoder(
+        np.zeros((0, 17, 2)), np.zeros((0, 17)), np.zeros(0))
+    pred = head.decode((torch.zeros(1, 17, 4, 4), torch.zeros(1, 38, 4, 4)))[0]
     assert pred.keypoints.shape == (0, 17, 2) and pred.bboxes.shape == (0, 4)
 
 
@@ -404,21 +404,23 @@ def test_loss_uses_the_target_weights_and_mask():
         heatmap_loss=dict(type='KeypointMSELoss', use_target_weight=True),
         paf_loss=dict(type='KeypointMSELoss', use_target_weight=True))
     rng = np.random.default_rng(3)
-    pred_h, pred_p = (torch.as_tensor(rng.random((2, c, 4, 4)),
-                                      dtype=torch.float32) for c in (17, 38))
+    pred_h, pred_p = (
+        torch.as_tensor(rng.random((2, c, 4, 4)), dtype=torch.float32)
+        for c in (17, 38))
     samples, gts = [], []
     for _ in range(2):
         gt = dict(
-            heatmaps=torch.as_tensor(rng.random((17, 4, 4)),
-                                     dtype=torch.float32),
-            pafs=torch.as_tensor(rng.random((38, 4, 4)),
-                                 dtype=torch.float32),
+            heatmaps=torch.as_tensor(
+                rng.random((17, 4, 4)), dtype=torch.float32),
+            pafs=torch.as_tensor(rng.random((38, 4, 4)), dtype=torch.float32),
             heatmap_mask=torch.as_tensor(rng.random((1, 4, 4)) > 0.3),
             heatmap_weights=torch.as_tensor(rng.random(17) > 0.5),
             paf_weights=torch.as_tensor(rng.random(38) > 0.5))
         s = PoseDataSample()
         s.gt_fields = PixelData(**{
-            k: v for k, v in gt.items() if 'weights' not in k})
+            k: v
+            for k, v in gt.items() if 'weights' not in k
+        })
         # weights are per channel, not pixel data
         s.gt_fields.set_field(gt['heatmap_weights'], 'heatmap_weights')
         s.gt_fields.set_field(gt['paf_weights'], 'paf_weights')
@@ -447,8 +449,11 @@ def test_defaults_are_the_documented_head():
     followed by BN and ReLU, then a 1x1 output conv; norm, activation and
     the output kernel follow their arguments."""
     head = MODELS.build(
-        dict(type='XNectPAFHead', in_channels=416, num_keypoints=17,
-             num_limbs=19))
+        dict(
+            type='XNectPAFHead',
+            in_channels=416,
+            num_keypoints=17,
+            num_limbs=19))
     convs = _modules(head, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
     assert [c.out_channels for c in convs] == [256, 192, 128, 96, 55]
     assert convs[1].bias is None and convs[-1].kernel_size == (1, 1)
@@ -469,8 +474,12 @@ def test_defaults_are_the_documented_head():
 def test_init_weights():
     """Default init as mmpose's heatmap heads (normal, std 0.001; BN weight
     1); a given ``init_cfg`` replaces it."""
-    head = build_head(num_limbs=19, in_channels=64, reduce_channels=64,
-                      deconv_channels=64, conv_channels=(64, 64))
+    head = build_head(
+        num_limbs=19,
+        in_channels=64,
+        reduce_channels=64,
+        deconv_channels=64,
+        conv_channels=(64, 64))
     for bn in _modules(head, torch.nn.BatchNorm2d):
         bn.weight.data.fill_(5.)
     head.init_weights()
@@ -500,11 +509,11 @@ _ERRORS = {
                       'XNectPAFHead needs the number of limbs: pass '
                       '`num_limbs` or a `decoder` whose skeleton defines '
                       'them.'),
-    'limbs differ': (lambda: build_head(decoder=codec_cfg(), num_limbs=5),
-                     ValueError,
-                     'XNectPAFHead has num_limbs=5 but its decoder skeleton '
-                     'has 19 limbs; drop `num_limbs` to take it from the '
-                     'decoder.'),
+    'limbs differ':
+    (lambda: build_head(decoder=codec_cfg(), num_limbs=5), ValueError,
+     'XNectPAFHead has num_limbs=5 but its decoder skeleton '
+     'has 19 limbs; drop `num_limbs` to take it from the '
+     'decoder.'),
     'no limbs': (lambda: build_head(num_limbs=0), ValueError,
                  'XNectPAFHead needs at least one limb to predict part '
                  'affinity fields, got a skeleton with none: check the '
@@ -512,10 +521,10 @@ _ERRORS = {
                  '`skeleton`).'),
     'no keypoints': (lambda: build_head(num_limbs=2, num_keypoints=0),
                      ValueError, 'num_keypoints must be positive, got 0.'),
-    'keypoints differ': (lambda: build_head(
-        decoder=codec_cfg(), num_keypoints=16), ValueError,
-                         'XNectPAFHead has num_keypoints=16 but its decoder '
-                         'has 17.'),
+    'keypoints differ':
+    (lambda: build_head(decoder=codec_cfg(), num_keypoints=16), ValueError,
+     'XNectPAFHead has num_keypoints=16 but its decoder '
+     'has 17.'),
     'maps not 4D': (lambda: _head_with_decoder().decode(
         (torch.rand(1, 17, 8, 8), torch.rand(38, 8, 8))), ValueError,
                     'heatmaps and pafs must be (B, C, H, W), got '
@@ -551,13 +560,13 @@ _ERRORS = {
     'flip table length': (lambda: _head_with_decoder().flip_pafs(
         torch.zeros(1, 38, 4, 4), FLIP[:5]), ValueError,
                           'flip_indices has 5 entries, expected 17.'),
-    'asymmetric skeleton': (lambda: build_head(
-        decoder=dict(codec_cfg(), skeleton=[(5, 7), (7, 9)])).flip_pafs(
-            torch.zeros(1, 4, 8, 8), FLIP), ValueError,
-                            'Limb (5, 7) has no mirror (6, 8) in the '
-                            'skeleton, so flipped PAFs cannot be aligned; '
-                            'set model.test_cfg.flip_test=False or use a '
-                            'skeleton that is symmetric under flip_indices.'),
+    'asymmetric skeleton':
+    (lambda: build_head(decoder=dict(codec_cfg(), skeleton=[(5, 7), (7, 9)])
+                        ).flip_pafs(torch.zeros(1, 4, 8, 8), FLIP), ValueError,
+     'Limb (5, 7) has no mirror (6, 8) in the '
+     'skeleton, so flipped PAFs cannot be aligned; '
+     'set model.test_cfg.flip_test=False or use a '
+     'skeleton that is symmetric under flip_indices.'),
 }
 
 
