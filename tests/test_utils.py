@@ -252,5 +252,12 @@ def test_cfg_options_are_parsed_as_mmengine_does():
         'x': [1, 2],
         'load_from': None
     }
-    with pytest.raises(ValueError, match="--cfg-options 'batch_size': give"):
+    # the first '=' splits: a value may hold more
+    assert cfg_options_dict(['work_dir=/runs/lr=0.1']) == {
+        'work_dir': '/runs/lr=0.1'
+    }
+    with pytest.raises(ValueError) as err:
         cfg_options_dict(['batch_size'])
+    assert str(err.value) == (
+        "--cfg-options 'batch_size': give KEY=VALUE pairs, e.g. "
+        'train_dataloader.batch_size=8 or key="[a,b]"')
