@@ -31,7 +31,8 @@ CONFIG_3D = ('configs/pose3d/'
 FORMS = {
     'eager': (False, 'eager', 'eager'),
     'folded': (True, 'eager', 'eager, BN folded'),
-    'int8': (True, 'onnxruntime-int8', 'ONNX Runtime int8, BN folded'),
+    'int8': (True, 'onnxruntime-int8',
+             'ONNX Runtime int8, BN folded, sub-pixel upsampling'),
 }
 REAL_TIME_FORM = 'int8'
 # Issues 15 and 16: the 3D branch adds <= 30% to the network; decode of 10
@@ -107,10 +108,12 @@ def build_stage1_networks(configs: Dict[str, str],
     """
     from ..utils.cli import error_message
     from ..utils.compare import max_rel_diff
+    from ..deploy.subpixel import deconvs_to_subpixel
     from ..utils.complexity import count_macs
     from .pose_peers import build_pose_model
     from .pose_runtimes import PoseNetwork
-    from .runtimes import as_tensors, check_runtime, prepare_forward
+    from .runtimes import (QUANTIZED_RUNTIMES, as_tensors, check_runtime,
+                           prepare_forward)
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
         raise ValueError(f'unknown Stage I form(s) {unknown}; choose from '
@@ -134,6 +137,10 @@ def build_stage1_networks(configs: Dict[str, str],
                 continue
             model = copy.deepcopy(built)
             folding = fold_pose_model(model) if fold else 'not folded'
+            if runtime in QUANTIZED_RUNTIMES:
+                # ONNX Runtime has no int8 transposed conv
+                folding += (f'; {deconvs_to_subpixel(model.head)} '
+                            'transposed convs as sub-pixel convs')
             network = settings.place(PoseNetwork(model).eval())
             prepared = prepare_forward(network, x, settings, runtime)
             with torch.inference_mode():  # vs the unfolded eager model

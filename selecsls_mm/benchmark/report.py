@@ -260,13 +260,13 @@ def pose3d_report(result: dict) -> str:
             _met(r['ratio'] <= TARGETS['ratio_3d_2d'])
         ] for r in s1['ratios']]),
     ]
-    folding = {
-        r['model']: r['folding']
-        for r in s1['rows'] if FORMS[r['form']][0]
-    }
+    folding = {}  # model -> its distinct foldings, in form order
+    for r in s1['rows']:
+        if FORMS[r['form']][0]:
+            folding.setdefault(r['model'], {})[r['folding']] = 0
     if folding:
-        lines.append('BN folding: ' + '; '.join(f'{k}: {v}'
-                                                for k, v in folding.items()))
+        lines.append('BN folding: ' + '; '.join(
+            f"{k}: {' / '.join(v)}" for k, v in folding.items()))
     for label, why in result.get('skipped', {}).items():
         lines.append(f'not timed: {label}: {why}')
     people, limit = TARGETS['decode_ms']

@@ -1,6 +1,7 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Inference-only forms of SelecSLS: channel pruning, the deploy checkpoint
-and its config, ONNX export and int8 quantization (``onnx``/``onnxruntime``
+and its config, ONNX export and int8 quantization (with transposed convs
+rewritten as sub-pixel convs, which quantize) (``onnx``/``onnxruntime``
 are imported only when used). BN folding lives with the model
 (:mod:`selecsls_mm.models.utils`), model building and checkpoint loading in
 :mod:`selecsls_mm.utils`."""
@@ -12,11 +13,13 @@ from .onnx_export import (add_metadata, export_module, export_onnx,
 from .prune import prune_classifier, prune_selecsls
 from .quantize import (logit_agreement, onnx_logits, quantize_classifier,
                        quantize_onnx)
+from .subpixel import SubPixelConvTranspose2d, deconvs_to_subpixel
 
 __all__ = [
     'prune_classifier', 'prune_selecsls', 'deploy_checkpoint',
     'format_deploy_report', 'deploy_config_text', 'deploy_overrides',
     'load_source_config', 'add_metadata', 'export_module', 'export_onnx',
     'onnx_runner', 'run_onnx', 'quantize_onnx', 'quantize_classifier',
-    'onnx_logits', 'logit_agreement'
+    'onnx_logits', 'logit_agreement', 'SubPixelConvTranspose2d',
+    'deconvs_to_subpixel'
 ]

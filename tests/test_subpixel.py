@@ -1,0 +1,98 @@
+"""Transposed convs as a conv and a pixel shuffle
+(``selecsls_mm.deploy.subpixel``): equal to torch's own transposed conv,
+applied to the pose heads, and integer end to end in ONNX Runtime's int8
+graph (the reason it exists)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from selecsls_mm.deploy import export_module
+from selecsls_mm.deploy.quantize import quantize_onnx
+from selecsls_mm.deploy.subpixel import (SubPixelConvTranspose2d,
+                                         deconvs_to_subpixel, subpixel_weight)
+
+
+@pytest.mark.parametrize('bias', [False, True])
+@pytest.mark.parametrize('size', [(1, 1), (5, 8), (7, 3)])
+def test_equals_torch_transposed_conv(bias, size):
+    torch.manual_seed(0)
+    deconv = nn.ConvTranspose2d(6, 5, 4, stride=2, padding=1, bias=bias)
+    x = torch.randn(2, 6, *size)
+    with torch.no_grad():
+        expected = deconv(x)
+        got = SubPixelConvTranspose2d(deconv)(x)
+    assert got.shape == expected.shape == (2, 5, 2 * size[0], 2 * size[1])
+    assert torch.allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_every_kernel_tap_is_used_once():
+    # kernel 4 over 4 phases: each of the 16 taps lands in exactly one
+    # (phase, 3x3 position); the other 4 * 9 - 16 = 20 positions are zero
+    weight = torch.arange(1., 17.).reshape(1, 1, 4, 4)
+    taps = subpixel_weight(weight).flatten()
+    assert sorted(taps[taps != 0].tolist()) == list(range(1, 17))
+    assert (taps == 0).sum() == 20
+
+
+@pytest.mark.parametrize('deconv, why', [
+    (nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1), 'the rewrite needs'),
+    (nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1, groups=2), 'groups'),
+    (nn.ConvTranspose2d(4, 4, 4, 2, 1, output_padding=1), 'output padding'),
+])
+def test_other_geometries_are_refused_in_one_line(deconv, why):
+    with pytest.raises(ValueError, match=why) as e:
+        SubPixelConvTranspose2d(deconv)
+    assert '\n' not in str(e.value) and 'cannot rewrite' in str(e.value)
+
+
+def test_deconvs_to_subpixel_replaces_what_it_can():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.ConvTranspose2d(3, 4, 4, 2, 1), nn.ReLU(),
+        nn.Sequential(nn.ConvTranspose2d(4, 4, 4, 2, 1, bias=False)),
+        nn.ConvTranspose2d(4, 2, 3, 2, 1))  # another geometry: kept
+    x = torch.randn(1, 3, 5, 6)
+    with torch.no_grad():
+        before = model(x)
+        assert deconvs_to_subpixel(model) == 2
+        after = model(x)
+    assert isinstance(model[0], SubPixelConvTranspose2d)
+    assert isinstance(model[2][0], SubPixelConvTranspose2d)
+    assert type(model[3]) is nn.ConvTranspose2d
+    assert torch.allclose(before, after, atol=1e-5, rtol=0)
+
+
+def _optimised_op_types(path, tmp_path):
+    """Node types of the graph ONNX Runtime's CPU provider actually runs."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / 'optimised.onnx')
+    ort.InferenceSession(
+        str(path), options, providers=['CPUExecutionProvider'])
+    import onnx
+    return [n.op_type for n in onnx.load(options.optimized_model_filepath)
+            .graph.node]
+
+
+@pytest.mark.parametrize('rewrite', [False, True])
+def test_int8_graph_runs_upsampling_in_integers(rewrite, tmp_path):
+    pytest.importorskip('onnxruntime')
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(8, 8, 4, 2, 1), nn.ReLU(),
+        nn.Conv2d(8, 4, 3, padding=1)).eval()
+    if rewrite:
+        assert deconvs_to_subpixel(model) == 1
+    fp32, int8 = tmp_path / 'fp32.onnx', tmp_path / 'int8.onnx'
+    x = torch.randn(1, 3, 8, 8)
+    export_module(model, x, str(fp32), ['maps'])
+    rng = np.random.default_rng(0)
+    quantize_onnx(str(fp32), str(int8),
+                  [rng.standard_normal((4, 3, 8, 8)).astype(np.float32)])
+    ops = _optimised_op_types(int8, tmp_path)
+    # without the rewrite the transposed conv stays in fp32 (the reason
+    # for the rewrite); with it every conv is an integer one
+    assert ('ConvTranspose' in ops) is not rewrite
+    assert ops.count('QLinearConv') == 2 + rewrite
