@@ -71,8 +71,10 @@ def _optimised_op_types(path, tmp_path):
     ort.InferenceSession(
         str(path), options, providers=['CPUExecutionProvider'])
     import onnx
-    return [n.op_type for n in onnx.load(options.optimized_model_filepath)
-            .graph.node]
+    return [
+        n.op_type
+        for n in onnx.load(options.optimized_model_filepath).graph.node
+    ]
 
 
 @pytest.mark.parametrize('rewrite', [False, True])
@@ -89,8 +91,9 @@ def test_int8_graph_runs_upsampling_in_integers(rewrite, tmp_path):
     x = torch.randn(1, 3, 8, 8)
     export_module(model, x, str(fp32), ['maps'])
     rng = np.random.default_rng(0)
-    quantize_onnx(str(fp32), str(int8),
-                  [rng.standard_normal((4, 3, 8, 8)).astype(np.float32)])
+    quantize_onnx(
+        str(fp32), str(int8),
+        [rng.standard_normal((4, 3, 8, 8)).astype(np.float32)])
     ops = _optimised_op_types(int8, tmp_path)
     # without the rewrite the transposed conv stays in fp32 (the reason
     # for the rewrite); with it every conv is an integer one

@@ -106,9 +106,9 @@ def build_stage1_networks(configs: Dict[str, str],
         same input), ``folding`` (how its BN was folded) and ``macs``
         (multiply-accumulates of the eager model, per image).
     """
+    from ..deploy.subpixel import deconvs_to_subpixel
     from ..utils.cli import error_message
     from ..utils.compare import max_rel_diff
-    from ..deploy.subpixel import deconvs_to_subpixel
     from ..utils.complexity import count_macs
     from .pose_peers import build_pose_model
     from .pose_runtimes import PoseNetwork

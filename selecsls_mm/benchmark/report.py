@@ -265,8 +265,8 @@ def pose3d_report(result: dict) -> str:
         if FORMS[r['form']][0]:
             folding.setdefault(r['model'], {})[r['folding']] = 0
     if folding:
-        lines.append('BN folding: ' + '; '.join(
-            f"{k}: {' / '.join(v)}" for k, v in folding.items()))
+        lines.append('BN folding: ' + '; '.join(f"{k}: {' / '.join(v)}"
+                                                for k, v in folding.items()))
     for label, why in result.get('skipped', {}).items():
         lines.append(f'not timed: {label}: {why}')
     people, limit = TARGETS['decode_ms']

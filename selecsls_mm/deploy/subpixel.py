@@ -95,8 +95,8 @@ def deconvs_to_subpixel(module: nn.Module) -> int:
     replaced = 0
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.ConvTranspose2d) and not _unsupported(
-                    child):
+            if isinstance(child,
+                          nn.ConvTranspose2d) and not _unsupported(child):
                 setattr(parent, name, SubPixelConvTranspose2d(child))
                 replaced += 1
     return replaced
