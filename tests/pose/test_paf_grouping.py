@@ -100,6 +100,57 @@ def test_without_subpixel_the_upsampled_grid_is_kept():
     np.testing.assert_allclose(coords[0], (10.25, 7.75))
 
 
+def random_bumps(seed, size=(10, 13), count=14):
+    """Two channels of Gaussians of random height, width and place (many
+    close together and on the borders): the max over them."""
+    rng = np.random.default_rng(seed)
+    H, W = size
+    ys, xs = np.mgrid[:H, :W]
+    maps = np.zeros((2, H, W), np.float32)
+    for k in range(2):
+        for _ in range(count):
+            x, y = rng.uniform(-0.5, [W - 0.5, H - 0.5])
+            height, sigma = rng.uniform(0.3, 1.), rng.uniform(0.8, 1.6)
+            g = height * np.exp(-((xs - x)**2 + (ys - y)**2) / (2 * sigma**2))
+            maps[k] = np.maximum(maps[k], g)
+    return maps
+
+
+def test_upsampled_peaks_are_refined_only_on_a_lone_map_maximum():
+    """Each peak of the upsampled search is refined on the original map
+    (score: the map's value at its nearest pixel, position within a pixel
+    of it) exactly when that pixel is the maximum of its 3x3 window (the
+    window clipped at the borders) and no other peak of its type rounds to
+    it; otherwise it keeps the upsampled peak's position and score.
+    Reference: find_peaks on the upsampled maps and scipy's maximum filter,
+    on random crowded maps."""
+    from scipy.ndimage import maximum_filter
+
+    from selecsls_mm.pose.codecs.paf_grouping import find_peaks
+    kept = 0
+    for seed in range(8):
+        maps = random_bumps(seed)
+        K, H, W = maps.shape
+        coords, scores, types = find_peaks_upsampled(maps, 0.05, 3, 30, 2)
+        up_coords, up_scores, up_types = find_peaks(
+            upsample2_cubic(maps), 0.05, 3, 30, True)
+        up_coords = (up_coords + 0.5) / 2 - 0.5
+        np.testing.assert_array_equal(types, up_types)
+        px = np.clip(np.rint(up_coords).astype(int), 0, [W - 1, H - 1])
+        window_max = maps == maximum_filter(
+            maps, size=(1, 3, 3), mode='nearest')
+        pixels = [(t, y, x) for t, (x, y) in zip(types, px)]
+        lone = np.array([pixels.count(p) == 1 for p in pixels])
+        refined = lone & window_max[types, px[:, 1], px[:, 0]]
+        np.testing.assert_array_equal(scores[refined], maps[types, px[:, 1],
+                                                            px[:, 0]][refined])
+        assert (np.abs(coords[refined] - px[refined]) <= 1.).all()
+        np.testing.assert_array_equal(coords[~refined], up_coords[~refined])
+        np.testing.assert_array_equal(scores[~refined], up_scores[~refined])
+        kept += (~refined).sum()
+    assert kept >= 8  # the scenes have both kinds of peaks
+
+
 def test_match_limbs_takes_the_best_pair_first_and_each_end_once():
     """Candidates of one limb type: start/end peak ids and scores. The best
     goes first; a peak already used by this limb type is not used again;
