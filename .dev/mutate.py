@@ -168,6 +168,8 @@ def prepare(work: str, module: str, resume: bool):
     def toml_list(items):
         return '[' + ', '.join(json.dumps(i) for i in items) + ']'
 
+    # timeout_multiplier: a mutant running 8x its tests' time loops forever
+    # (mutmut's default, 30x, spends minutes on each)
     with open(osp.join(work, 'pyproject.toml'), 'w') as f:
         f.write('[tool.mutmut]\n'
                 'source_paths = ["selecsls_mm"]\n'
@@ -178,8 +180,6 @@ def prepare(work: str, module: str, resume: bool):
                 'pytest_add_cli_args = ["-p", "no:cacheprovider", '
                 '"-W", "ignore"]\n'
                 'use_git_change_detection = false\n'
-                # a mutant running 8x its tests' time loops forever (the
-                # default, 30x, spends minutes on each)
                 'timeout_multiplier = 4.0\n')
 
 
