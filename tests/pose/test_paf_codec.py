@@ -662,3 +662,31 @@ def test_batch_decode_with_instance_scores_and_empty_batches(codec):
     assert str(
         info.value) == ('Batch sizes differ: heatmaps (1, 17, 128, 128), pafs '
                         '(2, 38, 128, 128).')
+
+
+def test_greedy_grouping_passes_every_candidate_as_a_spare(monkeypatch):
+    """The greedy grouping keeps single peaks (min_keypoints 1) and gives
+    every valid candidate, by decreasing score (ties in their order), as a
+    spare limb for fragments below ``decode_min_keypoints``."""
+    import selecsls_mm.pose.codecs.part_affinity_field as paf
+    calls = []
+    monkeypatch.setattr(paf, 'assemble_people',
+                        lambda *args, **kwargs: calls.append((args, kwargs)))
+    codec = PartAffinityField(
+        input_size=INPUT_SIZE,
+        heatmap_size=HEATMAP_SIZE,
+        skeleton=COCO_META,
+        decode_grouping='greedy',
+        decode_min_keypoints=2)
+    rng = np.random.default_rng(0)
+    n = 30
+    starts, ends = rng.permutation(n), rng.permutation(n) + n
+    scores = rng.choice([0.4, 0.6, 0.8], n)
+    limbs = rng.integers(0, codec.num_limbs, n)
+    codec._group_greedy(limbs, starts, ends, scores, np.zeros(2 * n, int), 17)
+    (args, kwargs), = calls
+    order = sorted(range(n), key=lambda c: -scores[c])  # stable
+    assert args[4] == 1
+    np.testing.assert_array_equal(args[5], starts[order])
+    np.testing.assert_array_equal(args[6], ends[order])
+    assert kwargs == dict(attach_below=2)

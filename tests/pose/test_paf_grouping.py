@@ -167,3 +167,52 @@ def test_match_limbs_takes_the_best_pair_first_and_each_end_once():
     tie = match_limbs(limbs[:2], starts[:2], ends[:2] * 0 + 2,
                       np.array([0.5, 0.5]), 2, 4)
     assert tie.tolist() == [0]
+
+
+def test_match_limbs_keeps_tied_candidates_in_order_among_many():
+    """Against a reference: Python's stable sort, then greedy matching by
+    hand; scores from three values, so most candidates tie."""
+    rng = np.random.default_rng(0)
+    n = 40
+    limbs, starts, ends = (rng.integers(0, k, n) for k in (3, 6, 6))
+    scores = rng.choice([0.3, 0.5, 0.7], n)
+    used, expected = set(), []
+    for c in sorted(range(n), key=lambda c: -scores[c]):
+        start, end = (limbs[c], 's', starts[c]), (limbs[c], 'e', ends[c])
+        if start not in used and end not in used:
+            used |= {start, end}
+            expected.append(c)
+    accepted = match_limbs(limbs, starts, ends, scores, 3, 6)
+    assert accepted.tolist() == expected
+
+
+def test_match_limbs_of_no_candidates_is_an_empty_index():
+    accepted = match_limbs(*(np.zeros(0, int), ) * 3, np.zeros(0), 2, 4)
+    assert accepted.shape == (0, ) and accepted.dtype == np.intp
+
+
+def test_assemble_people_attaches_small_fragments_only():
+    """Person 0-1-2 (types 0-2) and the three-peak piece 4-5-6 (types 4-6)
+    come from the first pass; peak 3 (type 3) and peak 7 (type 7) are
+    alone. Spare limbs 2-3 and 3-4: peak 3 (one keypoint, below 3) joins
+    the person, but pieces of three or more are not merged; peak 7 stays
+    a person of its own."""
+    from selecsls_mm.pose.codecs.paf_grouping import assemble_people
+    types = np.arange(8)
+    people = assemble_people(
+        np.array([0, 1, 4, 5]),
+        np.array([1, 2, 5, 6]),
+        types,
+        8,
+        spare_starts=np.array([2, 3]),
+        spare_ends=np.array([3, 4]))
+    assert people.dtype == np.intp
+    got = sorted(tuple(p for p in row if p >= 0) for row in people)
+    assert got == [(0, 1, 2, 3), (4, 5, 6), (7, )]
+    assert (people[people >= 0] == types[people[people >= 0]]).all()
+    # without the second pass peak 3 stays alone; min_keypoints drops it
+    alone = assemble_people(
+        np.array([0, 1]), np.array([1, 2]), types[:4], 4, min_keypoints=2)
+    assert alone.tolist() == [[0, 1, 2, -1]]
+    empty = assemble_people(*(np.zeros(0, int), ) * 3, 4)
+    assert empty.shape == (0, 4) and empty.dtype == np.intp
