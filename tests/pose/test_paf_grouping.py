@@ -116,14 +116,16 @@ def random_bumps(seed, size=(10, 13), count=14):
     return maps
 
 
-def test_upsampled_peaks_are_refined_only_on_a_lone_map_maximum():
+@pytest.mark.parametrize('nms_kernel', [3, 1])
+def test_upsampled_peaks_are_refined_only_on_a_lone_map_maximum(nms_kernel):
     """Each peak of the upsampled search is refined on the original map
     (score: the map's value at its nearest pixel, position within a pixel
     of it) exactly when that pixel is the maximum of its 3x3 window (the
     window clipped at the borders) and no other peak of its type rounds to
     it; otherwise it keeps the upsampled peak's position and score.
     Reference: find_peaks on the upsampled maps and scipy's maximum filter,
-    on random crowded maps."""
+    on random crowded maps. (Two peaks near one map pixel need an NMS
+    window of 1 on the upsampled maps: with 3 they are too far apart.)"""
     from scipy.ndimage import maximum_filter
 
     from selecsls_mm.pose.codecs.paf_grouping import find_peaks
@@ -131,9 +133,10 @@ def test_upsampled_peaks_are_refined_only_on_a_lone_map_maximum():
     for seed in range(8):
         maps = random_bumps(seed)
         K, H, W = maps.shape
-        coords, scores, types = find_peaks_upsampled(maps, 0.05, 3, 30, 2)
+        coords, scores, types = find_peaks_upsampled(maps, 0.05, nms_kernel,
+                                                     30, 2)
         up_coords, up_scores, up_types = find_peaks(
-            upsample2_cubic(maps), 0.05, 3, 30, True)
+            upsample2_cubic(maps), 0.05, nms_kernel, 30, True)
         up_coords = (up_coords + 0.5) / 2 - 0.5
         np.testing.assert_array_equal(types, up_types)
         px = np.clip(np.rint(up_coords).astype(int), 0, [W - 1, H - 1])
