@@ -100,16 +100,17 @@ def test_without_subpixel_the_upsampled_grid_is_kept():
     np.testing.assert_allclose(coords[0], (10.25, 7.75))
 
 
-def random_bumps(seed, size=(10, 13), count=14):
+def random_bumps(seed, size=(10, 13), count=14, outside=0.5):
     """Two channels of Gaussians of random height, width and place (many
-    close together and on the borders): the max over them."""
+    close together and on the borders, centres up to ``outside`` pixels
+    beyond them): the max over them."""
     rng = np.random.default_rng(seed)
     H, W = size
     ys, xs = np.mgrid[:H, :W]
     maps = np.zeros((2, H, W), np.float32)
     for k in range(2):
         for _ in range(count):
-            x, y = rng.uniform(-0.5, [W - 0.5, H - 0.5])
+            x, y = rng.uniform(-outside, [W - 1 + outside, H - 1 + outside])
             height, sigma = rng.uniform(0.3, 1.), rng.uniform(0.8, 1.6)
             g = height * np.exp(-((xs - x)**2 + (ys - y)**2) / (2 * sigma**2))
             maps[k] = np.maximum(maps[k], g)
@@ -219,3 +220,34 @@ def test_assemble_people_attaches_small_fragments_only():
     assert alone.tolist() == [[0, 1, 2, -1]]
     empty = assemble_people(*(np.zeros(0, int), ) * 3, 4)
     assert empty.shape == (0, 4) and empty.dtype == np.intp
+
+
+def test_single_gaussian_channels_by_its_definition(sigma=1.5):
+    """Against the definition pixel by pixel (the window cut at the map's
+    borders): a channel is single when, around every peak, no pixel
+    exceeds the Gaussian through the peak by more than 5% of its height.
+    Random maps mix lone Gaussians of width 1.5 with close pairs, other
+    widths and border-cut peaks."""
+    from selecsls_mm.pose.codecs.paf_grouping import (find_peaks,
+                                                      single_gaussian_channels)
+    outcomes = set()
+    for seed in range(100):
+        maps = random_bumps(seed, count=4, outside=1.)
+        K, H, W = maps.shape
+        coords, _, types = find_peaks(maps, 0.05, 3, 30, True)
+        expected = np.ones(K, bool)
+        for (x, y), t in zip(coords, types):
+            px, py = np.clip(np.rint([x, y]).astype(int), 0, [W - 1, H - 1])
+
+            def gauss(u, v):
+                return np.exp(-((u - x)**2 + (v - y)**2) / (2 * sigma**2))
+
+            top = maps[t, py, px] / gauss(px, py)
+            for v in range(max(py - 2, 0), min(py + 3, H)):
+                for u in range(max(px - 2, 0), min(px + 3, W)):
+                    if maps[t, v, u] - top * gauss(u, v) > 0.05 * top:
+                        expected[t] = False
+        got = single_gaussian_channels(maps, coords, types, sigma)
+        np.testing.assert_array_equal(got, expected)
+        outcomes |= set(got.tolist())
+    assert outcomes == {True, False}

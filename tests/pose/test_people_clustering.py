@@ -109,3 +109,70 @@ def test_a_shared_peak_needs_evidence_above_its_missing_limbs():
                                         np.array([0.9, 0.9, score]), types,
                                         skeleton, 2.0, 1)
         assert shared[1, 2] == (2 if takes else -1)
+
+
+def naive_clustering(starts, ends, scores, types, skeleton, cost):
+    """The greedy additive edge contraction by its definition: join the
+    two pieces with the largest positive evidence (the valid candidates'
+    ``-log(1 - s)`` between them, minus ``cost`` per skeleton limb between
+    their types without a candidate) and no type in common, until none is
+    left. Quadratic in everything; pieces as sets of peaks."""
+    pieces = [{p} for p in range(len(types))]
+    w = {}
+    for s, e, v in zip(starts, ends, limb_evidence(scores)):
+        w[frozenset((s, e))] = v
+
+    def evidence(a, b):
+        between = [(s, e) for s in a for e in b if frozenset((s, e)) in w]
+        limbs = sum(
+            1 for u, v in skeleton
+            if ({u, v} & {types[p]
+                          for p in a}) and ({u, v}
+                                            & {types[p]
+                                               for p in b}) and (u != v))
+        return sum(w[frozenset(c)] for c in between) - cost * (
+            limbs - len(between))
+
+    while True:
+        best = None
+        for i, a in enumerate(pieces):
+            for b in pieces[i + 1:]:
+                if {types[p] for p in a} & {types[p] for p in b}:
+                    continue
+                if not any(frozenset((s, e)) in w for s in a for e in b):
+                    continue
+                e = evidence(a, b)
+                if e > 0 and (best is None or e > best[0]):
+                    best = (e, a, b)
+        if best is None:
+            return sorted(tuple(sorted(p)) for p in pieces)
+        _, a, b = best
+        pieces.remove(b)
+        a |= b
+
+
+def test_clustering_equals_its_definition_on_random_candidates():
+    """Against :func:`naive_clustering` on random candidate graphs
+    (continuous scores, so no ties; some scores and costs exactly 0)."""
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        k = int(rng.integers(3, 6))
+        skeleton = [(u, v) for u in range(k) for v in range(u + 1, k)
+                    if rng.random() < 0.6]
+        types = rng.integers(0, k, int(rng.integers(4, 14))).tolist()
+        cands = [
+            (s, e) for s in range(len(types))
+            for e in range(s + 1, len(types))
+            if (min(types[s], types[e]),
+                max(types[s], types[e])) in skeleton and rng.random() < 0.5
+        ]
+        if not cands:
+            continue
+        scores = rng.uniform(0.05, 0.99, len(cands))
+        scores[rng.random(len(cands)) < 0.1] = 0.
+        cost = 0. if rng.random() < 0.2 else float(rng.uniform(0.3, 3.))
+        starts, ends = (np.array(c) for c in zip(*cands))
+        people = cluster_people(starts, ends, scores, np.array(types),
+                                skeleton, k, cost)
+        assert groups(people) == naive_clustering(starts, ends, scores, types,
+                                                  skeleton, cost)
