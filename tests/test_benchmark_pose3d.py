@@ -89,12 +89,16 @@ def test_int8_form_upsamples_with_sub_pixel_convs():
     pytest.importorskip('onnxruntime')
     settings = BenchmarkSettings(torch.device('cpu'))
     networks = pose3d.build_stage1_networks({'3d': pose3d.CONFIG_3D}, settings,
-                                            (64, 64), ('int8', ))
-    int8 = networks['3d', 'int8']
+                                            (64, 64), ('int8', 'int8-deconv'))
+    int8, deconv = networks['3d', 'int8'], networks['3d', 'int8-deconv']
     # both heads' transposed convs (2D and 3D branch), which ONNX Runtime
-    # could not run in int8
+    # could not run in int8; 'int8-deconv' keeps them
     assert int8['folding'].endswith('2 transposed convs as sub-pixel convs')
+    assert deconv['folding'].endswith('0 BN left')
     assert 1e-4 < int8['max_rel_diff'] < 0.2  # quantized, still the network
+    # MACs of each form as run: per 256 -> 192 upsampling of a 4x4 map, a
+    # 3x3 conv to 4 x 192 channels instead of 4x4 taps to 192
+    assert int8['macs'] - deconv['macs'] == 2 * 16 * (9 * 4 - 16) * 256 * 192
 
 
 def test_decode_3d_on_held_out_scenes(monkeypatch):

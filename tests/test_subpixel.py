@@ -95,7 +95,59 @@ def test_int8_graph_runs_upsampling_in_integers(rewrite, tmp_path):
         str(fp32), str(int8),
         [rng.standard_normal((4, 3, 8, 8)).astype(np.float32)])
     ops = _optimised_op_types(int8, tmp_path)
-    # without the rewrite the transposed conv stays in fp32 (the reason
-    # for the rewrite); with it every conv is an integer one
-    assert ('ConvTranspose' in ops) is not rewrite
-    assert ops.count('QLinearConv') == 2 + rewrite
+    if not rewrite:
+        # the reason for the rewrite: the transposed conv stays in fp32
+        if 'ConvTranspose' not in ops:
+            pytest.skip('this onnxruntime runs ConvTranspose in int8: the '
+                        'sub-pixel rewrite may no longer be needed')
+        assert ops.count('QLinearConv') == 2
+        return
+    assert 'ConvTranspose' not in ops and ops.count('QLinearConv') == 3
+
+
+def test_a_shared_deconv_stays_shared_and_a_subclass_is_left_alone():
+
+    class Doubled(nn.ConvTranspose2d):
+
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    torch.manual_seed(0)
+    shared = nn.ConvTranspose2d(2, 2, 4, 2, 1)
+    model = nn.ModuleDict(
+        dict(
+            a=nn.Sequential(shared, nn.ReLU(), shared),
+            b=nn.ModuleList([shared, Doubled(2, 2, 4, 2, 1)])))
+    assert deconvs_to_subpixel(model) == 1
+    new = model['a'][0]
+    assert isinstance(new, SubPixelConvTranspose2d)
+    assert model['a'][2] is new and model['b'][0] is new
+    assert type(model['b'][1]) is Doubled
+    with pytest.raises(ValueError, match='pass the module that holds'):
+        deconvs_to_subpixel(shared)
+    with pytest.raises(ValueError, match='not an nn.ConvTranspose2d'):
+        SubPixelConvTranspose2d(nn.Conv2d(2, 2, 4, 2, 1))
+
+
+def test_dtype_grad_and_mode_are_kept():
+    deconv = nn.ConvTranspose2d(3, 2, 4, 2, 1).double().eval()
+    deconv.weight.requires_grad_(False)
+    sub = SubPixelConvTranspose2d(deconv)
+    assert sub.conv.weight.dtype == torch.float64 and not sub.training
+    assert not sub.conv.weight.requires_grad and sub.conv.bias.requires_grad
+    x = torch.randn(1, 3, 4, 5, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(sub(x), deconv(x), atol=1e-12, rtol=0)
+
+
+def test_mmcvs_deconv_wrapper_is_rewritten():
+    # the pose heads build their upsampling through mmcv's registry
+    from mmcv.cnn import build_upsample_layer
+    model = nn.Sequential(
+        build_upsample_layer(
+            dict(type='deconv'), 3, 2, 4, stride=2, padding=1))
+    x = torch.randn(1, 3, 5, 4)
+    with torch.no_grad():
+        before = model(x)
+        assert deconvs_to_subpixel(model) == 1
+        assert torch.allclose(model(x), before, atol=1e-5, rtol=0)

@@ -30,7 +30,7 @@ DEFAULT_MODELS = [
 DEFAULT_BASELINES = ['mmpretrain:ResNet-50', 'timm:selecsls60']
 # selecsls_mm.benchmark.RUNTIMES and .pose3d.FORMS (a test keeps them equal)
 RUNTIMES = ('eager', 'jit', 'compile', 'onnxruntime', 'onnxruntime-int8')
-POSE3D_FORMS = ('eager', 'folded', 'int8')
+POSE3D_FORMS = ('eager', 'folded', 'int8', 'int8-deconv')
 SPEC_HELP = ('a SelecSLS arch ("selecsls60", "selecsls42b", ...), '
              '"timm:NAME", "mmpretrain:TYPE[-ARG]" (e.g. '
              '"mmpretrain:ResNet-50") or a backbone config dict; append '
@@ -200,8 +200,10 @@ def parse_args(argv=None):
         help='only XNect in 3D, stage by stage: the Stage I network of the '
         '3D config against the 2D one at --pose-size (default 512x320) in '
         'these forms (default: all; folded: BN folded, int8: ONNX Runtime '
-        'int8), the 3D decoder, Stages II and III per person (10 x --iters '
-        'frames) and a real-time frame of 5 people (docs/benchmark.md)')
+        'int8 with the upsampling as sub-pixel convs, int8-deconv: with '
+        'its transposed convs, which run in fp32), the 3D decoder, '
+        'Stages II and III per person (10 x --iters frames) and a '
+        'real-time frame of 5 people (docs/benchmark.md)')
     p.add_argument(
         '--json',
         metavar='PATH',

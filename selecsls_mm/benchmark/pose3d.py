@@ -27,12 +27,16 @@ from .timing import paired_ratio, summarize, time_interleaved
 CONFIG_2D = 'configs/pose/xnect-paf_selecsls60_8xb32-140e_coco-512x320.py'
 CONFIG_3D = ('configs/pose3d/'
              'xnect3d_selecsls60_8xb32-140e_muco-coco-512x320.py')
-# Stage I forms, every model alike: name -> (fold BN, runtime, description)
+# Stage I forms, every model alike: name -> (fold BN, runtime, description,
+# transposed convs as sub-pixel convs). ONNX Runtime has no int8 transposed
+# conv; 'int8-deconv' keeps them (in fp32) to show what the rewrite saves.
 FORMS = {
-    'eager': (False, 'eager', 'eager'),
-    'folded': (True, 'eager', 'eager, BN folded'),
+    'eager': (False, 'eager', 'eager', False),
+    'folded': (True, 'eager', 'eager, BN folded', False),
     'int8': (True, 'onnxruntime-int8',
-             'ONNX Runtime int8, BN folded, sub-pixel upsampling'),
+             'ONNX Runtime int8, BN folded, sub-pixel upsampling', True),
+    'int8-deconv': (True, 'onnxruntime-int8',
+                    'ONNX Runtime int8, BN folded, transposed convs', False),
 }
 REAL_TIME_FORM = 'int8'
 # Issues 15 and 16: the 3D branch adds <= 30% to the network; decode of 10
@@ -103,8 +107,9 @@ def build_stage1_networks(configs: Dict[str, str],
     Returns:
         dict: (label, form) -> ``run`` (zero-argument forward),
         ``max_rel_diff`` (its outputs vs the unfolded eager model's on the
-        same input), ``folding`` (how its BN was folded) and ``macs``
-        (multiply-accumulates of the eager model, per image).
+        same input), ``folding`` (how its BN was folded, and the
+        transposed convs rewritten) and ``macs`` (multiply-accumulates of
+        the network in that form, per image).
     """
     from ..deploy.subpixel import deconvs_to_subpixel
     from ..utils.cli import error_message
@@ -112,8 +117,7 @@ def build_stage1_networks(configs: Dict[str, str],
     from ..utils.complexity import count_macs
     from .pose_peers import build_pose_model
     from .pose_runtimes import PoseNetwork
-    from .runtimes import (QUANTIZED_RUNTIMES, as_tensors, check_runtime,
-                           prepare_forward)
+    from .runtimes import as_tensors, check_runtime, prepare_forward
     unknown = [f for f in forms if f not in FORMS]
     if unknown:
         raise ValueError(f'unknown Stage I form(s) {unknown}; choose from '
@@ -126,9 +130,8 @@ def build_stage1_networks(configs: Dict[str, str],
         eager = settings.place(PoseNetwork(copy.deepcopy(built)).eval())
         with torch.inference_mode():
             reference = as_tensors(eager(x))
-        macs = count_macs(eager, x)
         for form in forms:
-            fold, runtime, _ = FORMS[form]
+            fold, runtime, _, subpixel = FORMS[form]
             try:
                 check_runtime(runtime, settings)
             except (ImportError, ValueError) as e:
@@ -137,11 +140,11 @@ def build_stage1_networks(configs: Dict[str, str],
                 continue
             model = copy.deepcopy(built)
             folding = fold_pose_model(model) if fold else 'not folded'
-            if runtime in QUANTIZED_RUNTIMES:
-                # ONNX Runtime has no int8 transposed conv
+            if subpixel:
                 folding += (f'; {deconvs_to_subpixel(model.head)} '
                             'transposed convs as sub-pixel convs')
             network = settings.place(PoseNetwork(model).eval())
+            macs = count_macs(network, x)  # the sub-pixel convs do more
             prepared = prepare_forward(network, x, settings, runtime)
             with torch.inference_mode():  # vs the unfolded eager model
                 diff = max_rel_diff(reference, as_tensors(prepared.run()))

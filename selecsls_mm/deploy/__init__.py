@@ -1,8 +1,9 @@
 # Copyright (c) selecsls-mm contributors. Licensed under the MIT license.
 """Inference-only forms of SelecSLS: channel pruning, the deploy checkpoint
-and its config, ONNX export and int8 quantization (with transposed convs
-rewritten as sub-pixel convs, which quantize) (``onnx``/``onnxruntime``
-are imported only when used). BN folding lives with the model
+and its config, ONNX export and int8 quantization (``onnx``/``onnxruntime``
+are imported only when used), and the rewrite of transposed convs as
+sub-pixel convs, to apply before an int8 export (ONNX Runtime runs
+transposed convs in fp32). BN folding lives with the model
 (:mod:`selecsls_mm.models.utils`), model building and checkpoint loading in
 :mod:`selecsls_mm.utils`."""
 from .deploy_checkpoint import deploy_checkpoint, format_deploy_report

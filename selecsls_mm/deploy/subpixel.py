@@ -6,12 +6,12 @@ graph each ``ConvTranspose`` runs in fp32 between a dequantize and a
 quantize, and the pose heads' upsampling became the largest fp32 part of
 the int8 networks. A transposed conv of kernel 4, stride 2 and padding 1
 computes each of its four output phases (even/odd row, even/odd column)
-from a 2x2 window of the input, so it equals a 3x3 conv with four times
-the output channels (the phases' windows, zero where a phase does not
-reach) followed by ``pixel_shuffle(2)``. That conv quantizes like any
-other; the price is 9/4 of the arithmetic, in int8.
+from a 2x2 window of the input, so it equals (up to float rounding) a 3x3
+conv with four times the output channels (the phases' windows, zero where
+a phase does not reach) followed by ``pixel_shuffle(2)``. That conv
+quantizes like any other; the price is 9/4 of the arithmetic, in int8.
 """
-from typing import Tuple
+from typing import Dict, Tuple
 
 import torch
 import torch.nn as nn
@@ -24,9 +24,13 @@ SUBPIXEL_GEOMETRY = ((4, 4), (2, 2), (1, 1))
 class SubPixelConvTranspose2d(nn.Module):
     """A 3x3 conv and ``pixel_shuffle(2)`` equal to one transposed conv.
 
+    The conv takes the transposed conv's weights, dtype, device,
+    ``requires_grad`` and training mode.
+
     Args:
         deconv (nn.ConvTranspose2d): Kernel 4, stride 2, padding 1, no
-            groups, dilation or output padding. Its weights are copied.
+            groups, dilation or output padding; torch's class or mmcv's
+            wrapper, not another subclass.
     """
 
     def __init__(self, deconv: nn.ConvTranspose2d) -> None:
@@ -35,31 +39,52 @@ class SubPixelConvTranspose2d(nn.Module):
         if reason:
             raise ValueError(f'cannot rewrite {deconv} as a sub-pixel conv: '
                              f'{reason}')
+        weight = deconv.weight
         self.conv = nn.Conv2d(
             deconv.in_channels,
             4 * deconv.out_channels,
             3,
             padding=1,
-            bias=deconv.bias is not None)
+            bias=deconv.bias is not None,
+            device=weight.device,
+            dtype=weight.dtype)
         with torch.no_grad():
-            self.conv.weight.copy_(subpixel_weight(deconv.weight))
+            self.conv.weight.copy_(subpixel_weight(weight))
             if deconv.bias is not None:
                 # channel o * 4 + phase: every phase of o has o's bias
                 self.conv.bias.copy_(deconv.bias.repeat_interleave(4))
+        for new, old in zip(self.conv.parameters(), deconv.parameters()):
+            new.requires_grad_(old.requires_grad)
+        self.train(deconv.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.pixel_shuffle(self.conv(x), 2)
 
 
-def _unsupported(deconv: nn.ConvTranspose2d) -> str:
+def _plain_deconv_types() -> tuple:
+    """torch's transposed conv and mmcv's wrapper of it (which differs
+    only for empty inputs): subclasses that compute the same."""
+    try:
+        from mmcv.cnn.bricks.wrappers import ConvTranspose2d
+    except ImportError:
+        return (nn.ConvTranspose2d, )
+    return (nn.ConvTranspose2d, ConvTranspose2d)
+
+
+def _unsupported(deconv: nn.Module) -> str:
     """Why ``deconv`` cannot be rewritten ('' if it can)."""
+    if type(deconv) not in _plain_deconv_types():
+        return (f'it is a {type(deconv).__name__}, not an '
+                'nn.ConvTranspose2d (a subclass may compute otherwise)')
     geometry = (deconv.kernel_size, deconv.stride, deconv.padding)
     if geometry != SUBPIXEL_GEOMETRY:
         return (f'kernel, stride and padding are {geometry}, the rewrite '
                 f'needs {SUBPIXEL_GEOMETRY}')
     if deconv.groups != 1 or deconv.dilation != (1, 1) or any(
             deconv.output_padding):
-        return 'groups, dilation and output padding must be the defaults'
+        return (f'groups {deconv.groups}, dilation {deconv.dilation} and '
+                f'output padding {deconv.output_padding}; the rewrite needs '
+                '1, (1, 1) and (0, 0)')
     return ''
 
 
@@ -89,14 +114,24 @@ def _taps(phase: int) -> Tuple[Tuple[int, int], ...]:
 
 
 def deconvs_to_subpixel(module: nn.Module) -> int:
-    """Replace, in place, every transposed conv under ``module`` that
-    :class:`SubPixelConvTranspose2d` can express; returns how many. Others
-    are left as they are."""
-    replaced = 0
+    """Replace, in place, every transposed conv held by ``module`` or its
+    submodules that :class:`SubPixelConvTranspose2d` can express; returns
+    how many distinct ones. Others are left as they are; a transposed conv
+    used in several places is replaced by one shared module.
+
+    Raises:
+        ValueError: ``module`` is itself a transposed conv (there is no
+            parent to put the replacement in: pass the module holding it).
+    """
+    if isinstance(module, nn.ConvTranspose2d):
+        raise ValueError('deconvs_to_subpixel replaces the transposed convs '
+                         'a module holds; pass the module that holds this '
+                         'one, or build SubPixelConvTranspose2d(it)')
+    replaced: Dict[int, nn.Module] = {}
     for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child,
-                          nn.ConvTranspose2d) and not _unsupported(child):
-                setattr(parent, name, SubPixelConvTranspose2d(child))
-                replaced += 1
-    return replaced
+        for name, child in list(parent._modules.items()):
+            if child is not None and not _unsupported(child):
+                if id(child) not in replaced:
+                    replaced[id(child)] = SubPixelConvTranspose2d(child)
+                parent._modules[name] = replaced[id(child)]
+    return len(replaced)

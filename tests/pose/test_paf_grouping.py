@@ -130,7 +130,7 @@ def test_upsampled_peaks_are_refined_only_on_a_lone_map_maximum(nms_kernel):
     from scipy.ndimage import maximum_filter
 
     from selecsls_mm.pose.codecs.paf_grouping import find_peaks
-    kept = 0
+    kept = lone_max = 0
     for seed in range(8):
         maps = random_bumps(seed)
         K, H, W = maps.shape
@@ -152,7 +152,8 @@ def test_upsampled_peaks_are_refined_only_on_a_lone_map_maximum(nms_kernel):
         np.testing.assert_array_equal(coords[~refined], up_coords[~refined])
         np.testing.assert_array_equal(scores[~refined], up_scores[~refined])
         kept += (~refined).sum()
-    assert kept >= 8  # the scenes have both kinds of peaks
+        lone_max += refined.sum()
+    assert kept >= 8 and lone_max >= 8  # both kinds of peaks
 
 
 def test_match_limbs_takes_the_best_pair_first_and_each_end_once():

@@ -56,6 +56,19 @@ def test_a_missing_limb_counts_against_a_join():
     assert groups(weak) == [(0, 1), (2, )]  # log(5) = 1.6 < cost 2
 
 
+def test_evidence_lowered_by_a_join_is_queued_again():
+    # four types, every pair a limb; peak 0 (type 0) has limbs to peaks
+    # 2 (type 1, score .91), 3 (type 2, .82) and 1 (type 3, .81); cost .5.
+    # Peak 2 joins first; peak 1 is queued at log(1/.19) + .5 - 2 * .5 =
+    # 1.16 (two limbs between {0, 1} and {3}), peak 3 at 1.22 joins next,
+    # which lowers peak 1's evidence to 1.66 + .5 - 3 * .5 = 0.66: still
+    # positive, so it is queued again and joins
+    people = cluster([(0, 1, 0.81), (0, 2, 0.91), (0, 3, 0.82)], [0, 3, 1, 2],
+                     skeleton=[(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)],
+                     cost=0.5)
+    assert groups(people) == [(0, 1, 2, 3)]
+
+
 def test_equal_evidence_goes_to_the_earlier_candidate():
     # peak 0 (type 0) has equally good limbs to twenty type-1 peaks; limbs
     # of other scores between other peaks are shuffled in, so that sorting
