@@ -4,7 +4,7 @@
 # clips, training cameras) with a simulated Stage I read-out: 30% of the
 # keypoints missing (whole limbs, frame cuts, single drops), 2D noise, read
 # noise and outlier reads. Tested on the held-out clips and cameras.
-# CPU, about 25 minutes:
+# CPU, about 30 minutes:
 #   python tools/train.py configs/pose3d/xnect-stage2_mlp_motion.py
 #   python tools/test.py configs/pose3d/xnect-stage2_mlp_motion.py \
 #       work_dirs/xnect-stage2_mlp_motion/epoch_30.pth
