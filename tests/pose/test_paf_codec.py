@@ -331,16 +331,60 @@ def test_decode_empty_image(codec):
     assert inst.shape == (0, )
 
 
+def _error(call, *args):
+    with pytest.raises(ValueError) as info:
+        call(*args)
+    return str(info.value)
+
+
 def test_decode_rejects_mismatched_inputs(codec):
+    """Each bad input is one whole line naming the shapes."""
     heatmaps = np.zeros((17, 128, 128), np.float32)
-    with pytest.raises(ValueError, match='same spatial size'):
-        codec.decode(heatmaps, np.zeros((38, 64, 64), np.float32))
-    with pytest.raises(ValueError, match='channels'):
-        codec.decode(heatmaps, np.zeros((36, 128, 128), np.float32))
-    with pytest.raises(ValueError, match='keypoints'):
-        codec.decode(heatmaps[:10], np.zeros((38, 128, 128), np.float32))
-    with pytest.raises(ValueError, match='keypoints'):
-        codec.encode(np.zeros((1, 5, 2)))
+    pafs = np.zeros((38, 128, 128), np.float32)
+    assert _error(codec.decode, heatmaps, pafs[:, :64, :64]) == (
+        'heatmaps (17, 128, 128) and pafs (38, 64, 64) must have the same '
+        'spatial size (H, W).')
+    assert _error(
+        codec.decode, heatmaps,
+        pafs[:36]) == ('pafs has 36 channels, expected 2 * 19 limbs = 38.')
+    assert _error(
+        codec.decode, heatmaps[:10],
+        pafs) == ('heatmaps has 10 keypoints but the skeleton needs 17.')
+    for bad in ((heatmaps[None], pafs[None]), (heatmaps, pafs[None])):
+        assert _error(codec.decode, *bad) == (
+            'decode expects heatmaps (K, H, W) and pafs (2L, H, W) of one '
+            f'image, got {bad[0].shape} and {bad[1].shape}; use '
+            'batch_decode for batches.')
+    assert _error(codec.encode, np.zeros(
+        (1, 5, 2))) == ('keypoints has 5 keypoints but the skeleton needs 17.')
+    for shape in ((1, 17), (1, 17, 1)):
+        assert _error(codec.encode, np.zeros(shape)) == (
+            f'keypoints must have shape (N, K, D>=2), got {shape}.')
+    # a skeleton of plain pairs knows only the smallest K it can take
+    pairs = PartAffinityField(
+        input_size=(64, 64), heatmap_size=(16, 16), skeleton=[[0, 1], [1, 2]])
+    assert _error(pairs.decode, np.zeros((2, 16, 16)), np.zeros(
+        (4, 16, 16))) == ('heatmaps has 2 keypoints but the skeleton needs at '
+                          'least 3.')
+
+
+def test_decode_and_encode_return_float32(codec):
+    rng = np.random.default_rng(0)
+    keypoints = rng.uniform(100, 400, (2, 17, 2))  # float64 in
+    encoded = codec.encode(keypoints, np.ones((2, 17)))
+    assert encoded['heatmaps'].dtype == encoded['pafs'].dtype == np.float32
+    out = codec.decode(
+        encoded['heatmaps'].astype(np.float64),
+        encoded['pafs'].astype(np.float64),
+        return_instance_scores=True)
+    assert len(out[0]) == 2
+    assert all(o.dtype == np.float32 for o in out)
+    empty = codec.decode(
+        np.zeros_like(encoded['heatmaps']),
+        encoded['pafs'],
+        return_instance_scores=True)
+    assert [o.shape[0] for o in empty] == [0, 0, 0]
+    assert all(o.dtype == np.float32 for o in empty)
 
 
 def test_round_trip_recovers_keypoints(codec):

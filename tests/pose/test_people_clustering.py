@@ -103,6 +103,12 @@ def test_a_person_takes_a_peak_it_shares_with_another():
                                     2.0, 1)
     assert shared.tolist() == [[0, 1, 2], [-1, 3, 2]]
     assert people.tolist() == [[0, 1, 2], [-1, 3, -1]]  # input untouched
+    # the same with the peaks renumbered: the second person's own peak is
+    # peak 0 (a valid index, not a missing one)
+    shared = share_coincident_peaks(
+        np.array([[1, 2, 3], [-1, 0, -1]]), np.array([1, 2, 0]),
+        np.array([2, 3, 3]), scores, np.array([1, 0, 1, 2]), CHAIN, 2.0, 1)
+    assert shared.tolist() == [[1, 2, 3], [-1, 0, 3]]
     # below min_keypoints a person takes nothing
     kept = share_coincident_peaks(people, starts, ends, scores, types, CHAIN,
                                   2.0, 2)
@@ -111,17 +117,20 @@ def test_a_person_takes_a_peak_it_shares_with_another():
 
 def test_a_shared_peak_needs_evidence_above_its_missing_limbs():
     # limbs 0 - 2 and 1 - 2: the second person (peaks 3, 4) reaches the
-    # shared type-2 peak 2 by one limb only; the other counts as missing
+    # shared type-2 peak 2 by one limb only; the other counts as missing.
+    # An empty row first (below min_keypoints) is passed over.
     skeleton = [(0, 2), (1, 2)]
     types = np.array([0, 1, 2, 0, 1])
-    people = np.array([[0, 1, 2], [3, 4, -1]])
+    people = np.array([[-1, -1, -1], [0, 1, 2], [3, 4, -1]])
     starts, ends = np.array([0, 1, 3]), np.array([2, 2, 2])
-    for score, takes in ((0.99, True), (0.5, False)):
-        # evidence log(100) = 4.6 or log(2) = 0.7, minus the cost 2.0
+    # evidence -log(1 - s) minus the cost 2.0: 4.6, 0.3, -0.4, -1.3
+    for score, takes in ((0.99, True), (0.9, True), (0.8, False), (0.5,
+                                                                   False)):
         shared = share_coincident_peaks(people, starts, ends,
                                         np.array([0.9, 0.9, score]), types,
                                         skeleton, 2.0, 1)
-        assert shared[1, 2] == (2 if takes else -1)
+        assert shared[2, 2] == (2 if takes else -1), score
+        assert (shared[:2] == people[:2]).all()
 
 
 def naive_clustering(starts, ends, scores, types, skeleton, cost):
