@@ -82,7 +82,8 @@ MODULES: Dict[str, dict] = {
         tests=[
             'tests/pose/test_paf_codec.py', 'tests/pose/test_paf_grouping.py',
             'tests/pose/test_people_clustering.py',
-            'tests/pose/test_paf_overlap.py', '-m', 'not slow'
+            'tests/pose/test_paf_targets.py', 'tests/pose/test_paf_overlap.py',
+            '-m', 'not slow'
         ]),
     'pose/heads':
     dict(
