@@ -252,3 +252,74 @@ def test_single_gaussian_channels_by_its_definition(sigma=1.5):
         np.testing.assert_array_equal(got, expected)
         outcomes |= set(got.tolist())
     assert outcomes == {True, False}
+
+
+def naive_limb_scores(pafs, skeleton, coords, types, num_samples, sample_thr,
+                      min_fraction, max_length):
+    """score_limb_candidates by its docstring, one pair at a time (sample
+    positions in float32 as the decoder computes them, so that both round
+    to the same pixels)."""
+    _, H, W = pafs.shape
+    f32 = np.float32
+    kept = {}
+    for limb, (a, b) in enumerate(skeleton):
+        for s in np.nonzero(types == a)[0]:
+            for e in np.nonzero(types == b)[0]:
+                p, q = coords[s].astype(f32), coords[e].astype(f32)
+                d = q - p
+                length = np.sqrt(d[0] * d[0] + d[1] * d[1])
+                if length <= 1e-6:
+                    continue
+                unit = d / length
+                values = []
+                for i in range(num_samples):
+                    t = f32((i + 0.5) / num_samples)
+                    x = int(np.clip(np.rint(p[0] + t * d[0]), 0, W - 1))
+                    y = int(np.clip(np.rint(p[1] + t * d[1]), 0, H - 1))
+                    values.append(pafs[2 * limb, y, x] * unit[0] +
+                                  pafs[2 * limb + 1, y, x] * unit[1])
+                values = np.array(values)
+                score = values.mean() + min(0, max_length / length - 1)
+                agree = (values > sample_thr).sum()
+                if agree >= min_fraction * num_samples - 1e-9 and score > 0:
+                    kept[limb, s, e] = score
+    return kept
+
+
+@pytest.mark.parametrize('quantized', [False, True])
+@pytest.mark.parametrize('num_samples, min_fraction', [(10, 0.8), (7, 0.5),
+                                                       (5, 1.0), (10, 0.1)])
+def test_limb_scores_by_definition(num_samples, min_fraction, quantized):
+    """Random fields that mostly agree with random segments (so that many
+    pairs pass and many fail by a few samples), peaks inside, on and up to
+    two pixels beyond the borders. Quantized: peaks on whole pixels and
+    field values in quarters, so that samples and scores hit the
+    thresholds exactly."""
+    from selecsls_mm.pose.codecs.paf_grouping import score_limb_candidates
+    rng = np.random.default_rng(num_samples + 100 * quantized)
+    H, W = 12, 16
+    skeleton = [(0, 1), (1, 2), (0, 2)]
+    passed = 0
+    for _ in range(20):
+        types = rng.integers(0, 3, 9)
+        if quantized:
+            coords = rng.integers([-2, -2], [W + 2, H + 2], (9, 2)) * 1.
+            pafs = rng.choice([-0.5, -0.25, 0., 0.25, 0.5, 1.], (6, H, W))
+        else:
+            coords = rng.uniform([-2, -2], [W + 1, H + 1], (9, 2))
+            pafs = rng.uniform(-0.3, 1., (6, H, W))
+            pafs[1::2] *= rng.choice([-1, 1], (3, 1, 1))
+        pafs = pafs.astype(np.float32)
+        limbs, starts, ends, scores = score_limb_candidates(
+            pafs, skeleton, coords, types, num_samples, 0.25, min_fraction, 8.)
+        got = {
+            (lb, s, e): v
+            for lb, s, e, v in zip(limbs, starts, ends, scores)
+        }
+        expected = naive_limb_scores(pafs, skeleton, coords, types,
+                                     num_samples, 0.25, min_fraction, 8.)
+        assert got.keys() == expected.keys()
+        for key in got:
+            assert got[key] == pytest.approx(expected[key], abs=1e-5)
+        passed += len(got)
+    assert passed >= 1  # some pairs pass, most fail
