@@ -734,3 +734,16 @@ def test_greedy_grouping_passes_every_candidate_as_a_spare(monkeypatch):
     np.testing.assert_array_equal(args[5], starts[order])
     np.testing.assert_array_equal(args[6], ends[order])
     assert kwargs == dict(attach_below=2)
+
+
+def test_decode_takes_tensors_that_require_grad(codec):
+    """A head's raw output (a tensor in the graph) decodes as its numpy
+    copy does."""
+    rng = np.random.default_rng(0)
+    encoded = codec.encode(rng.uniform(100, 400, (2, 17, 2)), np.ones((2, 17)))
+    heatmaps = torch.tensor(encoded['heatmaps'], requires_grad=True)
+    pafs = torch.tensor(encoded['pafs'], requires_grad=True)
+    got = codec.decode(heatmaps * 1, pafs * 1)
+    expected = codec.decode(encoded['heatmaps'], encoded['pafs'])
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)

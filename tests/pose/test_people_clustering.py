@@ -24,9 +24,14 @@ def cluster(candidates, types, skeleton=CHAIN, cost=2.0):
 
 
 def test_limb_evidence_is_minus_log_of_one_minus_score():
+    scores = np.array([-0.5, 0., 0.5, 0.9, 1.], np.float32)
+    got = limb_evidence(scores)
+    # in float64 from the float32 scores (0.9 is 0.89999998 there)
+    assert got.dtype == np.float64
+    expected = -np.log1p(-np.clip(scores.astype(np.float64), 0, 1 - 1e-6))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
     np.testing.assert_allclose(
-        limb_evidence([0., 0.5, 0.9, 1.]),
-        [0., np.log(2), np.log(10), -np.log(1e-6)])
+        got, [0., 0., np.log(2), np.log(10), -np.log(1e-6)], rtol=1e-6)
 
 
 def test_a_weak_limb_joins_and_a_zero_one_does_not():
