@@ -323,3 +323,44 @@ def test_limb_scores_by_definition(num_samples, min_fraction, quantized):
             assert got[key] == pytest.approx(expected[key], abs=1e-5)
         passed += len(got)
     assert passed >= 1  # some pairs pass, most fail
+
+
+def naive_peaks(maps, threshold, nms_kernel, topk):
+    """find_peaks without sub-pixel refinement, by its definition: a pixel
+    above the threshold that is the maximum of the window centred on it
+    (cut at the borders), and the first in raster order among equal
+    maxima there (any earlier candidate of the window, kept or not); per
+    type the topk highest (ties in raster order)."""
+    K, H, W = maps.shape
+    r = nms_kernel // 2
+    peaks = []
+    for k in range(K):
+        cands = []
+        for y in range(H):
+            for x in range(W):
+                v = maps[k, y, x]
+                win = maps[k, max(y - r, 0):y + r + 1, max(x - r, 0):x + r + 1]
+                if v > threshold and v == win.max():
+                    cands.append((y, x, v))
+        # drop a candidate with another candidate earlier (raster order)
+        # in its window, whether or not that one is kept
+        found = [(y, x, v) for i, (y, x, v) in enumerate(cands) if not any(
+            abs(yy - y) <= r and abs(xx - x) <= r for yy, xx, _ in cands[:i])]
+        found.sort(key=lambda p: -p[2])
+        peaks += [(k, y, x, v) for y, x, v in found[:topk]]
+    return peaks
+
+
+@pytest.mark.parametrize('nms_kernel, topk', [(3, 30), (5, 30), (3, 2)])
+def test_find_peaks_by_definition(nms_kernel, topk):
+    """On maps of few distinct values (many plateaus and ties) with a
+    threshold that some pixels equal exactly."""
+    from selecsls_mm.pose.codecs.paf_grouping import find_peaks
+    rng = np.random.default_rng(nms_kernel + topk)
+    for _ in range(10):
+        maps = rng.choice([0., 0.25, 0.5, 0.75, 1.], (3, 9, 11))
+        coords, scores, types = find_peaks(maps, 0.25, nms_kernel, topk, False)
+        assert coords.dtype == np.float64 and scores.dtype == np.float32
+        got = [(k, int(y), int(x), float(v))
+               for k, (x, y), v in zip(types, coords, scores)]
+        assert got == naive_peaks(maps, 0.25, nms_kernel, topk)
