@@ -65,6 +65,70 @@ def test_predict_matches_lift(people):
     np.testing.assert_allclose(one[0], pred[3], rtol=1e-5, atol=1e-3)
 
 
+def test_lift_of_a_training_model_is_eval_and_keeps_it_training(people):
+    _, raw, _ = people
+    model = lifter()
+    expected = model.lift(raw)
+    stats = [
+        m.running_mean.clone() for m in model.modules()
+        if isinstance(m, torch.nn.BatchNorm1d)
+    ]
+    model.train()
+    np.testing.assert_allclose(model.lift(raw), expected, rtol=1e-6)
+    assert model.training and all(m.training for m in model.modules())
+    after = [
+        m.running_mean for m in model.modules()
+        if isinstance(m, torch.nn.BatchNorm1d)
+    ]
+    assert all(torch.equal(a, b) for a, b in zip(stats, after))
+
+
+def _torch_lift(model, raw):
+    with torch.no_grad():
+        return model.eval().forward_pose(model.features(raw)).numpy()
+
+
+@pytest.mark.parametrize('skip', [True, False])
+def test_lift_on_the_cpu_follows_every_change_of_the_weights(people, skip):
+    """lift (numpy on the CPU) against torch's eval-mode forward, after
+    in-place changes, a load_state_dict, a replaced layer and a move."""
+    _, raw, _ = people
+    model = lifter(linear_skip=skip)
+    np.testing.assert_allclose(
+        model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+    before = model.lift(raw)
+    with torch.no_grad():
+        model.net[0].weight.mul_(1.5)
+    model.net[4].running_var.data.mul_(4.)  # bypasses autograd's counters
+    changed = model.lift(raw)
+    assert np.abs(changed - before).max() > 1.
+    np.testing.assert_allclose(
+        changed, _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+    other = lifter(linear_skip=skip)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(1.05)
+    model.load_state_dict(other.state_dict())
+    np.testing.assert_allclose(
+        model.lift(raw), other.lift(raw), rtol=1e-5, atol=1e-3)
+    layer = torch.nn.Linear(160, 256)
+    layer.load_state_dict(model.net[3].state_dict())
+    with torch.no_grad():
+        layer.weight.mul_(0.9)
+    model.net[3] = layer
+    assert np.abs(model.lift(raw) - other.lift(raw)).max() > 1.
+    np.testing.assert_allclose(
+        model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+    model.to(torch.float64).to(torch.float32)  # new tensors
+    with torch.no_grad():
+        model.net[0].weight.mul_(0.5)
+    np.testing.assert_allclose(
+        model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+    model.net[2] = torch.nn.GELU()  # not numpy's: torch runs it
+    np.testing.assert_allclose(
+        model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+
+
 @pytest.mark.parametrize('skip', [True, False])
 def test_losses_are_joint_and_bone_errors_in_metres(people, skip):
     batch, raw, target = people

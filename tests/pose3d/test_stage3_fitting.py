@@ -11,14 +11,14 @@ from scipy.spatial.transform import Rotation
 from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS, load_cameras
 from selecsls_mm.pose3d.fitting import rotations as so3
 from selecsls_mm.pose3d.fitting.fit import (FitWeights, Observations,
-                                            apply_step, linearise, place_root,
-                                            residuals)
+                                            apply_step, initial_rotations,
+                                            linearise, place_root, residuals)
 from selecsls_mm.pose3d.fitting.one_euro import OneEuroFilter
 from selecsls_mm.pose3d.fitting.simulate import (NoiseModel, Placement,
                                                  clip_inputs)
 from selecsls_mm.pose3d.fitting.skeleton import Skeleton
 from selecsls_mm.pose3d.fitting.stage3 import fit_image
-from selecsls_mm.pose3d.fitting.tracking import KeypointTracker
+from selecsls_mm.pose3d.fitting.tracking import KeypointTracker, person_size
 from selecsls_mm.pose3d.motion import load_clip, quaternion_matrix
 
 NO_NOISE = NoiseModel(0., 0., 0., 0.)
@@ -227,6 +227,106 @@ def test_place_root_is_exact():
     pixels = camera.project(joints + root[:, None])
     np.testing.assert_allclose(
         place_root(camera, joints, pixels, np.ones((4, 17))), root, atol=1e-6)
+
+
+@pytest.mark.parametrize('joint_set', ['coco21', 'muco21'])
+def test_forward_kinematics_is_the_chain_of_parents(joint_set):
+    """Batched forward kinematics against its definition, joint by joint
+    down the tree; leaves with a rotation of their own too."""
+    sk = Skeleton(joint_set)
+    rng = np.random.default_rng(11)
+    rot = Rotation.random(
+        2 * sk.num_joints,
+        random_state=12).as_matrix().reshape(2, sk.num_joints, 3, 3)
+    offsets = rng.normal(0., 200., (2, sk.num_joints, 3))
+    offsets[:, sk.root] = 0.
+    glob, pos = np.zeros_like(rot), np.zeros_like(offsets)
+    done = {sk.root}
+    glob[:, sk.root] = rot[:, sk.root]
+    while len(done) < sk.num_joints:
+        for j in range(sk.num_joints):
+            p = sk.parents[j]
+            if j not in done and p in done:
+                glob[:, j] = glob[:, p] @ rot[:, j]
+                pos[:, j] = pos[:, p] + np.einsum('nab,nb->na', glob[:, p],
+                                                  offsets[:, j])
+                done.add(j)
+    got_pos, got_glob = sk.forward(offsets, rot)
+    np.testing.assert_allclose(got_glob, glob, atol=1e-12)
+    np.testing.assert_allclose(got_pos, pos, atol=1e-9)
+    # offsets shared by everyone, (J, 3)
+    np.testing.assert_allclose(
+        sk.forward(offsets[0], rot)[0][1],
+        sk.forward(offsets[[0, 0]], rot)[0][1],
+        atol=1e-9)
+
+
+@pytest.mark.parametrize('joint_set', ['coco21', 'muco21'])
+def test_initial_rotations_do_not_depend_on_the_batch(joint_set):
+    """A batch where only some people have last frame's rotations (solved
+    tree level by tree level) gives what each person gives alone (those
+    with a reference: all joints in two batches)."""
+    sk = Skeleton(joint_set)
+    nj, rng = sk.num_joints, np.random.default_rng(13)
+    offsets = np.broadcast_to(sk.default_offsets(), (3, nj, 3))
+    truth = Rotation.random(
+        3 * nj, random_state=14).as_matrix().reshape(3, nj, 3, 3)
+    targets = sk.forward(offsets, truth)[0] + rng.normal(0., 30., (3, nj, 3))
+    weights = rng.uniform(0.2, 1., (3, nj))
+    weights[1, rng.choice(nj, 5, replace=False)] = 0.
+    reference = sk.forward(
+        offsets, truth @ Rotation.from_rotvec(rng.normal(
+            0., .2, (3 * nj, 3))).as_matrix().reshape(3, nj, 3, 3))[1]
+    has = np.array([True, False, True])
+    batch = initial_rotations(sk, offsets, targets, weights, reference, has)
+    for n in range(3):
+        alone = initial_rotations(sk, offsets[n:n + 1], targets[n:n + 1],
+                                  weights[n:n + 1],
+                                  reference[n:n + 1] if has[n] else None)
+        np.testing.assert_allclose(batch[n], alone[0], atol=1e-9)
+    # the reference decides what the targets leave open: not ignored
+    free = initial_rotations(sk, offsets[:1], targets[:1], weights[:1])
+    assert np.abs(free[0] - batch[0]).max() > 1e-3
+
+
+def test_place_root_is_weighted_least_squares():
+    """Noisy pixels and uneven weights: one pass is the weighted linear
+    least squares of the multiplied-out pinhole equations (numpy's lstsq
+    as the reference)."""
+    rng = np.random.default_rng(15)
+    camera = load_cameras(HELD_OUT_CAMERAS[:1])[0]
+    joints = rng.normal(0, 300, (3, 17, 3))
+    root = np.array([[100., -200., 3000.], [-900., 50., 5000.],
+                     [400., 0., 2500.]])
+    pixels = camera.project(joints + root[:, None]) + rng.normal(
+        0, 5, (3, 17, 2))
+    weights = rng.uniform(0., 1., (3, 17))
+    got = place_root(camera, joints, pixels, weights, iterations=1)
+    for n in range(3):
+        xn = (pixels[n, :, 0] - camera.cx) / camera.fx
+        yn = (pixels[n, :, 1] - camera.cy) / camera.fy
+        one, zero = np.ones(17), np.zeros(17)
+        rows = np.concatenate(
+            [np.stack([one, zero, -xn], 1),
+             np.stack([zero, one, -yn], 1)])
+        rhs = np.concatenate([
+            xn * joints[n, :, 2] - joints[n, :, 0],
+            yn * joints[n, :, 2] - joints[n, :, 1]
+        ])
+        w = np.sqrt(np.concatenate([weights[n], weights[n]]))
+        expected = np.linalg.lstsq(rows * w[:, None], rhs * w, rcond=None)[0]
+        np.testing.assert_allclose(got[n], expected, rtol=1e-6, atol=1e-4)
+        assert np.abs(got[n] - root[n]).max() < 0.05 * root[n, 2]
+
+
+def test_person_size_is_the_box_diagonal_of_valid_keypoints():
+    keypoints = np.array([[[0., 0.], [30., 40.], [500., 500.]],
+                          [[1., 1.], [1., 1.], [9., 9.]],
+                          [[1., 1.], [2., 2.], [3., 3.]]])
+    valid = np.array([[True, True, False], [True, True, False],
+                      [False, False, False]])
+    np.testing.assert_allclose(person_size(keypoints, valid),
+                               [50., 1., 1.])  # at least 1 px
 
 
 def test_estimated_offsets_are_robust_medians(held_out_frames):

@@ -230,15 +230,24 @@ def test_single_image_several_people():
 def test_missing_3d_joints_follow_their_keypoints():
     """Stage II without the left arm for ten frames (mask 0, garbage in
     the array): the arm follows its 2D keypoints and the smoothness, the
-    rest of the body does not notice."""
+    rest of the body does not notice.
+
+    Without its 3D the arm's depth is ambiguous, and which way the fit
+    takes depends on float rounding: over ten inputs at most 1e-6 mm apart
+    the arm's median error was 8.9 to 16.4 px and the body's largest shift
+    7.3 to 11.8 mm (before and after the rewrite that changed the rounding
+    of the solver). So three such inputs are fitted and each is checked.
+    """
     camera = load_cameras(HELD_OUT_CAMERAS[:1])[0]
     data = _one_person(camera, seed=4, clip='dance_b')
     sk = SkeletonTracker().skeleton
     arm = sk.joint_set.index(['left_elbow', 'left_wrist'])
-    runs = {}
-    for masked in (False, True):
+    others = np.setdiff1d(np.arange(sk.num_joints), arm)
+    keypoints = data.keypoints[20:30][:, sk.keypoint_ids[arm]]
+
+    def fit(masked, nudge):
         mask = np.ones(data.joints_3d.shape[:2])
-        joints_3d = data.joints_3d.copy()
+        joints_3d = data.joints_3d + nudge
         if masked:
             mask[20:30, arm] = 0.
             joints_3d[20:30, arm] += 500.
@@ -247,12 +256,17 @@ def test_missing_3d_joints_follow_their_keypoints():
             tracker.update(data.keypoints[t:t + 1], data.scores[t:t + 1],
                            joints_3d[t:t + 1], camera, data.times[t],
                            mask[t:t + 1])
-        runs[masked] = np.stack([f.joints_camera for f in tracker.finish()[0]])
-    others = np.setdiff1d(np.arange(sk.num_joints), arm)
-    shift = np.linalg.norm(
-        runs[True][:, others] - runs[False][:, others], axis=-1)
-    assert shift.mean() < 1. and shift.max() < 10.  # measured 0.51, 7.3
-    pixels = camera.project(runs[True][20:30, arm])
-    keypoints = data.keypoints[20:30][:, sk.keypoint_ids[arm]]
-    # measured 10.4 px (6.3 px with the arm's 3D)
-    assert np.median(np.linalg.norm(pixels - keypoints, axis=-1)) < 12.
+        return np.stack([f.joints_camera for f in tracker.finish()[0]])
+
+    full = fit(False, 0.)
+    seen = camera.project(full[20:30, arm])
+    assert np.median(np.linalg.norm(seen - keypoints, axis=-1)) < 8.  # 6.3
+    medians = []
+    for nudge in (0., 1e-9, -1e-9):
+        masked = fit(True, nudge)
+        shift = np.linalg.norm(masked[:, others] - full[:, others], axis=-1)
+        # measured 0.55, 0.50, 0.59 and 9.1, 8.1, 10.9
+        assert shift.mean() < 1. and shift.max() < 15.
+        pixels = camera.project(masked[20:30, arm])
+        medians.append(np.median(np.linalg.norm(pixels - keypoints, axis=-1)))
+    assert max(medians) < 20. and np.median(medians) < 15.  # 12.8-14.3

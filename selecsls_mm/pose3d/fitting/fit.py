@@ -100,6 +100,28 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(np.sqrt((v * v).sum(-1, keepdims=True)), 1e-9)
 
 
+def _aiming_covariances(skeleton: Skeleton, offsets: np.ndarray,
+                        targets: np.ndarray,
+                        weights: np.ndarray) -> np.ndarray:
+    """(N, R, 3, 3) the data part of every rotating joint's Kabsch
+    covariance ``sum_i w_i b_i a_i^T``: its bones (sources a) onto its
+    children's target directions (b), and for shoulders and hips the
+    hinge's axis onto the normal of the limb's bending plane."""
+    aim, js = skeleton.aiming, skeleton.rotated
+    kids = aim['kids']
+    dst = _unit(targets[:, kids] - targets[:, js, None])
+    w = weights[:, kids] * weights[:, js, None] * aim['kid_mask']
+    cov = np.swapaxes(dst * w[..., None], -1, -2) @ _unit(offsets)[:, kids]
+    b, grand = aim['bend_index'], aim['grand']
+    if len(b):
+        fore = _unit(targets[:, grand] - targets[:, kids[b, 0]])
+        # |normal| = sin(bend) weighs the pair by how bent the limb is
+        normal = cross(dst[:, b, 0],
+                       fore) * (w[:, b, 0] * weights[:, grand])[..., None]
+        cov[:, b] += normal[..., :, None] * aim['axis'][:, None, :]
+    return cov
+
+
 def initial_rotations(skeleton: Skeleton,
                       offsets: np.ndarray,
                       targets: np.ndarray,
@@ -110,13 +132,12 @@ def initial_rotations(skeleton: Skeleton,
     """Closed-form local rotations that point each bone at the targets.
 
     Every rotating joint's global rotation is one weighted Kabsch
-    alignment (all joints of a tree level at once) of: its bones to its
-    children's target directions; for shoulders and hips (whose child is a
-    hinge), also the hinge axis to the normal of the limb's bending plane,
-    weighted by how bent the limb is; and, weakly (``eps``), the three axes
-    of a reference rotation, which decides what the data leave open (a
-    bone's twist): last frame's rotation if given, else (and always for
-    hinges) the parent's.
+    alignment of: its bones to its children's target directions; for
+    shoulders and hips (whose child is a hinge), also the hinge axis to the
+    normal of the limb's bending plane, weighted by how bent the limb is;
+    and, weakly (``eps``), the three axes of a reference rotation, which
+    decides what the data leave open (a bone's twist): last frame's
+    rotation if given, else (and always for hinges) the parent's.
 
     Args:
         skeleton (Skeleton): The skeleton.
@@ -133,32 +154,37 @@ def initial_rotations(skeleton: Skeleton,
         np.ndarray: (N, J, 3, 3) local rotations (identity at leaves).
     """
     num, nj = targets.shape[:2]
-    local = np.tile(np.eye(3), (num, nj, 1, 1))
-    glob = local.copy()
-    src_all = _unit(offsets)
-    for lv in skeleton.rotation_levels:
-        js, kids = lv['joints'], lv['kids']
-        g_par = glob[:, lv['parents_or_self']]  # the root's parent: I
-        ref = g_par
-        if reference is not None:
-            use = has_reference[:, None] & ~lv['is_hinge'][None]
-            ref = np.where(use[..., None, None], reference[:, js], g_par)
-        # Kabsch covariance sum_i w_i b_i a_i^T of the (source a, target b)
-        # pairs; the reference's axes (e_i, ref e_i) add eps * ref
-        dst = _unit(targets[:, kids] - targets[:, js, None])
-        w = weights[:, kids] * weights[:, js, None] * lv['kid_mask']
-        cov = np.swapaxes(dst * w[..., None], -1, -2) @ src_all[:, kids]
-        cov += eps * ref
-        b = lv['bend_index']
-        if len(b):  # the limb's bending plane: its normal is the hinge axis
-            fore = _unit(targets[:, lv['grand'][b]] - targets[:, kids[b, 0]])
-            # |normal| = sin(bend) weighs the pair by how bent the limb is
-            normal = cross(dst[:, b, 0], fore) * (
-                w[:, b, 0] * weights[:, lv['grand'][b]])[..., None]
-            cov[:, b] += normal[..., :, None] * lv['axis'][b][:, None, :]
-        glob[:, js] = rotation_from_covariance(cov)
-        local[:, js] = np.swapaxes(g_par, -1, -2) @ glob[:, js]
+    sk, js = skeleton, skeleton.rotated
+    cov = _aiming_covariances(sk, offsets, targets, weights)
+    glob = np.empty((num, nj, 3, 3))
+    glob[:] = np.eye(3)  # the root's parent frame (and the leaves')
+    if reference is not None and (has_reference is None
+                                  or has_reference.all()):
+        # a joint pulled to its own last rotation does not need its parent:
+        # every such joint in one batch, then the hinges (pulled to their
+        # parents), instead of one batch per tree level
+        free, hinge = ~sk.is_hinge, sk.is_hinge
+        pull = eps * reference[:, js[free]]
+        glob[:, js[free]] = rotation_from_covariance(cov[:, free] + pull)
+        pull = eps * glob[:, sk.rotated_parents[hinge]]
+        glob[:, js[hinge]] = rotation_from_covariance(cov[:, hinge] + pull)
+    else:
+        for lv in sk.rotation_levels:  # the parents' frames come first
+            ref = glob[:, sk.rotated_parents_or_self[lv]]
+            if reference is not None:
+                use = has_reference[:, None] & ~sk.is_hinge[lv][None]
+                ref = np.where(use[..., None, None], reference[:, js[lv]], ref)
+            glob[:, js[lv]] = rotation_from_covariance(cov[:, lv] + eps * ref)
+    local = np.empty_like(glob)
+    local[:] = np.eye(3)
+    local[:, js] = np.swapaxes(_parent_frames(sk, glob), -1, -2) @ glob[:, js]
     return local
+
+
+# place_root's normal matrix from its sums (1, xn, yn, xn^2 + yn^2):
+# [[S, 0, -Sx], [0, S, -Sy], [-Sx, -Sy, Sq]]
+_NORMAL_AT = np.array([0, 0, 1, 0, 0, 2, 1, 2, 3])
+_NORMAL_SIGN = np.array([1., 0., -1., 0., 1., -1., -1., -1., 1.])
 
 
 def place_root(camera: Camera,
@@ -185,23 +211,23 @@ def place_root(camera: Camera,
     """
     xn = (keypoints[..., 0] - camera.cx) / camera.fx
     yn = (keypoints[..., 1] - camera.cy) / camera.fy
-    zero, one = np.zeros_like(xn), np.ones_like(xn)
-    rows = np.stack(
-        [np.stack([one, zero, -xn], -1),
-         np.stack([zero, one, -yn], -1)], -2)  # (N, K, 2, 3)
-    rhs = np.stack([
-        xn * joints[..., 2] - joints[..., 0],
-        yn * joints[..., 2] - joints[..., 1]
-    ], -1)  # (N, K, 2)
+    # rows (1, 0, -xn) and (0, 1, -yn) with right-hand sides rx and ry:
+    # the normal equations need only these per-keypoint sums
+    rx = xn * joints[..., 2] - joints[..., 0]
+    ry = yn * joints[..., 2] - joints[..., 1]
+    terms = np.stack([
+        np.ones_like(xn), xn, yn, xn * xn + yn * yn, rx, ry,
+        -(xn * rx + yn * ry)
+    ], -1)  # (N, K, 7)
     w = weights.astype(np.float64)
     t = np.zeros(joints.shape[:1] + (3, ))
     for i in range(iterations):
         if i:  # weight 1/depth^2: algebraic error ~ depth * pixel error
             depth = np.maximum(joints[..., 2] + t[:, None, 2], 100.)
             w = weights / (depth / depth.mean(1, keepdims=True))**2
-        a = np.einsum('nk,nkri,nkrj->nij', w, rows, rows)
-        b = np.einsum('nk,nkri,nkr->ni', w, rows, rhs)
-        t = np.linalg.solve(a + 1e-9 * np.eye(3), b[..., None])[..., 0]
+        sums = np.einsum('nk,nkf->nf', w, terms)
+        a = (sums[:, _NORMAL_AT] * _NORMAL_SIGN).reshape(-1, 3, 3)
+        t = np.linalg.solve(a + 1e-9 * np.eye(3), sums[:, 4:, None])[..., 0]
     return t
 
 
@@ -228,18 +254,18 @@ def _data_rows(sk: Skeleton, pos: np.ndarray, root: np.ndarray,
                      sw3[:, :, None, None, None]).reshape(num, nj, 3, -1)
 
     cam, kj = obs.camera, sk.keypoint_joints
+    focal = np.array([cam.fx, cam.fy])
     pts = pos[:, kj] + root[:, None]
-    inv_z = 1. / np.maximum(pts[..., 2], 1.)
-    xn, yn = pts[..., 0] * inv_z, pts[..., 1] * inv_z
-    res2 = np.stack([cam.fx * xn + cam.cx, cam.fy * yn + cam.cy],
-                    -1) - obs.keypoints
+    inv_z = 1. / np.maximum(pts[..., 2:], 1.)
+    normal = pts[..., :2] * inv_z  # (x / z, y / z)
+    res2 = normal * focal + (cam.cx, cam.cy) - obs.keypoints
     sw2 = np.sqrt(obs.weights_2d * _robust(
         np.sqrt((res2 * res2).sum(-1)), w.huber_2d * w.sigma_2d)) / w.sigma_2d
     # d proj / d point, weighted: (N, K, 2, 3)
-    dproj = np.zeros(xn.shape + (2, 3))
-    dproj[..., 0, 0] = dproj[..., 1, 1] = inv_z
-    dproj[..., 0, 2], dproj[..., 1, 2] = -xn * inv_z, -yn * inv_z
-    dproj *= (sw2[..., None] * [cam.fx, cam.fy])[..., None]
+    dproj = np.zeros(normal.shape + (3, ))
+    dproj[..., 0, 0] = dproj[..., 1, 1] = inv_z[..., 0]
+    dproj[..., 2] = -normal * inv_z
+    dproj *= (sw2[..., None] * focal)[..., None]
     jac2 = np.concatenate([
         dproj,
         np.swapaxes(dproj[:, :, None] @ move[:, kj], 2, 3).reshape(
@@ -263,15 +289,17 @@ def _prior_blocks(sk: Skeleton, rotations: np.ndarray, g_par: np.ndarray,
     # G_parent^T w (on the left)
     to_local = np.swapaxes(g_par, -1, -2)
     res, jac = [], []
-    if obs.previous is not None:
-        rel = so3_log_small(
-            rot @ np.swapaxes(obs.previous[:, sk.rotated], -1, -2))
+    if obs.previous is not None:  # both logarithms in one call: fewer calls
+        rel_rot = rot @ np.swapaxes(obs.previous[:, sk.rotated], -1, -2)
+        both = so3_log_small(np.stack([rel_rot, rot]))
+        d_both = so3_left_jacobian_inv(both) @ to_local
+        rel, logs, d_log = both[0], both[1], d_both[1]
         sws = obs.has_previous[:, None, None] / w.sigma_smooth
         res.append(rel * sws)
-        jac.append(so3_left_jacobian_inv(rel) @ to_local * sws[..., None])
-
-    logs = so3_log_small(rot)
-    d_log = so3_left_jacobian_inv(logs) @ to_local
+        jac.append(d_both[0] * sws[..., None])
+    else:
+        logs = so3_log_small(rot)
+        d_log = so3_left_jacobian_inv(logs) @ to_local
     axis = sk.hinge_axes  # (R, 3), zero for non-hinges
     bend = (logs * axis).sum(-1, keepdims=True)  # (N, R, 1)
     # hinges: no rotation off their axis, the bend within its range
@@ -284,12 +312,12 @@ def _prior_blocks(sk: Skeleton, rotations: np.ndarray, g_par: np.ndarray,
     excess = np.maximum(angle - sk.cone_limit[:, None], 0.)
     res.append(np.concatenate([off, outside, excess], -1) / w.sigma_limit)
     rows = np.concatenate([
-        np.broadcast_to(sk.off_axis_projector,
-                        (len(rot), ) + sk.off_axis_projector.shape),
         axis[:, None] * (outside != 0)[..., None], logs[:, :, None] /
         np.maximum(angle, 1e-9)[..., None] * (excess > 0)[..., None]
-    ], -2)  # (N, R, 5, 3): d residual / d log
-    jac.append(rows @ d_log / w.sigma_limit)
+    ], -2)  # (N, R, 2, 3): d (bend outside, cone excess) / d log
+    jac.append(
+        np.concatenate([sk.off_axis_projector @ d_log, rows @ d_log], -2) /
+        w.sigma_limit)
     return np.concatenate(res, -1), np.concatenate(jac, -2)
 
 
@@ -301,13 +329,19 @@ def _parent_frames(sk: Skeleton, glob: np.ndarray) -> np.ndarray:
     return g_par
 
 
-def linearise(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
-              root: np.ndarray, obs: Observations, weights: FitWeights):
+def linearise(skeleton: Skeleton,
+              offsets: np.ndarray,
+              rotations: np.ndarray,
+              root: np.ndarray,
+              obs: Observations,
+              weights: FitWeights,
+              pose: Optional[Tuple[np.ndarray, np.ndarray]] = None):
     """The energy at a pose and its Gauss-Newton model.
 
     Parameters (per person, 3 + 3R): the root position, then one
     world-frame rotation increment per rotating joint (see
-    :func:`apply_step`).
+    :func:`apply_step`). ``pose``: ``skeleton.forward(offsets, rotations)``
+    if already computed.
 
     Returns:
         tuple: energy (N, ) (the sum of squared weighted residuals; the 3D
@@ -317,7 +351,7 @@ def linearise(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
     """
     sk = skeleton
     num, nr = rotations.shape[0], len(sk.rotated)
-    pos, glob = sk.forward(offsets, rotations)
+    pos, glob = sk.forward(offsets, rotations) if pose is None else pose
     g_par = _parent_frames(sk, glob)
     res, jac = _data_rows(sk, pos, root, obs, weights)
     prior_res, prior_jac = _prior_blocks(sk, rotations, g_par, obs, weights)
@@ -397,9 +431,15 @@ def apply_step(skeleton: Skeleton,
     return rotations, root + delta[:, :3]
 
 
-def refine(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
-           root: np.ndarray, obs: Observations,
-           weights: FitWeights) -> Tuple[np.ndarray, np.ndarray]:
+def refine(
+    skeleton: Skeleton,
+    offsets: np.ndarray,
+    rotations: np.ndarray,
+    root: np.ndarray,
+    obs: Observations,
+    weights: FitWeights,
+    pose: Optional[Tuple[np.ndarray, np.ndarray]] = None
+) -> Tuple[np.ndarray, np.ndarray]:
     """Levenberg-Marquardt steps on the energy from a start.
 
     Args:
@@ -409,13 +449,16 @@ def refine(skeleton: Skeleton, offsets: np.ndarray, rotations: np.ndarray,
         root (np.ndarray): (N, 3) starting root positions, mm.
         obs (Observations): The frame's inputs.
         weights (FitWeights): Energy weights and solver settings.
+        pose (tuple, optional): ``skeleton.forward`` of the start, if
+            already computed.
 
     Returns:
         tuple: refined local rotations (N, J, 3, 3) and root (N, 3).
     """
     for _ in range(weights.iterations):
         _, g, h, g_par = linearise(skeleton, offsets, rotations, root, obs,
-                                   weights)
+                                   weights, pose)
+        pose = None
         diag = np.einsum('nii->ni', h)
         diag += weights.damping * diag + 1e-9  # writes into h
         delta = -np.linalg.solve(h, g[..., None])[..., 0]
@@ -449,10 +492,11 @@ def fit_frame(skeleton: Skeleton,
     """
     rotations = initial_rotations(skeleton, offsets, obs.joints_3d,
                                   obs.weights_3d, reference, has_reference)
-    pos, _ = skeleton.forward(offsets, rotations)
-    root = place_root(obs.camera, pos[:, skeleton.keypoint_joints],
+    pose = skeleton.forward(offsets, rotations)
+    root = place_root(obs.camera, pose[0][:, skeleton.keypoint_joints],
                       obs.keypoints, obs.weights_2d)
-    rotations, root = refine(skeleton, offsets, rotations, root, obs, weights)
+    rotations, root = refine(skeleton, offsets, rotations, root, obs, weights,
+                             pose)
     pos, glob = skeleton.forward(offsets, rotations)
     return dict(
         rotations=rotations, root=root, joints=pos, global_rotations=glob)

@@ -43,6 +43,13 @@ class OneEuroState:
                             self.time[i:i + 1])
 
 
+def _times(time, num: int) -> np.ndarray:
+    """(num, ) frame times from one time or one per row."""
+    out = np.empty(num)
+    out[:] = time
+    return out
+
+
 def _alpha(cutoff: np.ndarray, dt: np.ndarray) -> np.ndarray:
     """Smoothing factor of a first-order low-pass at ``cutoff`` Hz."""
     tau = 1. / (2. * np.pi * cutoff)
@@ -69,8 +76,8 @@ class OneEuroFilter:
     def start(self, value: np.ndarray, time: np.ndarray) -> OneEuroState:
         """A fresh state at the first observation (returned unfiltered)."""
         value = np.asarray(value, dtype=np.float64)
-        time = np.broadcast_to(np.asarray(time, np.float64), value.shape[:1])
-        return OneEuroState(value.copy(), np.zeros_like(value), time.copy())
+        time = _times(time, len(value))
+        return OneEuroState(value.copy(), np.zeros_like(value), time)
 
     def __call__(self,
                  value: np.ndarray,
@@ -93,7 +100,7 @@ class OneEuroFilter:
             tuple: filtered values (N, ...) and the new state.
         """
         value = np.asarray(value, dtype=np.float64)
-        time = np.broadcast_to(np.asarray(time, np.float64), value.shape[:1])
+        time = _times(time, len(value))
         dt = np.maximum(time - state.time, 1e-6)
         dt = dt.reshape((-1, ) + (1, ) * (value.ndim - 1))
         raw_speed = (value - state.value) / dt
@@ -107,4 +114,4 @@ class OneEuroFilter:
             keep = ~np.asarray(mask, bool)[..., None]
             out = np.where(keep, state.value, out)
             speed = np.where(keep, state.speed, speed)
-        return out, OneEuroState(out, speed, time.copy())
+        return out, OneEuroState(out, speed, time)

@@ -136,6 +136,7 @@ class Skeleton:
         self._init_moves()
         self._init_limits()
         self._init_rotation_levels()
+        self._init_forward()
 
     @property
     def num_joints(self) -> int:
@@ -179,41 +180,66 @@ class Skeleton:
             np.eye(3) - axes[:, :, None] * axes[:, None, :], 0.)
 
     def _init_rotation_levels(self) -> None:
-        """Per tree level, the rotating joints and what aims them: their
-        children (padded), and for a joint whose child is a hinge, the
-        hinge's axis and the hinge's child (the limb's bending plane)."""
-        self.rotation_levels = []
-        for level in self.levels:
-            joints = np.asarray([j for j in level if self.children[j]])
-            if not len(joints):
-                continue
-            width = max(len(self.children[j]) for j in joints)
-            kids = np.zeros((len(joints), width), dtype=np.int64)
-            kid_mask = np.zeros((len(joints), width), dtype=bool)
-            hinge = np.zeros(len(joints), dtype=bool)
-            grand = np.zeros(len(joints), dtype=np.int64)
-            axis = np.zeros((len(joints), 3))
-            for n, j in enumerate(joints):
-                c = self.children[j]
-                kids[n, :len(c)], kid_mask[n, :len(c)] = c, True
-                if len(c) == 1 and self.is_hinge_joint(c[0]):
-                    hinge[n] = True
-                    grand[n] = self.children[c[0]][0]
-                    axis[n] = self.hinge_axes[self.rotated_index[c[0]]]
-            parents = self.parents[joints]
-            self.rotation_levels.append(
-                dict(
-                    joints=joints,
-                    parents=parents,
-                    parents_or_self=np.where(parents >= 0, parents, joints),
-                    bend_index=np.flatnonzero(hinge),
-                    kids=kids,
-                    kid_mask=kid_mask,
-                    bends=hinge,
-                    grand=grand,
-                    axis=axis,
-                    is_hinge=np.asarray(
-                        [self.is_hinge_joint(j) for j in joints])))
+        """What aims each rotating joint (in :attr:`rotated` order): its
+        children (padded: ``kids``, ``kid_mask``), and for a joint whose
+        child is a hinge (``bend_index``), the hinge's axis and the hinge's
+        child (the limb's bending plane); ``rotation_levels``: the slice of
+        :attr:`rotated` in each tree level."""
+        width = max(len(self.children[j]) for j in self.rotated)
+        kids = np.zeros((len(self.rotated), width), dtype=np.int64)
+        kid_mask = np.zeros((len(self.rotated), width), dtype=bool)
+        bend_index, grand, axis = [], [], []
+        for n, j in enumerate(self.rotated):
+            c = self.children[j]
+            kids[n, :len(c)], kid_mask[n, :len(c)] = c, True
+            if len(c) == 1 and self.is_hinge_joint(c[0]):
+                bend_index.append(n)
+                grand.append(self.children[c[0]][0])
+                axis.append(self.hinge_axes[self.rotated_index[c[0]]])
+        self.aiming = dict(
+            kids=kids,
+            kid_mask=kid_mask,
+            bend_index=np.asarray(bend_index, dtype=np.int64),
+            grand=np.asarray(grand, dtype=np.int64),
+            axis=np.asarray(axis).reshape(-1, 3))
+        depth = {
+            int(j): d
+            for d, level in enumerate(self.levels)
+            for j in level
+        }
+        rot_depth = np.asarray([depth[int(j)] for j in self.rotated])
+        hinged = self.rotated_parents[self.is_hinge]
+        if any(self.is_hinge_joint(p) for p in hinged):
+            # initial_rotations aims the hinges after all other joints
+            raise ValueError('a hinge whose parent is a hinge is not '
+                             'supported; check HINGES in '
+                             'selecsls_mm.pose3d.fitting.skeleton')
+        self.rotation_levels = [
+            slice(
+                int(np.searchsorted(rot_depth, d, 'left')),
+                int(np.searchsorted(rot_depth, d, 'right')))
+            for d in np.unique(rot_depth)
+        ]
+
+    def _init_forward(self) -> None:
+        """What :meth:`forward` needs: the rotating joints per tree level
+        below the root, the leaves, and which bones sum to each joint."""
+        rotating = set(int(a) for a in self.rotated)
+        self._rotated_levels = [
+            np.asarray([j for j in level if j in rotating])
+            for level in self.levels[1:]
+        ]
+        self._rotated_levels = [lv for lv in self._rotated_levels if len(lv)]
+        self._leaves = np.asarray(
+            [j for j in range(self.num_joints) if j not in rotating])
+        # a joint's position is the sum of the bones from the root to it
+        chain = np.zeros((self.num_joints, self.num_joints))
+        for j in range(self.num_joints):
+            k = j
+            while self.parents[k] >= 0:
+                chain[j, k], k = 1., self.parents[k]
+        self._bone_chain = chain
+        self._bone_parents = np.maximum(self.parents, 0)
 
     def is_hinge_joint(self, j: int) -> bool:
         """Whether joint ``j`` is a hinge (elbow, knee)."""
@@ -305,15 +331,14 @@ class Skeleton:
             tuple: root-relative joint positions (N, J, 3) in the camera's
             orientation, and the global rotations (N, J, 3, 3).
         """
-        num = rotations.shape[0]
-        offsets = np.broadcast_to(offsets, (num, ) + offsets.shape[-2:])
+        # the chain of rotations level by level (rotating joints only, a
+        # leaf ends no chain), then every bone at once: few numpy calls,
+        # which is what a frame of few people costs
         glob = np.empty_like(rotations)
-        pos = np.zeros(rotations.shape[:2] + (3, ))
         glob[:, self.root] = rotations[:, self.root]
-        for level in self.levels[1:]:
-            par = self.parents[level]
-            g_par = glob[:, par]
-            glob[:, level] = g_par @ rotations[:, level]
-            pos[:, level] = pos[:, par] + (
-                g_par @ offsets[:, level, :, None])[..., 0]
-        return pos, glob
+        for level in self._rotated_levels:
+            glob[:, level] = glob[:, self.parents[level]] @ rotations[:, level]
+        leaves = self._leaves
+        glob[:, leaves] = glob[:, self.parents[leaves]] @ rotations[:, leaves]
+        bones = (glob[:, self._bone_parents] @ offsets[..., None])[..., 0]
+        return self._bone_chain @ bones, glob

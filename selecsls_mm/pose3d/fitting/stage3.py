@@ -114,6 +114,13 @@ class _TrackState:
     fits: List[PersonFit] = field(default_factory=list)
 
 
+def _identities(num: int) -> np.ndarray:
+    """(num, 3, 3) identity matrices (cheaper than np.tile)."""
+    out = np.empty((num, 3, 3))
+    out[:] = np.eye(3)
+    return out
+
+
 def _check_inputs(skeleton, keypoints, scores, joints_3d, camera, mask_3d):
     """Arrays as float64 with their shapes checked, one line if not."""
     if not isinstance(camera, Camera):
@@ -134,9 +141,14 @@ def _check_inputs(skeleton, keypoints, scores, joints_3d, camera, mask_3d):
             f'{scores.shape}, keypoints_3d {joints_3d.shape}, mask_3d '
             f'{mask.shape}; expected (M, 17, 2), (M, 17), (M, {nj}, 3) and '
             f'(M, {nj}) for joint set {skeleton.joint_set.name!r}')
-    mask = np.where(np.isfinite(joints_3d).all(-1), mask, 0.)
-    scores = np.where(np.isfinite(keypoints).all(-1), scores, 0.)
-    return (np.nan_to_num(keypoints), scores, np.nan_to_num(joints_3d), mask)
+    finite_3d = np.isfinite(joints_3d)
+    finite_2d = np.isfinite(keypoints)
+    mask = np.where(finite_3d.all(-1), mask, 0.)
+    scores = np.where(finite_2d.all(-1), scores, 0.)
+    # what is not finite has no weight; zeros keep the arithmetic finite
+    keypoints = np.where(finite_2d, keypoints, 0.)
+    joints_3d = np.where(finite_3d, joints_3d, 0.)
+    return keypoints, scores, joints_3d, mask
 
 
 class SkeletonTracker:
@@ -380,7 +392,7 @@ class SkeletonTracker:
         states = [self.states[i] for i in ids]
         sk = self.skeleton
         has_prev = np.array([s.rotations is not None for s in states])
-        eye = np.broadcast_to(np.eye(3), (sk.num_joints, 3, 3))
+        eye = _identities(sk.num_joints)
         prev = np.stack(
             [s.rotations if s.rotations is not None else eye for s in states])
         ref = np.stack([

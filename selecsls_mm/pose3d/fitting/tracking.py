@@ -23,10 +23,11 @@ class _Track:
 def person_size(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Diagonal (N, ) of each person's box around its valid keypoints
     (at least 1 px)."""
-    big = np.where(valid[..., None], keypoints, np.nan)
-    with np.errstate(invalid='ignore'):
-        lo, hi = np.nanmin(big, axis=1), np.nanmax(big, axis=1)
-    diag = np.linalg.norm(hi - lo, axis=-1)
+    mask = valid[..., None]
+    with np.errstate(invalid='ignore'):  # infinite keypoints: inf - inf
+        span = np.where(mask, keypoints, -np.inf).max(1) - \
+            np.where(mask, keypoints, np.inf).min(1)
+        diag = np.sqrt((span * span).sum(-1))  # nobody valid: inf
     return np.where(np.isfinite(diag), np.maximum(diag, 1.), 1.)
 
 

@@ -11,6 +11,8 @@ from mmengine.structures import InstanceData
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from torch import Tensor
 
+from .numpy_mlp import NumpyMLP
+
 
 def mlp(in_dim: int, hidden_dims: Sequence[int], out_dim: int) -> nn.Module:
     """Linear + BatchNorm + ReLU per hidden width, then a linear output."""
@@ -70,6 +72,7 @@ class XNectLifter(BaseModel):
                        self.codec.output_dim)
         self.skip = nn.Linear(self.codec.input_dim,
                               self.codec.output_dim) if linear_skip else None
+        self._numpy_net = None  # made at the first lift()
         self.loss_joints = MODELS.build(loss_joints)
         self.loss_bones = MODELS.build(loss_bones) if loss_bones else None
         parents = np.asarray(self.joint_set.parents)
@@ -89,13 +92,8 @@ class XNectLifter(BaseModel):
         ``keypoints_visible``: arrays, tensors or lists of per-person
         tensors)."""
         if isinstance(inputs, dict):
-            device = next(self.parameters()).device
-            arrays = {k: _as_array(v) for k, v in inputs.items()}
-            x = self.codec.encode(arrays['keypoints'],
-                                  arrays.get('keypoints_visible'),
-                                  arrays.get('keypoint_scores'),
-                                  arrays.get('samples_3d'))['lifting_features']
-            return torch.from_numpy(x).to(device)
+            device = self.net[0].weight.device  # mlp() starts with a Linear
+            return torch.from_numpy(self._encode(inputs)).to(device)
         x = inputs
         if not isinstance(x, Tensor) or x.ndim != 2 or \
                 x.shape[1] != self.codec.input_dim:
@@ -107,13 +105,27 @@ class XNectLifter(BaseModel):
                 'read-out dict: check the config\'s codec')
         return x.float()
 
+    def _encode(self, readout: Dict[str, object]) -> np.ndarray:
+        arrays = {k: _as_array(v) for k, v in readout.items()}
+        return self.codec.encode(arrays['keypoints'],
+                                 arrays.get('keypoints_visible'),
+                                 arrays.get('keypoint_scores'),
+                                 arrays.get('samples_3d'))['lifting_features']
+
+    def _decode(self, out):
+        """Poses from the network output (tensor or array)."""
+        if isinstance(out, Tensor):
+            scale = self.unit_mm * torch.exp(out[:, -1].clamp(-4., 4.))
+        else:
+            scale = self.unit_mm * np.exp(np.clip(out[:, -1], -4., 4.))
+        return self.codec.decode(out[:, :-1], scale)
+
     def forward_pose(self, x: Tensor) -> Tensor:
         """Root-relative poses (N, J, 3) in mm from features (N, D)."""
         out = self.net(x)
         if self.skip is not None:
             out = out + self.skip(x)
-        scale = self.unit_mm * torch.exp(out[:, -1].clamp(-4., 4.))
-        return self.codec.decode(out[:, :-1], scale)
+        return self._decode(out)
 
     def forward(self,
                 inputs: Union[Tensor, Dict[str, object]],
@@ -169,7 +181,8 @@ class XNectLifter(BaseModel):
 
     @torch.no_grad()
     def lift(self, readout: dict) -> np.ndarray:
-        """Full 3D poses of all people of a frame, in one batch.
+        """Full 3D poses of all people of a frame, in one batch, as in eval
+        mode (on the CPU in numpy: :mod:`.numpy_mlp`; the mode is kept).
 
         Args:
             readout (dict): Stage I's per-person decode: ``keypoints`` (M,
@@ -182,10 +195,18 @@ class XNectLifter(BaseModel):
         """
         if len(readout['keypoints']) == 0:
             return np.zeros((0, self.joint_set.num_joints, 3), np.float32)
+        x = self._encode(readout)
+        if self._numpy_net is None:
+            self._numpy_net = NumpyMLP()
+        out = self._numpy_net(self.net, self.skip, x)
+        if out is not None:
+            return self._decode(out)
         was_training = self.training
-        self.eval()
+        if was_training:  # walking the modules costs more than the MLP
+            self.eval()
         pose = self.forward_pose(self.features(readout))
-        self.train(was_training)
+        if was_training:
+            self.train()
         return pose.cpu().numpy()
 
 
