@@ -1,6 +1,8 @@
 """XNectLifter: the training/test path (dataset, packing, collate, the
 model's own encoding) and the deployment path (``lift`` on a frame's
 read-outs) agree; the losses are what their docstring says."""
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -127,6 +129,37 @@ def test_lift_on_the_cpu_follows_every_change_of_the_weights(people, skip):
     model.net[2] = torch.nn.GELU()  # not numpy's: torch runs it
     np.testing.assert_allclose(
         model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+
+
+def test_lift_leaves_to_torch_what_numpy_does_not_run(people):
+    """A hook added after a first lift, weight_norm, another layer type in
+    training mode, and a pickled model: lift gives torch's eval output."""
+    _, raw, _ = people
+    model = lifter()
+    model.lift(raw)  # views made
+    handle = model.net[9].register_forward_hook(lambda m, i, o: o * 0.5)
+    np.testing.assert_allclose(
+        model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+    assert np.abs(model.lift(raw) - _torch_lift(lifter(), raw)).max() > 1.
+    handle.remove()
+    torch.nn.utils.weight_norm(model.net[3])
+    with torch.no_grad():
+        model.net[3].weight_g.mul_(1.5)
+    np.testing.assert_allclose(
+        model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+    model = lifter()
+    model.net[5] = torch.nn.GELU()
+    expected = _torch_lift(model, raw)
+    model.train()
+    np.testing.assert_allclose(model.lift(raw), expected, rtol=1e-5, atol=1e-3)
+    assert model.training
+    model = lifter()
+    model.lift(raw)
+    again = pickle.loads(pickle.dumps(model))
+    with torch.no_grad():
+        again.net[0].weight.mul_(1.2)
+    np.testing.assert_allclose(
+        again.lift(raw), _torch_lift(again, raw), rtol=1e-5, atol=1e-3)
 
 
 @pytest.mark.parametrize('skip', [True, False])

@@ -322,11 +322,13 @@ def test_place_root_is_weighted_least_squares():
 def test_person_size_is_the_box_diagonal_of_valid_keypoints():
     keypoints = np.array([[[0., 0.], [30., 40.], [500., 500.]],
                           [[1., 1.], [1., 1.], [9., 9.]],
-                          [[1., 1.], [2., 2.], [3., 3.]]])
+                          [[1., 1.], [2., 2.], [3., 3.]],
+                          [[0., 0.], [30., 40.], [np.nan, 20.]]])
     valid = np.array([[True, True, False], [True, True, False],
-                      [False, False, False]])
-    np.testing.assert_allclose(person_size(keypoints, valid),
-                               [50., 1., 1.])  # at least 1 px
+                      [False, False, False], [True, True, True]])
+    # at least 1 px; a NaN coordinate is skipped
+    np.testing.assert_allclose(
+        person_size(keypoints, valid), [50., 1., 1., 50.])
 
 
 def test_estimated_offsets_are_robust_medians(held_out_frames):

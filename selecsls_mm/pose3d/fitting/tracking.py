@@ -24,9 +24,10 @@ def person_size(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Diagonal (N, ) of each person's box around its valid keypoints
     (at least 1 px)."""
     mask = valid[..., None]
+    # fmax / fmin skip NaN coordinates
     with np.errstate(invalid='ignore'):  # infinite keypoints: inf - inf
-        span = np.where(mask, keypoints, -np.inf).max(1) - \
-            np.where(mask, keypoints, np.inf).min(1)
+        span = np.fmax.reduce(np.where(mask, keypoints, -np.inf), 1) - \
+            np.fmin.reduce(np.where(mask, keypoints, np.inf), 1)
         diag = np.sqrt((span * span).sum(-1))  # nobody valid: inf
     return np.where(np.isfinite(diag), np.maximum(diag, 1.), 1.)
 

@@ -7,13 +7,19 @@ arithmetic. :class:`NumpyMLP` computes the same eval-mode network (Linear,
 BatchNorm with its running statistics, ReLU, and the linear skip) with numpy
 on views of the modules' own tensors: every in-place change (an optimizer
 step, ``load_state_dict``) is seen at once, and the views are made again
-when a module or tensor is replaced or moved.
+when a module or tensor is replaced, moved or reshaped. Anything else (a
+hook, ``weight_norm``, another layer type, a tensor off the CPU or not
+float32) is left to torch.
 """
 from typing import List, Optional
 
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.nn.modules import module as torch_module
+
+_HOOKS = ('_forward_hooks', '_forward_pre_hooks')
+_GLOBAL_HOOKS = ('_global_forward_hooks', '_global_forward_pre_hooks')
 
 
 def _tensors(module: nn.Module) -> list:
@@ -23,10 +29,19 @@ def _tensors(module: nn.Module) -> list:
     ]
 
 
+def _hooked(modules: list) -> bool:
+    """Whether a forward hook would run (``weight_norm`` is one)."""
+    return any(getattr(torch_module, h, None) for h in _GLOBAL_HOOKS) or any(
+        getattr(m, h, None) for m in modules for h in _HOOKS)
+
+
 def _supported(module: nn.Module) -> bool:
-    if isinstance(module, nn.BatchNorm1d):
-        return module.track_running_stats and module.affine
-    return type(module) in (nn.Linear, nn.ReLU)
+    """Plain layers only (no subclasses, whose forward may differ)."""
+    if type(module) is nn.ReLU:
+        return True
+    if type(module) is nn.BatchNorm1d:
+        return bool(module.track_running_stats and module.affine)
+    return type(module) is nn.Linear and module.bias is not None
 
 
 def _layer(module: nn.Module) -> tuple:
@@ -51,22 +66,28 @@ class NumpyMLP:
         self._key = None
         self._layers: Optional[List[tuple]] = None
 
+    def __getstate__(self) -> dict:
+        return {}  # the views are not saved with a model: made again
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def layers(self, net: nn.Sequential,
                skip: Optional[nn.Linear]) -> Optional[List[tuple]]:
         """The layers' numpy views (the skip last), or None unless every
-        layer is a Linear (with bias), an affine BatchNorm1d with running
-        statistics or a ReLU, and every tensor is a float32 CPU tensor (then
-        the caller runs torch)."""
+        layer is a plain Linear (with bias), affine BatchNorm1d with running
+        statistics or ReLU without hooks, and every tensor is a float32 CPU
+        tensor (then the caller runs torch)."""
         modules = list(net) + ([] if skip is None else [skip])
+        if _hooked(modules):
+            return None
         tensors = [t for m in modules for t in _tensors(m)]
         key = tuple(map(id, modules)) + tuple(
-            (id(t), t.data_ptr()) for t in tensors)
+            (id(t), t.data_ptr(), t.shape, t.stride()) for t in tensors)
         if key != self._key:
             usable = all(map(_supported, modules)) and all(
                 t.device.type == 'cpu' and t.dtype == torch.float32
-                for t in tensors if t.is_floating_point()) and all(
-                    m.bias is not None
-                    for m in modules if isinstance(m, nn.Linear))
+                for t in tensors if t.is_floating_point())
             self._layers = [_layer(m) for m in modules] if usable else None
             self._key = key
         return self._layers
@@ -74,7 +95,7 @@ class NumpyMLP:
     def __call__(self, net: nn.Sequential, skip: Optional[nn.Linear],
                  x: np.ndarray) -> Optional[np.ndarray]:
         """``net(x) + skip(x)`` (N, out) from features (N, in) float32;
-        None off the CPU."""
+        None where torch must run it."""
         layers = self.layers(net, skip)
         if layers is None:
             return None
