@@ -104,6 +104,31 @@ MODULES: Dict[str, dict] = {
     dict(
         paths=['selecsls_mm/pose/models/*'],
         tests=['tests/pose/test_bottomup_predict.py']),
+    'pose3d/fitting':
+    dict(
+        paths=[
+            'selecsls_mm/pose3d/fitting/fit.py',
+            'selecsls_mm/pose3d/fitting/skeleton.py',
+            'selecsls_mm/pose3d/fitting/rotations.py',
+            'selecsls_mm/pose3d/fitting/stage3.py',
+            'selecsls_mm/pose3d/fitting/tracking.py',
+            'selecsls_mm/pose3d/fitting/one_euro.py'
+        ],
+        tests=[
+            'tests/pose3d/test_stage3_fitting.py',
+            'tests/pose3d/test_stage3_video.py', '-m', 'not slow'
+        ]),
+    'pose3d/lifting':
+    dict(
+        paths=[
+            'selecsls_mm/pose3d/lifting/numpy_mlp.py',
+            'selecsls_mm/pose3d/lifting/lifter.py',
+            'selecsls_mm/pose3d/lifting/features.py'
+        ],
+        tests=[
+            'tests/pose3d/test_lifting_model.py',
+            'tests/pose3d/test_lifting_features.py'
+        ]),
     'utils/cli.py':
     dict(
         paths=['selecsls_mm/utils/cli.py'],
