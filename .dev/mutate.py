@@ -48,7 +48,8 @@ MODULES: Dict[str, dict] = {
     dict(
         paths=['selecsls_mm/models/*'],
         tests=[
-            'tests/test_backbone.py', 'tests/test_deploy.py', '-m', 'not slow'
+            'tests/test_backbone.py', 'tests/test_backbone_contract.py',
+            'tests/test_deploy.py', '-m', 'not slow'
         ]),
     'converters':
     dict(
