@@ -72,7 +72,7 @@ class XNectLifter(BaseModel):
                        self.codec.output_dim)
         self.skip = nn.Linear(self.codec.input_dim,
                               self.codec.output_dim) if linear_skip else None
-        self._numpy_net = None  # made at the first lift()
+        self._numpy_net = NumpyMLP()  # lift() on the CPU
         self.loss_joints = MODELS.build(loss_joints)
         self.loss_bones = MODELS.build(loss_bones) if loss_bones else None
         parents = np.asarray(self.joint_set.parents)
@@ -196,15 +196,14 @@ class XNectLifter(BaseModel):
         if len(readout['keypoints']) == 0:
             return np.zeros((0, self.joint_set.num_joints, 3), np.float32)
         x = self._encode(readout)
-        if self._numpy_net is None:
-            self._numpy_net = NumpyMLP()
         out = self._numpy_net(self.net, self.skip, x)
         if out is not None:
             return self._decode(out)
         was_training = self.training
         if was_training:  # walking the modules costs more than the MLP
             self.eval()
-        pose = self.forward_pose(self.features(readout))
+        pose = self.forward_pose(
+            torch.from_numpy(x).to(self.net[0].weight.device))
         if was_training:
             self.train()
         return pose.cpu().numpy()
