@@ -224,14 +224,11 @@ class Skeleton:
     def _init_forward(self) -> None:
         """What :meth:`forward` needs: the rotating joints per tree level
         below the root, the leaves, and which bones sum to each joint."""
-        rotating = set(int(a) for a in self.rotated)
+        # rotation_levels[0] holds the root alone
         self._rotated_levels = [
-            np.asarray([j for j in level if j in rotating])
-            for level in self.levels[1:]
+            self.rotated[lv] for lv in self.rotation_levels[1:]
         ]
-        self._rotated_levels = [lv for lv in self._rotated_levels if len(lv)]
-        self._leaves = np.asarray(
-            [j for j in range(self.num_joints) if j not in rotating])
+        self._leaves = np.setdiff1d(np.arange(self.num_joints), self.rotated)
         # a joint's position is the sum of the bones from the root to it
         chain = np.zeros((self.num_joints, self.num_joints))
         for j in range(self.num_joints):
