@@ -201,3 +201,32 @@ def test_build_lifter_leaves_the_default_scope_alone():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         build_lifter()
         assert DefaultScope.get_current_instance().scope_name == 'mmpretrain'
+
+
+def test_lift_on_a_plain_cpu_model_runs_numpy():
+    """The numpy path is the one taken for the shipped network (the speed
+    of Stage II depends on it), not a silent fallback to torch; it is
+    refused for what it does not run."""
+    model = lifter()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.bias.uniform_(-0.5, 0.5)
+    numpy_net = model._numpy_net
+    assert numpy_net.layers(model.net, model.skip) is not None
+    x = np.random.default_rng(0).normal(
+        size=(3, model.codec.input_dim)).astype(np.float32)
+    with torch.no_grad():
+        expected = (model.net(torch.from_numpy(x)) +
+                    model.skip(torch.from_numpy(x))).numpy()
+    np.testing.assert_allclose(
+        numpy_net(model.net, model.skip, x), expected, rtol=1e-5, atol=1e-5)
+    assert numpy_net.layers(model.net, model.skip) is \
+        numpy_net.layers(model.net, model.skip)  # kept between calls
+    for change in (lambda m: m.net.__setitem__(2, torch.nn.GELU()),
+                   lambda m: m.to(torch.float64), lambda m: m.net.__setitem__(
+                       0, torch.nn.Linear(m.codec.input_dim, 160, bias=False)),
+                   lambda m: setattr(m.net[1], 'affine', False)):
+        other = lifter()
+        change(other)
+        assert other._numpy_net.layers(other.net, other.skip) is None
