@@ -9,6 +9,7 @@ from mmpose.registry import MODELS
 from selecsls_mm.pose3d.joint_sets import COCO_KEYPOINTS, get_joint_set
 from selecsls_mm.pose3d.lifting import (Lifting3DMetric, XNectLiftingFeatures,
                                         read_out_pose)
+from selecsls_mm.pose3d.lifting.features import neck_and_scale
 from selecsls_mm.pose3d.metrics.functional import mpjpe, pa_mpjpe
 
 LS, RS = COCO_KEYPOINTS.index('left_shoulder'), COCO_KEYPOINTS.index(
@@ -53,6 +54,8 @@ def test_features_round_trip(joint_set):
     enc = codec.encode(**read)
     assert enc['lifting_features'].shape == (6, codec.input_dim)
     back = codec.unpack(enc['lifting_features'])
+    assert back['offsets'].shape == (6, 17, 2)
+    assert back['samples_3d'].shape == read['samples_3d'].shape
     js = get_joint_set(joint_set)
     written = js.written_at()
     for i in range(6):
@@ -197,3 +200,128 @@ def test_metric_scores_prediction_and_readout():
     assert out['MPJPE_missing'] == pytest.approx(mpjpe(pred, gt, ~seen))
     assert out['readout/MPJPE'] == pytest.approx(mpjpe(readout, gt))
     assert out['missing_share'] == 0
+
+
+@pytest.mark.parametrize('read_channels', ['supervised', 'all'])
+def test_layout_names_every_value(read_channels):
+    """``layout()`` is how a user finds a value in the features: its blocks
+    tile the vector, and each ``read J@K`` block holds joint J's read at
+    keypoint K in metres (0 where K was not found)."""
+    js = get_joint_set('coco21')
+    codec = XNectLiftingFeatures(read_channels=read_channels)
+    read = random_readout(np.random.default_rng(7))
+    features = codec.encode(**read)['lifting_features']
+    layout = codec.layout()
+    assert [n for n, _ in layout[:2]] == ['offsets', 'scores']
+    assert layout[0][1] == slice(0, 34) and layout[1][1] == slice(34, 51)
+    starts = [s.start for _, s in layout]
+    stops = [s.stop for _, s in layout]
+    assert starts == [0] + stops[:-1] and stops[-1] == codec.input_dim
+    written = js.written_at()
+    pairs = [(k, j) for k in range(17) for j in (
+        written[k] if read_channels == 'supervised' else range(js.num_joints))]
+    assert len(layout) == 2 + len(pairs)
+    assert codec.input_dim == 51 + 3 * len(pairs)
+    samples = read['samples_3d'].reshape(6, 17, js.num_joints, 3)
+    found = read['keypoints_visible'] > 0
+    for (name, block), (k, j) in zip(layout[2:], pairs):
+        assert name == f'read {js.names[j]}@{COCO_KEYPOINTS[k]}'
+        assert block.stop - block.start == 3
+        want = samples[:, k, j] / 1000 * found[:, k, None]
+        np.testing.assert_allclose(features[:, block], want, rtol=1e-6)
+    if read_channels == 'all':  # a channel Stage I does not supervise
+        assert len(pairs) == 17 * js.num_joints
+
+
+def test_encode_returns_neck_and_scale_with_its_bounds():
+    rng = np.random.default_rng(8)
+    read = random_readout(rng, m=4)
+    found = read['keypoints_visible']
+    found[0] = 0
+    found[0, 0] = 1  # the nose alone: it is the neck, the scale the bound
+    found[1] = 0  # nobody: the bound
+    found[2] = 1
+    found[2, [RS, RH]] = 0  # the left shoulder alone of its pair
+    read['keypoint_scores'] *= found
+    enc = XNectLiftingFeatures(min_scale_px=0.5).encode(**read)
+    np.testing.assert_allclose(enc['neck'][0], read['keypoints'][0, 0])
+    np.testing.assert_allclose(enc['neck'][2], read['keypoints'][2, LS])
+    np.testing.assert_allclose(enc['person_scale'][:2], [0.5, 0.5])
+    for i in (2, 3):
+        f = found[i] > 0
+        kpts = read['keypoints'][i]
+        np.testing.assert_allclose(enc['neck'][i], reference_neck(kpts, f))
+        np.testing.assert_allclose(enc['person_scale'][i],
+                                   (kpts[f].max(0) - kpts[f].min(0)).max())
+    tiny = dict(read, keypoints=read['keypoints'] * 1e-3)
+    bound = XNectLiftingFeatures(min_scale_px=5).encode(**tiny)
+    np.testing.assert_allclose(bound['person_scale'], 5)
+    assert XNectLiftingFeatures().encode(**read)['person_scale'][1] == 1
+    # called directly: found as 0/1 numbers, the default bound of 1 px
+    neck, scale = neck_and_scale(read['keypoints'], found)
+    np.testing.assert_allclose(neck, enc['neck'])
+    assert scale[1] == 1 and scale[0] == 1
+
+
+def test_defaults_and_what_encode_infers():
+    """Found keypoints default to scores > 0, scores to the found flags;
+    reads are in metres."""
+    read = random_readout(np.random.default_rng(9))
+    codec = XNectLiftingFeatures()
+    explicit = XNectLiftingFeatures(
+        'coco21',
+        read_channels='supervised',
+        use_3d=True,
+        unit_mm=1000.,
+        min_scale_px=1.)
+    full = codec.encode(**read)['lifting_features']
+    np.testing.assert_array_equal(full,
+                                  explicit.encode(**read)['lifting_features'])
+    no_visible = dict(read, keypoints_visible=None)
+    np.testing.assert_array_equal(
+        codec.encode(**no_visible)['lifting_features'], full)
+    found = read['keypoints_visible'] > 0
+    no_scores = codec.encode(**dict(read, keypoint_scores=None))
+    np.testing.assert_array_equal(no_scores['lifting_features'][:, 34:51],
+                                  found)
+    np.testing.assert_array_equal(no_scores['lifting_features'][:, 51:],
+                                  full[:, 51:])
+    metres = XNectLiftingFeatures(unit_mm=1.).encode(**read)
+    np.testing.assert_allclose(
+        metres['lifting_features'][:, 51:], full[:, 51:] * 1000, rtol=1e-6)
+
+
+def test_every_refusal_is_its_whole_line():
+    read = random_readout(np.random.default_rng(10))
+    codec = XNectLiftingFeatures('coco21')
+    cases = [
+        (lambda: XNectLiftingFeatures(read_channels='All'),
+         "read_channels='All': use 'supervised' or 'all'"),
+        (lambda: codec.encode(read['keypoints'][0], read['keypoints_visible'],
+                              None, read['samples_3d']),
+         'keypoints have shape (17, 2); Stage II needs (M, 17, 2) COCO '
+         'keypoints in pixels'),
+        (lambda: codec.encode(**dict(
+            read, keypoints_visible=read['keypoints_visible'][:, :5])),
+         'keypoints_visible has shape (6, 5), expected (M, 17) = (6, 17)'),
+        (lambda: codec.encode(**dict(
+            read, keypoint_scores=read['keypoint_scores'][:2])),
+         'keypoint_scores has shape (2, 17), expected (M, 17) = (6, 17)'),
+        (lambda: codec.encode(**dict(read, samples_3d=np.zeros((6, 17, 3)))),
+         'samples_3d has shape (6, 17, 3), expected (6, 17, 63) (3 x 21 '
+         "joints of joint set 'coco21'); set the codec's joint_set to the "
+         "Stage I model's"),
+        (lambda: codec.encode(read['keypoints'], None, None, read['samples_3d']
+                              ), 'give keypoints_visible or keypoint_scores: '
+         'Stage II must know which keypoints were found'),
+        (lambda: codec.encode(read['keypoints'], read['keypoints_visible']),
+         'samples_3d is missing: decode Stage I with return_samples=True'),
+        (lambda: codec.unpack(np.zeros((2, 10))),
+         'features have shape (2, 10); this layout has (M, 276) values'),
+        (lambda: codec.unpack(np.zeros(codec.input_dim)),
+         'features have shape (276,); this layout has (M, 276) values'),
+    ]
+    for call, line in cases:
+        with pytest.raises(ValueError) as e:
+            call()
+        assert str(e.value) == line

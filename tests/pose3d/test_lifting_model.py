@@ -142,6 +142,14 @@ def test_lift_leaves_to_torch_what_numpy_does_not_run(people):
         model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
     assert np.abs(model.lift(raw) - _torch_lift(lifter(), raw)).max() > 1.
     handle.remove()
+    handle = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: o * 0.5 if m is model.net[9] else None)
+    try:  # a global hook: the numpy path is refused as well
+        np.testing.assert_allclose(
+            model.lift(raw), _torch_lift(model, raw), rtol=1e-5, atol=1e-3)
+        assert np.abs(model.lift(raw) - _torch_lift(lifter(), raw)).max() > 1.
+    finally:
+        handle.remove()
     torch.nn.utils.weight_norm(model.net[3])
     with torch.no_grad():
         model.net[3].weight_g.mul_(1.5)
@@ -230,3 +238,91 @@ def test_lift_on_a_plain_cpu_model_runs_numpy():
         other = lifter()
         change(other)
         assert other._numpy_net.layers(other.net, other.skip) is None
+
+
+def test_lifter_calls_and_options(people):
+    """What a config or a caller sets reaches the model: the default mode,
+    features or a read-out dict (keypoints_visible and keypoint_scores
+    each used), no skip, no bone loss, init_cfg, a data preprocessor; the
+    bone indices are not saved in checkpoints."""
+    batch, raw, _ = people
+    model = lifter()
+    # scores where nothing was found: only keypoints_visible says so
+    odd = dict(raw, keypoint_scores=raw['keypoint_scores'] + 0.25)
+    x = torch.from_numpy(model.codec.encode(**odd)['lifting_features'])
+    torch.testing.assert_close(model.features(odd), x)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model.forward_pose(x))
+        torch.testing.assert_close(model(odd), model.forward_pose(x))
+    assert isinstance(model.skip, torch.nn.Linear)
+    double = lifter().double()  # read-outs and targets follow its dtype
+    with torch.no_grad():
+        torch.testing.assert_close(
+            double(odd), double.forward_pose(x.double()))
+    losses = double(**double.data_preprocessor(batch, True), mode='loss')
+    assert losses['loss_joints'].dtype == torch.float64
+    np.testing.assert_allclose(  # lift: torch's path for float64
+        double.lift(odd),
+        _torch_lift(double, odd),
+        rtol=1e-9)
+    plain = lifter(linear_skip=False)
+    assert plain.skip is None
+    with torch.no_grad():
+        torch.testing.assert_close(
+            plain(x), plain._decode(plain.net(x)), rtol=1e-5, atol=1e-3)
+    no_bones = lifter(loss_bones=None)
+    losses = no_bones(**no_bones.data_preprocessor(batch, True), mode='loss')
+    assert set(losses) == {'loss_joints', 'mpjpe'}
+    assert not any('bone' in k for k in model.state_dict())
+    const = lifter(init_cfg=dict(type='Constant', layer='Linear', val=0.25))
+    const.init_weights()
+    assert all((m.weight == 0.25).all() for m in const.modules()
+               if isinstance(m, torch.nn.Linear))
+    from mmengine.model import BaseDataPreprocessor
+    prep = BaseDataPreprocessor()
+    assert lifter(data_preprocessor=prep).data_preprocessor is prep
+
+
+def test_output_scale_is_bounded_alike_in_torch_and_numpy():
+    """An extreme scale output gives the bounded scale exp(+-4) m, not an
+    infinite or vanishing pose, on either path."""
+    model = lifter()
+    out = np.zeros((2, model.codec.output_dim), np.float32)
+    out[:, :-1] = np.random.default_rng(0).normal(0, 1e-3, (2, 63))
+    out[:, -1] = [-50., 50.]
+    want = model.codec.decode(out[:, :-1], 1000. * np.exp([-4., 4.]))
+    np.testing.assert_allclose(model._decode(out), want, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model._decode(torch.from_numpy(out)).numpy(),
+        want,
+        rtol=1e-4,
+        atol=1e-5)
+
+
+def test_lifter_refusals_are_whole_lines(people):
+    batch, _, _ = people
+    model = lifter()
+    features = ("; this model takes (N, 276) features of its codec (joint "
+                "set 'coco21', read_channels='supervised') or a Stage I "
+                "read-out dict: check the config's codec")
+    cases = [
+        (lambda: model(np.zeros((2, 276), np.float32)),
+         'Stage II inputs have shape (2, 276)' + features),
+        (lambda: model(torch.zeros(2, 1, 276)),
+         'Stage II inputs have shape (2, 1, 276)' + features),
+        (lambda: model([1, 2]), 'Stage II inputs have shape ()' + features),
+        (lambda: model(torch.zeros(2, 276), mode='Tensor'),
+         "unknown mode 'Tensor': use 'tensor', 'loss' or 'predict'"),
+    ]
+    for call, line in cases:
+        with pytest.raises(ValueError) as e:
+            call()
+        assert str(e.value) == line
+    data = model.data_preprocessor(batch, True)
+    for s in data['data_samples']:
+        s.gt_instances.lifting_target = s.gt_instances.lifting_target[:, :20]
+    with pytest.raises(ValueError) as e:
+        model(**data, mode='loss')
+    assert str(e.value) == (
+        'lifting_target has shape (8, 20, 3), the model predicts (8, 21, 3):'
+        " the dataset's and the codec's joint_set differ")

@@ -156,10 +156,10 @@ class XNectLiftingFeatures(BaseKeypointCodec):
         return out
 
     def _check(self, keypoints, found, scores, samples_3d):
-        m = keypoints.shape[0] if keypoints.ndim == 3 else -1
-        if keypoints.shape != (m, NUM_KEYPOINTS, 2):
+        if keypoints.shape[1:] != (NUM_KEYPOINTS, 2):
             raise ValueError(f'keypoints have shape {keypoints.shape}; Stage '
                              'II needs (M, 17, 2) COCO keypoints in pixels')
+        m = len(keypoints)
         for name, arr in (('keypoints_visible', found), ('keypoint_scores',
                                                          scores)):
             if arr.shape != (m, NUM_KEYPOINTS):

@@ -92,8 +92,9 @@ class XNectLifter(BaseModel):
         ``keypoints_visible``: arrays, tensors or lists of per-person
         tensors)."""
         if isinstance(inputs, dict):
-            device = self.net[0].weight.device  # mlp() starts with a Linear
-            return torch.from_numpy(self._encode(inputs)).to(device)
+            # on the model's device and dtype (mlp() starts with a Linear)
+            return torch.from_numpy(self._encode(inputs)).to(
+                self.net[0].weight)
         x = inputs
         if not isinstance(x, Tensor) or x.ndim != 2 or \
                 x.shape[1] != self.codec.input_dim:
@@ -147,7 +148,7 @@ class XNectLifter(BaseModel):
     def _targets(self, data_samples, like: Tensor) -> Tensor:
         target = np.concatenate(
             [s.gt_instances.lifting_target for s in data_samples])
-        return torch.as_tensor(target, dtype=like.dtype, device=like.device)
+        return torch.as_tensor(target).to(like)
 
     def loss(self, x: Tensor, data_samples: list) -> Dict[str, Tensor]:
         """Losses on root-relative joints and bone vectors (in units of
@@ -202,8 +203,7 @@ class XNectLifter(BaseModel):
         was_training = self.training
         if was_training:  # walking the modules costs more than the MLP
             self.eval()
-        pose = self.forward_pose(
-            torch.from_numpy(x).to(self.net[0].weight.device))
+        pose = self.forward_pose(torch.from_numpy(x).to(self.net[0].weight))
         if was_training:
             self.train()
         return pose.cpu().numpy()
