@@ -182,7 +182,9 @@ def prepare(work: str, module: str, resume: bool):
     # folder that is missing at start-up as "nothing here", and the tests
     # would then import the editable install, i.e. the unmutated package.
     os.makedirs(osp.join(work, 'mutants'), exist_ok=True)
-    ignore = shutil.ignore_patterns('__pycache__', '*.pyc')
+    # no .mim: its copied configs would not be the tests' configs/ (the
+    # package then finds configs/ beside it, as in a source checkout)
+    ignore = shutil.ignore_patterns('__pycache__', '*.pyc', '.mim')
     for name in COPIED:
         src, dst = osp.join(REPO, name), osp.join(work, name)
         if osp.isdir(src):
