@@ -507,3 +507,75 @@ def test_deploy_failed_write_leaves_earlier_files(tmp_path, monkeypatch):
         ['fused.pth', 'fused.py']
     assert out.read_bytes() == b'earlier checkpoint'
     assert out.with_suffix('.py').read_text() == '# earlier config\n'
+
+
+def test_deploy_report_text():
+    """What the deploy tool prints, for a hand-made result: only the layers
+    that lost channels, with how many, and the sizes in M and G."""
+    result = dict(
+        report=[
+            dict(name='stem.conv', before=32, after=30),
+            dict(name='stage1.0.conv1', before=64, after=64),
+            dict(name='head2.1', before=1280, after=1278),
+        ],
+        params=(31_234_567, 30_987_654),
+        macs=(2_345_678_901, 2_222_222_222),
+        shape=(224, 192),
+        max_rel_diff=3.25e-6,
+        out='work/pruned.pth',
+        config='work/pruned.py')
+    assert format_deploy_report(result).split('\n') == [
+        'channels removed in 2 of 3 layers:',
+        '  stem.conv                 32 ->    30  (-2)',
+        '  head2.1                 1280 ->  1278  (-2)',
+        'parameters: 31.235 M -> 30.988 M',
+        'MACs at 224x192 (multiply-accumulates per image): 2.346 G -> 2.222 G',
+        'max relative output difference on a random input: 3.25e-06',
+        'wrote work/pruned.pth and work/pruned.py',
+    ]
+    unpruned = dict(result, report=[])
+    assert format_deploy_report(unpruned).split('\n')[0] == \
+        'parameters: 31.235 M -> 30.988 M'
+
+
+def test_prune_classifier_adapts_only_a_gap_and_linear_head():
+    """The last level loses channels only where the model reads it through
+    global average pooling and a linear head.fc; a model with a backbone
+    alone, another pooling or another head keeps them."""
+    import torch.nn as nn
+
+    def zeroed(model):
+        _zero_channels(model.backbone.head2[1], [0, 1], False)
+        return model
+
+    model = zeroed(build_classifier('42'))
+    report = prune_classifier(model, 1e-3)
+    assert report[-1] == dict(name='head.fc (inputs)', before=1280, after=1278)
+    assert model.head.in_channels == model.head.fc.in_features == 1278
+
+    class Bare(nn.Module):
+
+        def __init__(self, **parts):
+            super().__init__()
+            for name, part in parts.items():
+                setattr(self, name, part)
+
+    cases = [
+        Bare(backbone=SelecSLS('42')),
+        Bare(
+            backbone=SelecSLS('42'),
+            neck=Bare(gap=nn.AdaptiveMaxPool2d(1)),
+            head=Bare(fc=nn.Linear(1280, 10))),
+        Bare(
+            backbone=SelecSLS('42'),
+            neck=Bare(gap=nn.AdaptiveAvgPool2d(1)),
+            head=Bare(fc=nn.Identity())),
+    ]
+    for model in cases:
+        _zero_channels(model.backbone.head2[1], [0, 1], False)
+        last = model.backbone.layer_names[-1]
+        report = prune_classifier(model, 1e-3)
+        assert not any(row['name'].startswith(
+            ('head.', last + '.')) and row['after'] < row['before']
+                       for row in report)
+        assert model.backbone.head2[1].conv.out_channels == 1280

@@ -2,9 +2,11 @@
 images of a config (``selecsls_mm.deploy.calibration``),
 tools/deployment/quantize.py on the demo's trained weights, and the
 benchmark's ``onnxruntime-int8`` runtime."""
+import copy
 import json
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 
@@ -116,6 +118,73 @@ def test_dataset_batches_missing_images_say_how_to_fix(digits):
             match='test_dataloader cannot be read.*--cfg-options '
             'test_dataloader.dataset.data_root=DIR'):
         next(dataset_batches(cfg, model, 'test'))
+
+
+def test_dataset_batches_defaults_scope_and_refusals(digits):
+    """The defaults (the test split, 32 a batch, seed 0), the config's
+    default scope or mmpretrain's, images preprocessed as at inference (no
+    batch augments), no labels where the dataset has none, and every
+    refusal as its whole line."""
+    from mmengine.registry import DefaultScope
+    root, cfg, model = digits
+    batches = list(dataset_batches(cfg, model))
+    assert [len(x) for x, _ in batches] == [32] * 11 + [8]  # 360 test images
+    explicit = next(dataset_batches(cfg, model, 'test', None, 32, 0))
+    np.testing.assert_array_equal(batches[0][0], explicit[0])
+    drawn = next(dataset_batches(cfg, model, 'train', num=40))[0]
+    np.testing.assert_array_equal(
+        drawn,
+        next(dataset_batches(cfg, model, 'train', num=40, seed=0))[0])
+    one = list(dataset_batches(cfg, model, 'test', num=1))
+    assert len(one) == 1 and one[0][0].shape == (1, 3, 32, 32)
+    # no default_scope in the config: mmpretrain's registries, whatever the
+    # caller's scope is
+    unscoped = copy.deepcopy(cfg)
+    unscoped.pop('default_scope')
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        np.testing.assert_array_equal(
+            next(dataset_batches(unscoped, model))[0], batches[0][0])
+    # batch augments are for training: not applied to calibration images
+    mixup = copy.deepcopy(cfg)
+    mixup.data_preprocessor.num_classes = 10
+    mixup.data_preprocessor.batch_augments = dict(
+        augments=[dict(type='Mixup', alpha=1.)])
+    mixed_model = build_model(mixup)
+    np.testing.assert_array_equal(
+        next(dataset_batches(mixup, mixed_model))[0], batches[0][0])
+    # a dataset without labels (ImageNet's test split) gives None
+    bare = root.parent / 'unlabelled'
+    (bare / 'test').mkdir(parents=True, exist_ok=True)
+    (bare / 'meta').mkdir(exist_ok=True)
+    names = sorted(p.name for p in (root / 'val').iterdir())[:5]
+    for name in names:
+        shutil.copy(root / 'val' / name, bare / 'test' / name)
+    (bare / 'meta' / 'test.txt').write_text('\n'.join(names) + '\n')
+    unlabelled = copy.deepcopy(cfg)
+    unlabelled.merge_from_dict({
+        'test_dataloader.dataset.split': 'test',
+        'test_dataloader.dataset.data_root': str(bare)
+    })
+    x, y = next(dataset_batches(unlabelled, model))
+    assert y is None and x.shape == (5, 3, 32, 32)
+    for name in ('val_dataloader', 'test_dataloader'):
+        partial = copy.deepcopy(cfg)
+        partial.pop(name)
+        with pytest.raises(ValueError) as e:
+            next(dataset_batches(partial, model, 'val'))
+        assert str(e.value) == (
+            'the config has no val_dataloader (and test_dataloader) to read '
+            'images from; pick another split or add it')
+    empty_root = root.parent / 'empty'
+    (empty_root / 'meta').mkdir(parents=True, exist_ok=True)
+    (empty_root / 'val').mkdir(exist_ok=True)
+    (empty_root / 'meta' / 'val.txt').write_text('')
+    empty = copy.deepcopy(cfg)
+    empty.merge_from_dict(
+        {'test_dataloader.dataset.data_root': str(empty_root)})
+    with pytest.raises(ValueError) as e:  # the dataset's own one line
+        next(dataset_batches(empty, model))
+    assert str(e.value) == f"{empty_root / 'meta' / 'val.txt'} lists no images"
 
 
 def _tiny_classifier(path):
@@ -325,3 +394,137 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith(
         'error: the images of train_dataloader cannot be read')
     assert not (tmp_path / 'none.onnx').exists()
+
+
+def test_quantize_classifier_in_process(digits, tmp_path):
+    """The library call behind tools/deployment/quantize.py, in this process
+    (so ``make mutate`` sees which tests reach it): what it reports is the
+    agreement of the int8 graph it wrote with the fp32 model, on the images
+    and splits asked for, and bad arguments leave no file."""
+    from selecsls_mm.deploy.quantize import quantize_classifier
+    root, cfg, model = digits
+    randomize_bn(model)
+    ckpt = tmp_path / 'w.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    options = {f'{k}.dataset.data_root': str(root) for k in LOADERS}
+    out = tmp_path / 'int8.onnx'
+    result = quantize_classifier(
+        DIGITS_CONFIG,
+        str(ckpt),
+        str(out),
+        calib_split='train',
+        calib_num=8,
+        eval_split='val',
+        eval_num=24,
+        method='percentile',
+        per_channel=False,
+        cfg_options=options,
+        seed=1)
+    assert (result['calibration_images'], result['images']) == (8, 24)
+    assert (result['calib_split'], result['eval_split']) == ('train', 'val')
+    assert result['method'] == 'percentile' and result['out'] == str(out)
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props['quantization'] == ('int8 static QDQ, weights per tensor, '
+                                     'percentile calibration on 8 images')
+    # the same numbers from the torch model and the written graph
+    model.eval()
+    batches = list(dataset_batches(cfg, model, 'val', 24, seed=1))
+    with torch.no_grad():
+        fp32 = np.concatenate([
+            model(torch.from_numpy(x), mode='tensor').numpy()
+            for x, _ in batches
+        ])
+    labels = np.concatenate([y for _, y in batches])
+    want = logit_agreement(fp32,
+                           onnx_logits(str(out),
+                                       [x for x, _ in batches]), labels)
+    for key in ('images', 'top1_agreement', 'top1_reference', 'top1_other'):
+        assert result[key] == want[key], key
+    assert result['max_logit_diff'] == pytest.approx(
+        want['max_logit_diff'], rel=1e-3, abs=1e-4)
+    assert result['max_rel_logit_diff'] == pytest.approx(
+        want['max_rel_logit_diff'], rel=1e-3, abs=1e-5)
+    # calibrated on the split and images asked for: the same graph as
+    # quantize_onnx gives from them
+    from selecsls_mm.deploy import export_onnx
+    ref_dir = tmp_path / 'ref'
+    ref_dir.mkdir()
+    export_onnx(
+        DIGITS_CONFIG,
+        str(ckpt),
+        str(ref_dir / 'fp32.onnx'),
+        deploy=True,
+        shape=(32, 32),
+        verify=False,
+        cfg_options=options)
+    calibration = [
+        x for x, _ in dataset_batches(cfg, model, 'train', 8, seed=1)
+    ]
+    quantize_onnx(
+        str(ref_dir / 'fp32.onnx'),
+        str(ref_dir / 'int8.onnx'),
+        calibration,
+        'percentile',
+        per_channel=False)
+    images = [x for x, _ in batches]
+    np.testing.assert_array_equal(
+        onnx_logits(str(out), images),
+        onnx_logits(str(ref_dir / 'int8.onnx'), images))
+    for kwargs, line in (
+        (dict(out=str(tmp_path / 'x.pth')),
+         f"OUT must end with .onnx, got {tmp_path / 'x.pth'}"),
+        (dict(out=str(tmp_path / 'x.onnx'),
+              calib_num=0), '--calib-num must be at least 1, got 0')):
+        with pytest.raises(ValueError) as e:
+            quantize_classifier(DIGITS_CONFIG, str(ckpt), **kwargs)
+        assert str(e.value) == line
+    assert sorted(
+        p.name for p in tmp_path.iterdir()) == ['int8.onnx', 'ref', 'w.pth']
+
+
+def test_quantize_refusals_are_whole_lines(tmp_path):
+    """Each refusal of quantize_onnx / onnx_logits as the one line a user
+    reads, and the agreement figures where the values are small or the
+    top-1 classes differ from the labels in other ways."""
+    fp32 = tmp_path / 'fp32.onnx'
+    _tiny_classifier(fp32)
+    batch = [np.zeros((1, 3, 16, 16), np.float32)]
+    cases = [
+        (lambda: quantize_onnx(
+            str(fp32), str(tmp_path / 'q.onnx'), batch, method='mean'),
+         "unknown calibration method 'mean'; choose one of minmax, "
+         'percentile'),
+        (lambda: quantize_onnx(
+            str(tmp_path / 'no.onnx'), str(tmp_path / 'q.onnx'), batch),
+         f"{tmp_path / 'no.onnx'} does not exist; export the fp32 graph "
+         'first (tools/deployment/export_onnx.py)'),
+        (lambda: quantize_onnx(str(fp32), str(tmp_path / 'q.pth'), batch),
+         f"OUT must end with .onnx, got {tmp_path / 'q.pth'}"),
+        (lambda: onnx_logits(str(fp32), []), f'no images to run {fp32} on'),
+    ]
+    for call, line in cases:
+        with pytest.raises((ValueError, FileNotFoundError)) as e:
+            call()
+        assert str(e.value) == line
+    with pytest.raises(ValueError) as e:
+        quantize_onnx(str(fp32), str(tmp_path / 'q.onnx'), [])
+    assert str(e.value) == ('no calibration images: quantization needs a few '
+                            'dozen real images to set activation ranges')
+    # 8-bit weights (the full int8 range) unless 7 are asked for
+    from onnx import numpy_helper
+    for reduce, top in ((None, 127), (True, 64)):
+        kwargs = {} if reduce is None else dict(reduce_range=reduce)
+        result = quantize_onnx(
+            str(fp32), str(tmp_path / 'q.onnx'), batch * 4, **kwargs)
+        weights = [
+            numpy_helper.to_array(t)
+            for t in onnx.load(str(tmp_path / 'q.onnx')).graph.initializer
+            if t.data_type == onnx.TensorProto.INT8
+        ]
+        assert max(np.abs(w.astype(int)).max() for w in weights) == top
+    assert result['method'] == 'minmax'
+    small = np.array([[0.1, 0.2, 0.], [0.3, 0., 0.1]])
+    other = np.array([[0.1, 0.1, 0.3], [0.3, 0., 0.1]])
+    result = logit_agreement(small, other, labels=np.array([[1], [0]]))
+    assert result['max_rel_logit_diff'] == pytest.approx(0.3 / 0.3)
+    assert result['top1_reference'] == 1.0 and result['top1_other'] == 0.5

@@ -151,3 +151,26 @@ def test_mmcvs_deconv_wrapper_is_rewritten():
         before = model(x)
         assert deconvs_to_subpixel(model) == 1
         assert torch.allclose(model(x), before, atol=1e-5, rtol=0)
+
+
+def test_refusals_are_whole_lines():
+    """The refusals as a user reads them: what the module is, its geometry
+    and what the rewrite needs."""
+    from selecsls_mm.deploy.subpixel import _unsupported
+
+    class Deconv(nn.ConvTranspose2d):
+        pass
+
+    assert _unsupported(Deconv(4, 4, 4, 2, 1)) == (
+        'it is a Deconv, not an nn.ConvTranspose2d (a subclass may compute '
+        'otherwise)')
+    assert _unsupported(nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2)) == (
+        'groups 2, dilation (1, 1) and output padding (0, 0); the rewrite '
+        'needs 1, (1, 1) and (0, 0)')
+    assert _unsupported(nn.ConvTranspose2d(4, 4, 4, 2, 1)) == ''
+    with pytest.raises(ValueError) as e:
+        deconvs_to_subpixel(nn.ConvTranspose2d(4, 4, 4, 2, 1))
+    assert str(e.value) == (
+        'deconvs_to_subpixel replaces the transposed convs a module holds; '
+        'pass the module that holds this one, or build '
+        'SubPixelConvTranspose2d(it)')

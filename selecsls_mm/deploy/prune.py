@@ -248,9 +248,10 @@ def prune_classifier(model: nn.Module, threshold: float) -> List[dict]:
     neck = getattr(model, 'neck', None)
     fc = getattr(head, 'fc', None)
     gap = getattr(neck, 'gap', None)
-    reads_last = max(backbone.out_indices) == len(backbone.layer_names) - 1
-    if not (isinstance(fc, nn.Linear) and isinstance(gap, nn.AdaptiveAvgPool2d)
-            and reads_last):
+    # (the backbone's last level is the one read: SelecSLS builds no level
+    # after its last out_indices)
+    if not (isinstance(fc, nn.Linear)
+            and isinstance(gap, nn.AdaptiveAvgPool2d)):
         fc = None
     before = fc.in_features if fc is not None else None
     report = prune_selecsls(backbone, threshold, fc)
