@@ -259,6 +259,7 @@ def test_lifter_calls_and_options(people):
     with torch.no_grad():
         torch.testing.assert_close(
             double(odd), double.forward_pose(x.double()))
+        torch.testing.assert_close(double(x), double(odd))
     losses = double(**double.data_preprocessor(batch, True), mode='loss')
     assert losses['loss_joints'].dtype == torch.float64
     np.testing.assert_allclose(  # lift: torch's path for float64

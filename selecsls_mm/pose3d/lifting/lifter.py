@@ -86,8 +86,9 @@ class XNectLifter(BaseModel):
             persistent=False)
 
     def features(self, inputs: Union[Tensor, Dict[str, object]]) -> Tensor:
-        """The network input (N, D): ``inputs`` itself when it is a tensor
-        of features, else the codec's encoding of a read-out dict
+        """The network input (N, D) on the model's device and dtype:
+        ``inputs`` when it is a tensor of features, else the codec's
+        encoding of a read-out dict
         (``keypoints``, ``keypoint_scores``, ``samples_3d`` and optionally
         ``keypoints_visible``: arrays, tensors or lists of per-person
         tensors)."""
@@ -104,7 +105,7 @@ class XNectLifter(BaseModel):
                 f"of its codec (joint set '{self.joint_set.name}', "
                 f"read_channels='{self.codec.read_channels}') or a Stage I "
                 'read-out dict: check the config\'s codec')
-        return x.float()
+        return x.to(self.net[0].weight)
 
     def _encode(self, readout: Dict[str, object]) -> np.ndarray:
         arrays = {k: _as_array(v) for k, v in readout.items()}
