@@ -413,22 +413,22 @@ def test_quantize_classifier_in_process(digits, tmp_path):
         str(ckpt),
         str(out),
         calib_split='train',
-        calib_num=8,
+        calib_num=1,
         eval_split='val',
-        eval_num=24,
+        eval_num=40,
         method='percentile',
         per_channel=False,
         cfg_options=options,
         seed=1)
-    assert (result['calibration_images'], result['images']) == (8, 24)
+    assert (result['calibration_images'], result['images']) == (1, 40)
     assert (result['calib_split'], result['eval_split']) == ('train', 'val')
     assert result['method'] == 'percentile' and result['out'] == str(out)
     props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert props['quantization'] == ('int8 static QDQ, weights per tensor, '
-                                     'percentile calibration on 8 images')
+                                     'percentile calibration on 1 images')
     # the same numbers from the torch model and the written graph
     model.eval()
-    batches = list(dataset_batches(cfg, model, 'val', 24, seed=1))
+    batches = list(dataset_batches(cfg, model, 'val', 40, seed=1))
     with torch.no_grad():
         fp32 = np.concatenate([
             model(torch.from_numpy(x), mode='tensor').numpy()
@@ -458,7 +458,7 @@ def test_quantize_classifier_in_process(digits, tmp_path):
         verify=False,
         cfg_options=options)
     calibration = [
-        x for x, _ in dataset_batches(cfg, model, 'train', 8, seed=1)
+        x for x, _ in dataset_batches(cfg, model, 'train', 1, seed=1)
     ]
     quantize_onnx(
         str(ref_dir / 'fp32.onnx'),
@@ -478,8 +478,28 @@ def test_quantize_classifier_in_process(digits, tmp_path):
         with pytest.raises(ValueError) as e:
             quantize_classifier(DIGITS_CONFIG, str(ckpt), **kwargs)
         assert str(e.value) == line
+    # missing evaluation images fail before OUT is written
+    with pytest.raises(FileNotFoundError, match='test_dataloader cannot be'):
+        quantize_classifier(
+            DIGITS_CONFIG,
+            str(ckpt),
+            str(tmp_path / 'none.onnx'),
+            cfg_options=dict(options,
+                             **{'test_dataloader.dataset.data_root': '/none'}))
     assert sorted(
         p.name for p in tmp_path.iterdir()) == ['int8.onnx', 'ref', 'w.pth']
+    # the defaults: 64 training images, per-channel minmax, the whole test
+    # split; the options reach the exported graph (its stored mean)
+    shifted = dict(options, **{'data_preprocessor.mean': [10., 20., 30.]})
+    result = quantize_classifier(
+        DIGITS_CONFIG, str(ckpt), str(out), cfg_options=shifted)
+    assert (result['calibration_images'], result['images']) == (64, 360)
+    assert (result['calib_split'], result['eval_split'],
+            result['method']) == ('train', 'test', 'minmax')
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props['quantization'] == ('int8 static QDQ, weights per channel, '
+                                     'minmax calibration on 64 images')
+    assert json.loads(props['mean']) == [10., 20., 30.]
 
 
 def test_quantize_refusals_are_whole_lines(tmp_path):
@@ -523,8 +543,9 @@ def test_quantize_refusals_are_whole_lines(tmp_path):
         ]
         assert max(np.abs(w.astype(int)).max() for w in weights) == top
     assert result['method'] == 'minmax'
-    small = np.array([[0.1, 0.2, 0.], [0.3, 0., 0.1]])
-    other = np.array([[0.1, 0.1, 0.3], [0.3, 0., 0.1]])
-    result = logit_agreement(small, other, labels=np.array([[1], [0]]))
+    small = np.array([[0.1, 0.2, 0.], [0.3, 0., 0.1], [0., 0., 0.2]])
+    other = np.array([[0.1, 0.1, 0.3], [0.3, 0., 0.1], [0., 0., 0.2]])
+    result = logit_agreement(small, other, labels=np.array([[1], [0], [2]]))
     assert result['max_rel_logit_diff'] == pytest.approx(0.3 / 0.3)
-    assert result['top1_reference'] == 1.0 and result['top1_other'] == 0.5
+    assert result['top1_reference'] == 1.0
+    assert result['top1_other'] == pytest.approx(2 / 3)
