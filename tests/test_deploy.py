@@ -579,3 +579,17 @@ def test_prune_classifier_adapts_only_a_gap_and_linear_head():
             ('head.', last + '.')) and row['after'] < row['before']
                        for row in report)
         assert model.backbone.head2[1].conv.out_channels == 1280
+
+
+def test_pruning_keeps_frozen_parameters_frozen():
+    """A pruned parameter keeps requires_grad (frozen stages stay frozen
+    when the pruned model is fine-tuned); buffers stay buffers."""
+    model = SelecSLS('42')
+    model.stem.requires_grad_(False)
+    _zero_channels(model.stem, [0, 1], False)
+    _zero_channels(model.stage1[0].conv1, [2], False)
+    report = prune_selecsls(model, 1e-3)
+    assert {r['name']: r['after'] for r in report}['stem'] == 30
+    assert not any(p.requires_grad for p in model.stem.parameters())
+    assert model.stage1[0].conv1.conv.weight.requires_grad
+    assert 'running_mean' in dict(model.stem.bn.named_buffers())

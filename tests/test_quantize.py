@@ -120,6 +120,19 @@ def test_dataset_batches_missing_images_say_how_to_fix(digits):
         next(dataset_batches(cfg, model, 'test'))
 
 
+def _unlabelled_copy(root, num):
+    """The first ``num`` validation digits as ImageNet's unlabelled test
+    split (file names only), in a folder beside ``root``."""
+    bare = root.parent / 'unlabelled'
+    (bare / 'test').mkdir(parents=True, exist_ok=True)
+    (bare / 'meta').mkdir(exist_ok=True)
+    names = sorted(p.name for p in (root / 'val').iterdir())[:num]
+    for name in names:
+        shutil.copy(root / 'val' / name, bare / 'test' / name)
+    (bare / 'meta' / 'test.txt').write_text('\n'.join(names) + '\n')
+    return bare
+
+
 def test_dataset_batches_defaults_scope_and_refusals(digits):
     """The defaults (the test split, 32 a batch, seed 0), the config's
     default scope or mmpretrain's, images preprocessed as at inference (no
@@ -141,9 +154,18 @@ def test_dataset_batches_defaults_scope_and_refusals(digits):
     # caller's scope is
     unscoped = copy.deepcopy(cfg)
     unscoped.pop('default_scope')
+    unscoped.test_dataloader.dataset.pop('_scope_')
+    before = copy.deepcopy(unscoped.to_dict())
     with DefaultScope.overwrite_default_scope('mmengine'):
         np.testing.assert_array_equal(
             next(dataset_batches(unscoped, model))[0], batches[0][0])
+    assert unscoped.to_dict() == before  # the config is left as it was
+    with pytest.raises(ValueError) as e:
+        next(dataset_batches(cfg, model, num=0))
+    assert str(e.value) == (
+        'the test_dataloader dataset is empty; point it at images with '
+        '--cfg-options test_dataloader.dataset.data_root=DIR or pick another '
+        'split')
     # batch augments are for training: not applied to calibration images
     mixup = copy.deepcopy(cfg)
     mixup.data_preprocessor.num_classes = 10
@@ -153,13 +175,7 @@ def test_dataset_batches_defaults_scope_and_refusals(digits):
     np.testing.assert_array_equal(
         next(dataset_batches(mixup, mixed_model))[0], batches[0][0])
     # a dataset without labels (ImageNet's test split) gives None
-    bare = root.parent / 'unlabelled'
-    (bare / 'test').mkdir(parents=True, exist_ok=True)
-    (bare / 'meta').mkdir(exist_ok=True)
-    names = sorted(p.name for p in (root / 'val').iterdir())[:5]
-    for name in names:
-        shutil.copy(root / 'val' / name, bare / 'test' / name)
-    (bare / 'meta' / 'test.txt').write_text('\n'.join(names) + '\n')
+    bare = _unlabelled_copy(root, 5)
     unlabelled = copy.deepcopy(cfg)
     unlabelled.merge_from_dict({
         'test_dataloader.dataset.split': 'test',
@@ -396,7 +412,7 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     assert not (tmp_path / 'none.onnx').exists()
 
 
-def test_quantize_classifier_in_process(digits, tmp_path):
+def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
     """The library call behind tools/deployment/quantize.py, in this process
     (so ``make mutate`` sees which tests reach it): what it reports is the
     agreement of the int8 graph it wrote with the fp32 model, on the images
@@ -408,6 +424,9 @@ def test_quantize_classifier_in_process(digits, tmp_path):
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     options = {f'{k}.dataset.data_root': str(root) for k in LOADERS}
     out = tmp_path / 'int8.onnx'
+    (tmp_path / 'cwd').mkdir()
+    monkeypatch.chdir(tmp_path /
+                      'cwd')  # left empty: temporary files elsewhere
     result = quantize_classifier(
         DIGITS_CONFIG,
         str(ckpt),
@@ -486,8 +505,23 @@ def test_quantize_classifier_in_process(digits, tmp_path):
             str(tmp_path / 'none.onnx'),
             cfg_options=dict(options,
                              **{'test_dataloader.dataset.data_root': '/none'}))
-    assert sorted(
-        p.name for p in tmp_path.iterdir()) == ['int8.onnx', 'ref', 'w.pth']
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'cwd', 'int8.onnx', 'ref', 'w.pth'
+    ]
+    assert not any((tmp_path / 'cwd').iterdir())
+    # an unlabelled evaluation split: agreement only, no accuracies
+    bare = _unlabelled_copy(root, 6)
+    result = quantize_classifier(
+        DIGITS_CONFIG,
+        str(ckpt),
+        str(tmp_path / 'bare.onnx'),
+        calib_num=1,
+        cfg_options=dict(
+            options, **{
+                'test_dataloader.dataset.split': 'test',
+                'test_dataloader.dataset.data_root': str(bare)
+            }))
+    assert result['images'] == 6 and 'top1_reference' not in result
     # the defaults: 64 training images, per-channel minmax, the whole test
     # split; the options reach the exported graph (its stored mean)
     shifted = dict(options, **{'data_preprocessor.mean': [10., 20., 30.]})
