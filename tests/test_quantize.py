@@ -583,3 +583,22 @@ def test_quantize_refusals_are_whole_lines(tmp_path):
     assert result['max_rel_logit_diff'] == pytest.approx(0.3 / 0.3)
     assert result['top1_reference'] == 1.0
     assert result['top1_other'] == pytest.approx(2 / 3)
+
+
+def test_quantize_onnx_takes_any_float_batches_and_names_missing_packages(
+        tmp_path, monkeypatch):
+    fp32 = tmp_path / 'fp32.onnx'
+    _tiny_classifier(fp32)
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(2, 3, 16, 16)) for _ in range(3)]  # float64
+    result = quantize_onnx(str(fp32), str(tmp_path / 'q.onnx'), batches)
+    assert result['calibration_images'] == 6  # every batch counted
+    import onnxruntime
+    monkeypatch.delattr(onnxruntime, 'quantization')
+    monkeypatch.setitem(sys.modules, 'onnxruntime.quantization', None)
+    with pytest.raises(ImportError) as e:
+        quantize_onnx(str(fp32), str(tmp_path / 'q2.onnx'), batches)
+    line = str(e.value)
+    assert line.startswith('int8 quantization needs onnx and onnxruntime (')
+    assert line.endswith('); install them: pip install onnx onnxruntime')
+    assert '\n' not in line and not (tmp_path / 'q2.onnx').exists()
