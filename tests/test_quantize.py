@@ -120,10 +120,10 @@ def test_dataset_batches_missing_images_say_how_to_fix(digits):
         next(dataset_batches(cfg, model, 'test'))
 
 
-def _unlabelled_copy(root, num):
+def _unlabelled_copy(root, num, folder):
     """The first ``num`` validation digits as ImageNet's unlabelled test
-    split (file names only), in a folder beside ``root``."""
-    bare = root.parent / 'unlabelled'
+    split (file names only), in ``folder``."""
+    bare = folder / 'unlabelled'
     (bare / 'test').mkdir(parents=True, exist_ok=True)
     (bare / 'meta').mkdir(exist_ok=True)
     names = sorted(p.name for p in (root / 'val').iterdir())[:num]
@@ -133,7 +133,7 @@ def _unlabelled_copy(root, num):
     return bare
 
 
-def test_dataset_batches_defaults_scope_and_refusals(digits):
+def test_dataset_batches_defaults_scope_and_refusals(digits, tmp_path):
     """The defaults (the test split, 32 a batch, seed 0), the config's
     default scope or mmpretrain's, images preprocessed as at inference (no
     batch augments), no labels where the dataset has none, and every
@@ -162,10 +162,7 @@ def test_dataset_batches_defaults_scope_and_refusals(digits):
     assert unscoped.to_dict() == before  # the config is left as it was
     with pytest.raises(ValueError) as e:
         next(dataset_batches(cfg, model, num=0))
-    assert str(e.value) == (
-        'the test_dataloader dataset is empty; point it at images with '
-        '--cfg-options test_dataloader.dataset.data_root=DIR or pick another '
-        'split')
+    assert str(e.value) == 'num must be at least 1 (images to draw), got 0'
     # batch augments are for training: not applied to calibration images
     mixup = copy.deepcopy(cfg)
     mixup.data_preprocessor.num_classes = 10
@@ -175,7 +172,7 @@ def test_dataset_batches_defaults_scope_and_refusals(digits):
     np.testing.assert_array_equal(
         next(dataset_batches(mixup, mixed_model))[0], batches[0][0])
     # a dataset without labels (ImageNet's test split) gives None
-    bare = _unlabelled_copy(root, 5)
+    bare = _unlabelled_copy(root, 5, tmp_path)
     unlabelled = copy.deepcopy(cfg)
     unlabelled.merge_from_dict({
         'test_dataloader.dataset.split': 'test',
@@ -191,7 +188,7 @@ def test_dataset_batches_defaults_scope_and_refusals(digits):
         assert str(e.value) == (
             'the config has no val_dataloader (and test_dataloader) to read '
             'images from; pick another split or add it')
-    empty_root = root.parent / 'empty'
+    empty_root = tmp_path / 'empty'
     (empty_root / 'meta').mkdir(parents=True, exist_ok=True)
     (empty_root / 'val').mkdir(exist_ok=True)
     (empty_root / 'meta' / 'val.txt').write_text('')
@@ -419,6 +416,7 @@ def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
     and splits asked for, and bad arguments leave no file."""
     from selecsls_mm.deploy.quantize import quantize_classifier
     root, cfg, model = digits
+    model = copy.deepcopy(model)  # the fixture's model stays as it is
     randomize_bn(model)
     ckpt = tmp_path / 'w.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
@@ -510,7 +508,7 @@ def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
     ]
     assert not any((tmp_path / 'cwd').iterdir())
     # an unlabelled evaluation split: agreement only, no accuracies
-    bare = _unlabelled_copy(root, 6)
+    bare = _unlabelled_copy(root, 6, tmp_path / 'data')
     result = quantize_classifier(
         DIGITS_CONFIG,
         str(ckpt),

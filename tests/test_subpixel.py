@@ -156,18 +156,21 @@ def test_mmcvs_deconv_wrapper_is_rewritten():
 def test_refusals_are_whole_lines():
     """The refusals as a user reads them: what the module is, its geometry
     and what the rewrite needs."""
-    from selecsls_mm.deploy.subpixel import _unsupported
 
     class Deconv(nn.ConvTranspose2d):
         pass
 
-    assert _unsupported(Deconv(4, 4, 4, 2, 1)) == (
-        'it is a Deconv, not an nn.ConvTranspose2d (a subclass may compute '
-        'otherwise)')
-    assert _unsupported(nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2)) == (
-        'groups 2, dilation (1, 1) and output padding (0, 0); the rewrite '
-        'needs 1, (1, 1) and (0, 0)')
-    assert _unsupported(nn.ConvTranspose2d(4, 4, 4, 2, 1)) == ''
+    for deconv, why in (
+        (Deconv(4, 4, 4, 2, 1), 'it is a Deconv, not an nn.ConvTranspose2d '
+         '(a subclass may compute otherwise)'),
+        (nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2),
+         'groups 2, dilation (1, 1) and output padding (0, 0); the rewrite '
+         'needs 1, (1, 1) and (0, 0)'),
+    ):
+        with pytest.raises(ValueError) as e:
+            SubPixelConvTranspose2d(deconv)
+        assert str(
+            e.value) == (f'cannot rewrite {deconv} as a sub-pixel conv: {why}')
     with pytest.raises(ValueError) as e:
         deconvs_to_subpixel(nn.ConvTranspose2d(4, 4, 4, 2, 1))
     assert str(e.value) == (

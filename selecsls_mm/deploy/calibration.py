@@ -42,6 +42,8 @@ def dataset_batches(cfg: Config,
         tuple: ``inputs`` (N, C, H, W) float32 and ``labels`` (N, ) int64,
         or None when the dataset has no labels.
     """
+    if num is not None and num < 1:
+        raise ValueError(f'num must be at least 1 (images to draw), got {num}')
     key = f'{split}_dataloader'
     if not cfg.get(key) or not cfg.get('test_dataloader'):
         raise ValueError(f'the config has no {key} (and test_dataloader) to '

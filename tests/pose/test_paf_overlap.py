@@ -291,8 +291,9 @@ def print_issue_table(seeds) -> None:
                 result, labelled, decoded, per_seed = pooled_round_trip_ap(
                     PartAffinityField(**config, **variant), sets, size,
                     20 if real else 30)
-                spread = (f' (seeds {min(per_seed):.3f}-{max(per_seed):.3f})'
-                          if len(per_seed) > 1 else '')
+                below = sum(ap < 0.95 for ap in per_seed)
+                spread = (f' ({min(per_seed):.3f}-{max(per_seed):.3f}, '
+                          f'{below} below 0.95)' if len(per_seed) > 1 else '')
                 cells.append(f"{result['AP']:.3f}{spread}, "
                              f'{decoded}/{labelled}')
             print(f"| {kind} | {'motion' if poses else 'synthetic'} | "
@@ -300,9 +301,12 @@ def print_issue_table(seeds) -> None:
 
 
 def _seeds(text: str) -> list:
-    """``9003`` or ``9101-9110``."""
-    first, _, last = text.partition('-')
-    return list(range(int(first), int(last or first) + 1))
+    """``9003``, ``9101-9110`` or several, comma-separated."""
+    seeds = []
+    for part in text.split(','):
+        first, _, last = part.partition('-')
+        seeds += range(int(first), int(last or first) + 1)
+    return seeds
 
 
 if __name__ == '__main__':
@@ -312,5 +316,6 @@ if __name__ == '__main__':
         '--seed',
         type=_seeds,
         default=[HELD_OUT_SEED],
-        help='a seed (9003) or a range scored as one (9101-9110)')
+        help='a seed (9003), or ranges scored as one (9101-9110 or '
+        '101-106,9003-9005)')
     print_issue_table(parser.parse_args().seed)

@@ -262,10 +262,19 @@ def test_lifter_calls_and_options(people):
         torch.testing.assert_close(double(x), double(odd))
     losses = double(**double.data_preprocessor(batch, True), mode='loss')
     assert losses['loss_joints'].dtype == torch.float64
+    half = lifter().to(torch.bfloat16)  # float32 targets become bfloat16
+    losses = half(**half.data_preprocessor(batch, True), mode='loss')
+    assert losses['loss_joints'].dtype == torch.bfloat16
+    flat = lifter(hidden_dims=())  # a single Linear layer
+    with torch.no_grad():
+        torch.testing.assert_close(flat(odd), flat.forward_pose(x))
     np.testing.assert_allclose(  # lift: torch's path for float64
         double.lift(odd),
         _torch_lift(double, odd),
         rtol=1e-9)
+    nobody = {k: v[:0] for k, v in odd.items()}
+    assert double.lift(nobody).shape == (0, 21, 3)
+    assert double.lift(nobody).dtype == np.float64
     plain = lifter(linear_skip=False)
     assert plain.skip is None
     with torch.no_grad():
@@ -308,10 +317,11 @@ def test_lifter_refusals_are_whole_lines(people):
                 "read-out dict: check the config's codec")
     cases = [
         (lambda: model(np.zeros((2, 276), np.float32)),
-         'Stage II inputs have shape (2, 276)' + features),
+         'Stage II inputs are a ndarray, not a tensor' + features),
         (lambda: model(torch.zeros(2, 1, 276)),
          'Stage II inputs have shape (2, 1, 276)' + features),
-        (lambda: model([1, 2]), 'Stage II inputs have shape ()' + features),
+        (lambda: model([1, 2]),
+         'Stage II inputs are a list, not a tensor' + features),
         (lambda: model(torch.zeros(2, 276), mode='Tensor'),
          "unknown mode 'Tensor': use 'tensor', 'loss' or 'predict'"),
     ]
@@ -327,3 +337,47 @@ def test_lifter_refusals_are_whole_lines(people):
     assert str(e.value) == (
         'lifting_target has shape (8, 20, 3), the model predicts (8, 21, 3):'
         " the dataset's and the codec's joint_set differ")
+
+
+def test_losses_follow_a_joint_set_whose_root_is_joint_0(people):
+    """H36M's order puts the root first, so joint 0 is a parent: the losses
+    still cover every non-root joint and every bone."""
+    from mmengine.structures import InstanceData
+    from mmpose.structures import PoseDataSample
+
+    from selecsls_mm.pose3d.joint_sets import JointSet, get_joint_set
+    _, raw, target = people
+    coco = get_joint_set('coco21')
+    order = [coco.root] + [j for j in range(21) if j != coco.root]
+    new = {old: i for i, old in enumerate(order)}
+    first = JointSet('pelvis-first', tuple(coco.names[j] for j in order),
+                     tuple(new.get(coco.parents[j], -1) for j in order),
+                     coco.anchors)
+    model = MODELS.build(
+        dict(
+            type='XNectLifter',
+            codec=dict(type='XNectLiftingFeatures', joint_set=first)))
+    samples_3d = raw['samples_3d'].reshape(8, 17, 21, 3)[:, :, order]
+    readout = dict(raw, samples_3d=samples_3d.reshape(8, 17, 63))
+    target = target[:, order]
+    samples = []
+    for t in target:
+        sample = PoseDataSample()
+        sample.gt_instances = InstanceData(lifting_target=t[None])
+        samples.append(sample)
+    x = model.features(readout)
+    losses = model.loss(x, samples)
+    with torch.no_grad():
+        pose = model.forward_pose(x).numpy().astype(np.float64)
+    parents = np.asarray(first.parents)
+    child = np.flatnonzero(parents >= 0)
+    assert len(child) == 20 and 0 in parents[child]
+    joints = np.linalg.norm(pose[:, child] - target[:, child], axis=-1)
+    bones = np.linalg.norm(
+        (pose[:, child] - pose[:, parents[child]]) -
+        (target[:, child] - target[:, parents[child]]),
+        axis=-1)
+    assert losses['loss_joints'].item() == pytest.approx(
+        joints.mean() / 1000, rel=1e-4)
+    assert losses['loss_bones'].item() == pytest.approx(
+        bones.mean() / 1000, rel=1e-4)

@@ -99,8 +99,10 @@ class XNectLifter(BaseModel):
         x = inputs
         if not isinstance(x, Tensor) or x.ndim != 2 or \
                 x.shape[1] != self.codec.input_dim:
+            got = (f'have shape {tuple(x.shape)}' if isinstance(x, Tensor) else
+                   f'are a {type(x).__name__}, not a tensor')
             raise ValueError(
-                f'Stage II inputs have shape {tuple(getattr(x, "shape", ()))}'
+                f'Stage II inputs {got}'
                 f'; this model takes (N, {self.codec.input_dim}) features '
                 f"of its codec (joint set '{self.joint_set.name}', "
                 f"read_channels='{self.codec.read_channels}') or a Stage I "
@@ -195,8 +197,9 @@ class XNectLifter(BaseModel):
         Returns:
             np.ndarray: (M, J, 3) root-relative mm.
         """
-        if len(readout['keypoints']) == 0:
-            return np.zeros((0, self.joint_set.num_joints, 3), np.float32)
+        if len(readout['keypoints']) == 0:  # in the model's dtype
+            return self.net[0].weight.new_zeros(0, self.joint_set.num_joints,
+                                                3).cpu().numpy()
         x = self._encode(readout)
         out = self._numpy_net(self.net, self.skip, x)
         if out is not None:
