@@ -50,3 +50,14 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def assert_refusals(cases, exception=Exception):
+    """Each ``(call, line)`` of ``cases``: ``call()`` raises ``exception``
+    with exactly ``line`` as its message (a refusal is one whole line a
+    user reads, not a fragment)."""
+    import pytest
+    for call, line in cases:
+        with pytest.raises(exception) as e:
+            call()
+        assert str(e.value) == line

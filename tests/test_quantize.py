@@ -26,7 +26,7 @@ from selecsls_mm.deploy.quantize import (logit_agreement, onnx_logits,
                                          quantize_onnx)
 from selecsls_mm.models.backbones.selecsls import SelecSLS
 from selecsls_mm.utils import build_model
-from helpers import randomize_bn
+from helpers import assert_refusals, randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DIGITS_CONFIG = osp.join(REPO, 'configs', 'selecsls42_digits.py')
@@ -554,10 +554,7 @@ def test_quantize_refusals_are_whole_lines(tmp_path):
          f"OUT must end with .onnx, got {tmp_path / 'q.pth'}"),
         (lambda: onnx_logits(str(fp32), []), f'no images to run {fp32} on'),
     ]
-    for call, line in cases:
-        with pytest.raises((ValueError, FileNotFoundError)) as e:
-            call()
-        assert str(e.value) == line
+    assert_refusals(cases, (ValueError, FileNotFoundError))
     with pytest.raises(ValueError) as e:
         quantize_onnx(str(fp32), str(tmp_path / 'q.onnx'), [])
     assert str(e.value) == ('no calibration images: quantization needs a few '

@@ -11,6 +11,7 @@ from selecsls_mm.pose3d.lifting import (Lifting3DMetric, XNectLiftingFeatures,
                                         read_out_pose)
 from selecsls_mm.pose3d.lifting.features import neck_and_scale
 from selecsls_mm.pose3d.metrics.functional import mpjpe, pa_mpjpe
+from helpers import assert_refusals
 
 LS, RS = COCO_KEYPOINTS.index('left_shoulder'), COCO_KEYPOINTS.index(
     'right_shoulder')
@@ -319,7 +320,4 @@ def test_every_refusal_is_its_whole_line():
         (lambda: codec.unpack(np.zeros(codec.input_dim)),
          'features have shape (276,); this layout has (M, 276) values'),
     ]
-    for call, line in cases:
-        with pytest.raises(ValueError) as e:
-            call()
-        assert str(e.value) == line
+    assert_refusals(cases, ValueError)

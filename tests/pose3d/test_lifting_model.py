@@ -12,6 +12,7 @@ from mmpose.registry import MODELS
 
 from selecsls_mm.pose3d.lifting import MotionLiftingDataset
 from selecsls_mm.pose3d.lifting.timing import time_lifting
+from helpers import assert_refusals
 
 READOUT = ('keypoints', 'keypoints_visible', 'keypoint_scores', 'samples_3d')
 
@@ -325,10 +326,7 @@ def test_lifter_refusals_are_whole_lines(people):
         (lambda: model(torch.zeros(2, 276), mode='Tensor'),
          "unknown mode 'Tensor': use 'tensor', 'loss' or 'predict'"),
     ]
-    for call, line in cases:
-        with pytest.raises(ValueError) as e:
-            call()
-        assert str(e.value) == line
+    assert_refusals(cases, ValueError)
     data = model.data_preprocessor(batch, True)
     for s in data['data_samples']:
         s.gt_instances.lifting_target = s.gt_instances.lifting_target[:, :20]
