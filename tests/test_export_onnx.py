@@ -4,15 +4,20 @@ tools/deployment/export_onnx.py): the graph matches PyTorch at several
 sizes."""
 import os.path as osp
 
-import onnx  # noqa: F401  (requirements/tests.txt: a missing one fails)
+import warnings
+
+import numpy as np
+import onnx  # (requirements/tests.txt: a missing one fails)
 import onnxruntime  # noqa: F401
 import pytest
 import torch
+import torch.nn as nn
 from mmengine.config import Config
 
-from selecsls_mm.deploy import export_onnx, run_onnx
+from selecsls_mm.deploy import (export_module, export_onnx, onnx_runner,
+                                run_onnx)
 from selecsls_mm.utils import build_model
-from helpers import randomize_bn
+from helpers import assert_refusals, randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = (
@@ -34,6 +39,20 @@ def model_files(tmp_path_factory):
     randomize_bn(model)
     torch.save(dict(state_dict=model.state_dict()), root / 'model.pth')
     return root, config, root / 'model.pth'
+
+
+def _graph_io(path):
+    """Opset, op types and each input's / output's name and dims (an int,
+    or the name of a dynamic dim) of the ONNX file at ``path``."""
+    model = onnx.load(str(path))
+
+    def dims(value):
+        return tuple(d.dim_param or d.dim_value
+                     for d in value.type.tensor_type.shape.dim)
+
+    io = {v.name: dims(v) for v in [*model.graph.input, *model.graph.output]}
+    opset = {o.domain: o.version for o in model.opset_import}['']
+    return opset, {n.op_type for n in model.graph.node}, io
 
 
 def _reference(config, checkpoint, deploy):
@@ -59,8 +78,19 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
         backbone_only=backbone_only)
     assert out.is_file()
     assert not [p for p in root.iterdir() if p.name.startswith('.')]
-    assert result['output_names'] == \
-        (['feat3', 'feat5'] if backbone_only else ['logits'])
+    names = ['feat3', 'feat5'] if backbone_only else ['logits']
+    assert result == dict(out=str(out), output_names=names, max_rel_diff=None)
+    # batch and size are dynamic and named; logits have a dynamic batch only
+    opset, _, io = _graph_io(out)
+    assert opset == 17
+    assert io == ({
+        'input': ('batch', 3, 'height', 'width'),
+        'feat3': ('batch', 480, 'feat3_height', 'feat3_width'),
+        'feat5': ('batch', 1280, 'feat5_height', 'feat5_width')
+    } if backbone_only else {
+        'input': ('batch', 3, 'height', 'width'),
+        'logits': ('batch', 7)
+    })
 
     model = _reference(config, checkpoint, deploy=True)
     # The exported deploy model equals the BN model, not only itself.
@@ -75,6 +105,11 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
                 expected = [model(x)]
                 bn_expected = [bn_model(x)]
         got = run_onnx(str(out), x)
+        # onnx_runner takes any array: float64, not contiguous
+        as_f64 = onnx_runner(str(out))(x.double().numpy()[..., ::-1][...,
+                                                                    ::-1])
+        for o, o64 in zip(got, as_f64):
+            np.testing.assert_array_equal(o.numpy(), o64)
         assert len(got) == len(expected)
         for e, b, o in zip(expected, bn_expected, got):
             assert o.shape == e.shape
@@ -101,6 +136,10 @@ def test_export_bn_model_and_errors(model_files):
         str(config), str(checkpoint), str(out),
         shape=(64, 64))  # BN kept, built-in verification
     assert result['max_rel_diff'] < 1e-4
+    # the exporter folds the eval-mode BN into the convs (constant folding)
+    opset, ops, _ = _graph_io(out)
+    assert opset == 17 and 'BatchNormalization' not in ops, ops
+    assert 'Conv' in ops
     with pytest.raises(ValueError, match='.onnx'):
         export_onnx(str(config), str(checkpoint), str(root / 'x.pth'))
     with pytest.raises(FileNotFoundError, match='missing.pth'):
@@ -128,3 +167,72 @@ def test_failed_export_writes_nothing(model_files, monkeypatch):
             verify=False)
     assert not out.exists()
     assert not [p for p in root.iterdir() if p.name.startswith('.')]
+
+
+@pytest.mark.slow
+def test_export_reads_the_config_as_mmpretrain_writes_it(tmp_path):
+    """The preprocessing at the config's top level (as in mmpretrain's
+    configs), a backbone of one input channel, ``cfg_options`` that make
+    the config fit the checkpoint, and the refusal of a model without a
+    head."""
+    config = tmp_path / 'cfg.py'
+    config.write_text(
+        "data_preprocessor = dict(mean=[127.5], std=[64.0], to_rgb=False)\n"
+        + CONFIG.replace("out_indices=(3, 5))",
+                         "out_indices=(5, ), in_channels=1)"))
+    five = Config.fromfile(str(config))
+    five.merge_from_dict({'model.head.num_classes': 5})
+    torch.save(
+        dict(state_dict=build_model(five).state_dict()), tmp_path / 'in.pth')
+    out = tmp_path / 'gray.onnx'
+    result = export_onnx(
+        str(config),
+        str(tmp_path / 'in.pth'),
+        str(out),
+        shape=(32, 48),
+        cfg_options={'model.head.num_classes': 5})
+    assert result['max_rel_diff'] < 1e-4
+    assert _graph_io(out)[2] == {
+        'input': ('batch', 1, 'height', 'width'),
+        'logits': ('batch', 5)
+    }
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert props == {
+        'mean': '[127.5]',
+        'std': '[64.0]',
+        'to_rgb': 'False',
+        'outputs': 'logits'
+    }
+
+    headless = tmp_path / 'headless.py'
+    headless.write_text(
+        "model = dict(type='ImageClassifier',\n"
+        "    backbone=dict(type='SelecSLS', arch='42', out_indices=(5, )))\n")
+    torch.save(
+        dict(
+            state_dict=build_model(Config.fromfile(
+                str(headless))).state_dict()), tmp_path / 'headless.pth')
+    assert_refusals([(lambda: export_onnx(
+        str(headless), str(tmp_path / 'headless.pth'), str(
+            tmp_path / 'h.onnx')), 'the model has no classification head; '
+                      'export it with --backbone-only')], ValueError)
+    assert not (tmp_path / 'h.onnx').exists()
+
+
+def test_export_module_lets_other_warnings_through(tmp_path):
+    """Only the exporter's own deprecation notice is silenced: a warning of
+    the model reaches the user."""
+
+    class Warns(nn.Module):
+
+        def forward(self, x):
+            warnings.warn('the model says so', UserWarning)
+            return x * 2
+
+    with pytest.warns(UserWarning, match='the model says so'):
+        export_module(Warns().eval(), torch.zeros(1, 1, 2, 2),
+                      str(tmp_path / 'w.onnx'), ['out0'])
+    assert _graph_io(tmp_path / 'w.onnx')[2] == {
+        'input': ('batch', 1, 'height', 'width'),
+        'out0': ('batch', 1, 'out0_height', 'out0_width')
+    }

@@ -163,7 +163,8 @@ def export_onnx(config: str,
         module = backbone
         output_names = [f'feat{i}' for i in backbone.out_indices]
     else:
-        if not hasattr(model, 'head'):
+        # mmpretrain's ImageClassifier keeps ``head = None`` when it has none
+        if getattr(model, 'head', None) is None:
             raise ValueError('the model has no classification head; export '
                              'it with --backbone-only')
         module = TensorModeWrapper(model)
