@@ -17,7 +17,7 @@ from selecsls_mm.models.backbones import SelecSLS
 from selecsls_mm.models.utils import ConvAct
 from selecsls_mm.utils import (build_model, count_params, load_checkpoint_file,
                                load_weights, max_rel_diff)
-from helpers import REPO_ROOT, randomize_bn
+from helpers import REPO_ROOT, assert_refusals, randomize_bn
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCHS = sorted(SelecSLS.arch_settings)
@@ -593,3 +593,107 @@ def test_pruning_keeps_frozen_parameters_frozen():
     assert not any(p.requires_grad for p in model.stem.parameters())
     assert model.stage1[0].conv1.conv.weight.requires_grad
     assert 'running_mean' in dict(model.stem.bn.named_buffers())
+
+
+@pytest.mark.slow
+def test_deploy_checkpoint_refuses_with_one_line_and_writes_nothing(
+        tmp_path):
+    """Each wrong input ends in one line naming it, and no file is
+    written."""
+    config = tmp_path / 'cfg.py'
+    _write_config(config)
+    model = build_model(Config.fromfile(str(config)))
+    source = str(tmp_path / 'in.pth')
+    torch.save(dict(state_dict=model.state_dict()), source)
+    resnet = tmp_path / 'resnet.py'
+    resnet.write_text("model = dict(type='ImageClassifier',\n"
+                      "    backbone=dict(type='ResNet', depth=18))\n")
+    deployed = tmp_path / 'deployed.py'
+    deployed.write_text(
+        config.read_text().replace("arch='42'", "arch='42', deploy=True"))
+    other = tmp_path / 'other.pth'  # a checkpoint of another arch
+    torch.save(
+        dict(state_dict=SelecSLS('60', out_indices=(5, )).state_dict()),
+        other)
+    out = tmp_path / 'out' / 'fused.pth'
+    out.parent.mkdir()
+
+    def deploy(checkpoint=source, out=str(out), config=str(config)):
+        return lambda: deploy_checkpoint(checkpoint, out, config, shape=(32,
+                                                                         32))
+
+    missing = str(tmp_path / 'missing.pth')
+    assert_refusals([
+        (deploy(checkpoint=missing), f'checkpoint {missing} does not exist'),
+        (deploy(config=str(tmp_path / 'none.py')),
+         f'config {tmp_path / "none.py"} does not exist'),
+    ], FileNotFoundError)
+    assert_refusals([
+        (deploy(out=str(tmp_path / 'o.onnx')),
+         f'OUT must end with .pth or .pt, got {tmp_path / "o.onnx"}: the '
+         'config is written next to it with the suffix .py'),
+        (deploy(out=source), 'OUT must differ from the input checkpoint'),
+        (deploy(config=None),
+         f'{source} stores no config in its meta (meta["cfg"]); pass the '
+         'config it was trained with: --config CONFIG'),
+        (deploy(config=str(deployed)),
+         'the config builds a deploy model already (backbone.deploy=True); '
+         'pass the config of the BN model'),
+    ], ValueError)
+    assert_refusals([(deploy(config=str(resnet)),
+                      'model.backbone (ResNet) has no switch_to_deploy(); '
+                      'this tool expects SelecSLS')], TypeError)
+    with pytest.raises(Exception, match=f'checkpoint {other}'):
+        deploy(checkpoint=str(other))()
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_deploy_checkpoint_meta_and_default_threshold(tmp_path):
+    """Without a threshold nothing is pruned, however small a gamma; a
+    threshold below every gamma writes no widths; the source meta is kept
+    and ``meta['deploy']`` says where the file came from; the reported
+    difference is reproducible."""
+    config = tmp_path / 'cfg.py'
+    _write_config(config)
+    model = build_model(Config.fromfile(str(config)))
+    randomize_bn(model, signed=True)
+    gammas = torch.cat([
+        m.weight.detach().abs() for m in model.modules()
+        if isinstance(m, _BatchNorm)
+    ])
+    whole = tmp_path / 'whole.pth'
+    torch.save(dict(state_dict=model.state_dict()), whole)
+    _zero_channels(model.backbone.stem, [0], False)
+    source = tmp_path / 'in.pth'
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(epoch=7, note='kept')), source)
+
+    out = tmp_path / 'fused.pth'
+    results = [
+        deploy_checkpoint(
+            str(source), str(out), str(config), shape=(32, 32))
+        for _ in range(2)
+    ]
+    assert results[0]['report'] == []
+    assert results[0]['max_rel_diff'] == results[1]['max_rel_diff'] < 1e-4
+    meta = load_checkpoint_file(str(out))['meta']
+    assert meta['epoch'] == 7 and meta['note'] == 'kept'
+    assert meta['deploy'] == dict(
+        source='in.pth', prune_threshold=0.0, arch=None, stem_channels=32)
+    assert 'stem_channels' not in out.with_suffix('.py').read_text()
+
+    below = gammas.min().item() / 2
+    assert below > 0
+    result = deploy_checkpoint(
+        str(whole),
+        str(out),
+        str(config),
+        prune_threshold=below,
+        shape=(32, 32))
+    assert len(result['report']) > 0
+    assert all(r['after'] == r['before'] for r in result['report'])
+    assert 'stem_channels' not in out.with_suffix('.py').read_text()
+    assert load_checkpoint_file(str(out))['meta']['deploy']['arch'] is None
