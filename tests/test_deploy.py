@@ -13,6 +13,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from selecsls_mm.deploy import (deploy_checkpoint, format_deploy_report,
                                 prune_classifier, prune_selecsls)
+from selecsls_mm.deploy.deploy_config import (deploy_overrides,
+                                              load_source_config)
 from selecsls_mm.models.backbones import SelecSLS
 from selecsls_mm.models.utils import ConvAct
 from selecsls_mm.utils import (build_model, count_params, load_checkpoint_file,
@@ -227,6 +229,12 @@ def test_prune_zero_gamma_channels_is_exact():
         expected = model(x)
         report = prune_classifier(model, 1e-3)
         got = model(x)
+        # pruning again (now with odd widths) finds nothing more
+        again = prune_classifier(model, 1e-3)
+        got_again = model(x)
+    assert [(r['before'], r['after']) for r in again] == \
+        [(r['after'], r['after']) for r in report]
+    assert torch.equal(got_again, got)
     removed = {row['name']: row['before'] - row['after'] for row in report}
     assert removed['stem'] == 3
     assert removed['stage1.0.conv6'] == 2
@@ -536,6 +544,14 @@ def test_deploy_report_text():
     unpruned = dict(result, report=[])
     assert format_deploy_report(unpruned).split('\n')[0] == \
         'parameters: 31.235 M -> 30.988 M'
+    # M is 10^6 and G 10^9 exactly, however large the model
+    huge = dict(unpruned, params=(5 * 10**9, 4 * 10**9),
+                macs=(10**15, 2 * 10**15))
+    assert format_deploy_report(huge).split('\n')[:2] == [
+        'parameters: 5000.000 M -> 4000.000 M',
+        'MACs at 224x192 (multiply-accumulates per image): 1000000.000 G -> '
+        '2000000.000 G'
+    ]
 
 
 def test_prune_classifier_adapts_only_a_gap_and_linear_head():
@@ -640,8 +656,13 @@ def test_deploy_checkpoint_refuses_with_one_line_and_writes_nothing(
          'the config builds a deploy model already (backbone.deploy=True); '
          'pass the config of the BN model'),
     ], ValueError)
+    pooling = tmp_path / 'pooling.py'  # a model without a backbone
+    pooling.write_text("model = dict(type='GlobalAveragePooling')\n")
     assert_refusals([(deploy(config=str(resnet)),
                       'model.backbone (ResNet) has no switch_to_deploy(); '
+                      'this tool expects SelecSLS'),
+                     (deploy(config=str(pooling)),
+                      'model.backbone (NoneType) has no switch_to_deploy(); '
                       'this tool expects SelecSLS')], TypeError)
     with pytest.raises(Exception, match=f'checkpoint {other}'):
         deploy(checkpoint=str(other))()
@@ -687,13 +708,48 @@ def test_deploy_checkpoint_meta_and_default_threshold(tmp_path):
 
     below = gammas.min().item() / 2
     assert below > 0
+    pt = tmp_path / 'whole.pt'  # torch's other suffix
     result = deploy_checkpoint(
-        str(whole),
-        str(out),
-        str(config),
-        prune_threshold=below,
+        str(whole), str(pt), str(config), prune_threshold=below,
         shape=(32, 32))
     assert len(result['report']) > 0
     assert all(r['after'] == r['before'] for r in result['report'])
-    assert 'stem_channels' not in out.with_suffix('.py').read_text()
-    assert load_checkpoint_file(str(out))['meta']['deploy']['arch'] is None
+    text = pt.with_suffix('.py').read_text()
+    assert text.split('\n')[0] == (
+        '# Deploy form written by tools/deployment/deploy.py; use it with '
+        'the checkpoint of the same name.')
+    assert 'stem_channels' not in text
+    assert load_checkpoint_file(str(pt))['meta']['deploy']['arch'] is None
+
+
+def test_deploy_overrides_write_the_head_width_of_a_linear_head_only():
+    """Pruned widths go into the written config; ``head.in_channels`` only
+    for a head that reads them with a linear ``fc``."""
+    from mmpretrain.models.heads import StackedLinearClsHead
+    model = build_classifier('42')
+    assert deploy_overrides(model, pruned=False) == dict(
+        backbone=dict(deploy=True))
+    overrides = deploy_overrides(model, pruned=True)
+    assert overrides['head'] == dict(in_channels=1280)
+    assert overrides['backbone']['stem_channels'] == 32
+    assert overrides['backbone']['arch']['_delete_'] is True
+    assert SelecSLS(
+        arch={k: v for k, v in overrides['backbone']['arch'].items()
+              if k != '_delete_'}, stem_channels=32).out_channels == \
+        SelecSLS('42').out_channels
+    model.head = StackedLinearClsHead(10, 1280, mid_channels=[16])
+    assert 'head' not in deploy_overrides(model, pruned=True)
+    model.head = torch.nn.Module()
+    model.head.fc = torch.nn.Linear(1280, 10)  # no in_channels to set
+    assert 'head' not in deploy_overrides(model, pruned=True)
+
+
+def test_load_source_config_without_a_config_in_the_meta():
+    """Whatever the checkpoint holds instead of a meta with ``cfg``, the
+    same line asks for ``--config``."""
+    line = ('x.pth stores no config in its meta (meta["cfg"]); pass the '
+            'config it was trained with: --config CONFIG')
+    assert_refusals([(lambda c=c: load_source_config(c, 'x.pth'), line)
+                     for c in ({}, dict(meta=None), dict(meta='cfg'),
+                               dict(meta=dict(cfg=None)), [1, 2])],
+                    ValueError)

@@ -4,6 +4,7 @@ tools/deployment/quantize.py on the demo's trained weights, and the
 benchmark's ``onnxruntime-int8`` runtime."""
 import copy
 import json
+import os
 import os.path as osp
 import re
 import shutil
@@ -435,6 +436,7 @@ def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
         eval_num=40,
         method='percentile',
         per_channel=False,
+        reduce_range=True,
         cfg_options=options,
         seed=1)
     assert (result['calibration_images'], result['images']) == (1, 40)
@@ -482,7 +484,8 @@ def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
         str(ref_dir / 'int8.onnx'),
         calibration,
         'percentile',
-        per_channel=False)
+        per_channel=False,
+        reduce_range=True)
     images = [x for x, _ in batches]
     np.testing.assert_array_equal(
         onnx_logits(str(out), images),
@@ -597,3 +600,59 @@ def test_quantize_onnx_takes_any_float_batches_and_names_missing_packages(
     assert line.startswith('int8 quantization needs onnx and onnxruntime (')
     assert line.endswith('); install them: pip install onnx onnxruntime')
     assert '\n' not in line and not (tmp_path / 'q2.onnx').exists()
+
+
+def _downstream_datasets():
+    """A project's own dataset registry (scope ``selecsls_downstream``, a
+    child of mmpretrain's), with two datasets of the digits' val images:
+    one without images, one that labels only every other image."""
+    from mmengine.dataset import BaseDataset
+    from mmengine.registry import Registry
+    from mmpretrain.registry import DATASETS
+    scope = 'selecsls_downstream'
+    if scope in DATASETS.children:  # made once per process
+        return DATASETS.children[scope]
+    registry = Registry('dataset', parent=DATASETS, scope=scope)
+
+    @registry.register_module()
+    class NoImages(BaseDataset):
+
+        def load_data_list(self):
+            return []
+
+    @registry.register_module()
+    class HalfLabelled(BaseDataset):
+
+        def load_data_list(self):
+            names = sorted(os.listdir(osp.join(self.data_root, 'val')))[:4]
+            return [
+                dict(img_path=osp.join(self.data_root, 'val', n), **(
+                    dict(gt_label=i) if i % 2 else {}))
+                for i, n in enumerate(names)
+            ]
+
+    return registry
+
+
+def test_dataset_batches_use_the_configs_own_scope(digits):
+    """A dataset registered by a downstream project (the config's
+    ``default_scope``) is found; an empty one is one line naming the
+    setting; labels come only when every image has one."""
+    root, cfg, model = digits
+    _downstream_datasets()
+    own = copy.deepcopy(cfg)
+    own.default_scope = 'selecsls_downstream'
+    own.test_dataloader.dataset.pipeline = [
+        dict(type='mmpretrain.LoadImageFromFile'),
+        dict(type='mmpretrain.PackInputs')
+    ]
+    for split, dataset in (('val', 'HalfLabelled'), ('train', 'NoImages')):
+        own[f'{split}_dataloader'].dataset = dict(
+            type=dataset, data_root=str(root), serialize_data=False)
+    x, y = next(dataset_batches(own, model, 'val'))
+    assert x.shape == (4, 3, 32, 32) and y is None
+    assert_refusals([(
+        lambda: next(dataset_batches(own, model, 'train')),
+        'the train_dataloader dataset is empty; point it at images with '
+        '--cfg-options train_dataloader.dataset.data_root=DIR or pick '
+        'another split')], ValueError)

@@ -138,6 +138,10 @@ def test_dtype_grad_and_mode_are_kept():
     x = torch.randn(1, 3, 4, 5, dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(sub(x), deconv(x), atol=1e-12, rtol=0)
+    # and the device (the meta device stands in for a GPU here)
+    on_meta = SubPixelConvTranspose2d(
+        nn.ConvTranspose2d(3, 2, 4, 2, 1, device='meta'))
+    assert {p.device.type for p in on_meta.parameters()} == {'meta'}
 
 
 def test_mmcvs_deconv_wrapper_is_rewritten():

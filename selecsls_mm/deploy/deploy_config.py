@@ -69,8 +69,11 @@ def deploy_overrides(model: nn.Module, pruned: bool) -> dict:
                 blocks=[list(b) for b in arch['blocks']],
                 head=[list(h) for h in arch['head']]))
         head = getattr(model, 'head', None)
-        if hasattr(head, 'in_channels') and hasattr(head, 'fc'):
-            overrides['head'] = dict(in_channels=head.fc.in_features)
+        fc = getattr(head, 'fc', None)
+        # as prune_classifier: only a linear fc was pruned along (the fc of
+        # StackedLinearClsHead is a block)
+        if hasattr(head, 'in_channels') and isinstance(fc, nn.Linear):
+            overrides['head'] = dict(in_channels=fc.in_features)
     return overrides
 
 
