@@ -106,8 +106,8 @@ def test_onnx_matches_pytorch_at_two_sizes(model_files, backbone_only):
                 bn_expected = [bn_model(x)]
         got = run_onnx(str(out), x)
         # onnx_runner takes any array: float64, not contiguous
-        as_f64 = onnx_runner(str(out))(x.double().numpy()[..., ::-1][...,
-                                                                    ::-1])
+        flipped_twice = x.double().numpy()[..., ::-1][..., ::-1]
+        as_f64 = onnx_runner(str(out))(flipped_twice)
         for o, o64 in zip(got, as_f64):
             np.testing.assert_array_equal(o.numpy(), o64)
         assert len(got) == len(expected)
@@ -232,7 +232,41 @@ def test_export_module_lets_other_warnings_through(tmp_path):
     with pytest.warns(UserWarning, match='the model says so'):
         export_module(Warns().eval(), torch.zeros(1, 1, 2, 2),
                       str(tmp_path / 'w.onnx'), ['out0'])
-    assert _graph_io(tmp_path / 'w.onnx')[2] == {
+    opset, _, io = _graph_io(tmp_path / 'w.onnx')
+    assert opset == 17  # the default: what TensorRT 8.6 and ONNX Runtime take
+    assert io == {
         'input': ('batch', 1, 'height', 'width'),
         'out0': ('batch', 1, 'out0_height', 'out0_width')
     }
+
+
+@pytest.mark.slow
+def test_export_of_another_backbone(model_files, tmp_path):
+    """A classifier of mmpretrain's ResNet exports as it is (BN is folded by
+    the exporter, no ``--deploy`` needed); ``--deploy`` is refused in one
+    line, and a checkpoint of another model names its file."""
+    config = tmp_path / 'resnet.py'
+    config.write_text(
+        "model = dict(type='ImageClassifier',\n"
+        "    backbone=dict(type='ResNet', depth=18),\n"
+        "    neck=dict(type='GlobalAveragePooling'),\n"
+        "    head=dict(type='LinearClsHead', num_classes=3,\n"
+        "              in_channels=512))\n")
+    model = build_model(Config.fromfile(str(config)))
+    randomize_bn(model)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'r.pth')
+    out = tmp_path / 'r.onnx'
+    result = export_onnx(
+        str(config), str(tmp_path / 'r.pth'), str(out), shape=(32, 32))
+    assert result['max_rel_diff'] < 1e-4
+    assert _graph_io(out)[2]['input'] == ('batch', 3, 'height', 'width')
+    assert_refusals([(lambda: export_onnx(
+        str(config), str(tmp_path / 'r.pth'), str(tmp_path / 'd.onnx'),
+        deploy=True), 'ResNet has no switch_to_deploy(); drop --deploy')],
+                    TypeError)
+    selecsls_checkpoint = str(model_files[2])
+    with pytest.raises(Exception, match=f'checkpoint {selecsls_checkpoint}'):
+        export_onnx(
+            str(config), selecsls_checkpoint, str(tmp_path / 'w.onnx'))
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ['r.onnx', 'r.pth', 'resnet.py']
