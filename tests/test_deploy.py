@@ -545,8 +545,8 @@ def test_deploy_report_text():
     assert format_deploy_report(unpruned).split('\n')[0] == \
         'parameters: 31.235 M -> 30.988 M'
     # M is 10^6 and G 10^9 exactly, however large the model
-    huge = dict(unpruned, params=(5 * 10**9, 4 * 10**9),
-                macs=(10**15, 2 * 10**15))
+    huge = dict(
+        unpruned, params=(5 * 10**9, 4 * 10**9), macs=(10**15, 2 * 10**15))
     assert format_deploy_report(huge).split('\n')[:2] == [
         'parameters: 5000.000 M -> 4000.000 M',
         'MACs at 224x192 (multiply-accumulates per image): 1000000.000 G -> '
@@ -612,8 +612,7 @@ def test_pruning_keeps_frozen_parameters_frozen():
 
 
 @pytest.mark.slow
-def test_deploy_checkpoint_refuses_with_one_line_and_writes_nothing(
-        tmp_path):
+def test_deploy_checkpoint_refuses_with_one_line_and_writes_nothing(tmp_path):
     """Each wrong input ends in one line naming it, and no file is
     written."""
     config = tmp_path / 'cfg.py'
@@ -625,18 +624,17 @@ def test_deploy_checkpoint_refuses_with_one_line_and_writes_nothing(
     resnet.write_text("model = dict(type='ImageClassifier',\n"
                       "    backbone=dict(type='ResNet', depth=18))\n")
     deployed = tmp_path / 'deployed.py'
-    deployed.write_text(
-        config.read_text().replace("arch='42'", "arch='42', deploy=True"))
+    deployed.write_text(config.read_text().replace("arch='42'",
+                                                   "arch='42', deploy=True"))
     other = tmp_path / 'other.pth'  # a checkpoint of another arch
     torch.save(
-        dict(state_dict=SelecSLS('60', out_indices=(5, )).state_dict()),
-        other)
+        dict(state_dict=SelecSLS('60', out_indices=(5, )).state_dict()), other)
     out = tmp_path / 'out' / 'fused.pth'
     out.parent.mkdir()
 
     def deploy(checkpoint=source, out=str(out), config=str(config)):
-        return lambda: deploy_checkpoint(checkpoint, out, config, shape=(32,
-                                                                         32))
+        return lambda: deploy_checkpoint(
+            checkpoint, out, config, shape=(32, 32))
 
     missing = str(tmp_path / 'missing.pth')
     assert_refusals([
@@ -688,14 +686,12 @@ def test_deploy_checkpoint_meta_and_default_threshold(tmp_path):
     _zero_channels(model.backbone.stem, [0], False)
     source = tmp_path / 'in.pth'
     torch.save(
-        dict(
-            state_dict=model.state_dict(),
-            meta=dict(epoch=7, note='kept')), source)
+        dict(state_dict=model.state_dict(), meta=dict(epoch=7, note='kept')),
+        source)
 
     out = tmp_path / 'fused.pth'
     results = [
-        deploy_checkpoint(
-            str(source), str(out), str(config), shape=(32, 32))
+        deploy_checkpoint(str(source), str(out), str(config), shape=(32, 32))
         for _ in range(2)
     ]
     assert results[0]['report'] == []
@@ -710,7 +706,10 @@ def test_deploy_checkpoint_meta_and_default_threshold(tmp_path):
     assert below > 0
     pt = tmp_path / 'whole.pt'  # torch's other suffix
     result = deploy_checkpoint(
-        str(whole), str(pt), str(config), prune_threshold=below,
+        str(whole),
+        str(pt),
+        str(config),
+        prune_threshold=below,
         shape=(32, 32))
     assert len(result['report']) > 0
     assert all(r['after'] == r['before'] for r in result['report'])
@@ -727,8 +726,8 @@ def test_deploy_overrides_write_the_head_width_of_a_linear_head_only():
     for a head that reads them with a linear ``fc``."""
     from mmpretrain.models.heads import StackedLinearClsHead
     model = build_classifier('42')
-    assert deploy_overrides(model, pruned=False) == dict(
-        backbone=dict(deploy=True))
+    assert deploy_overrides(
+        model, pruned=False) == dict(backbone=dict(deploy=True))
     overrides = deploy_overrides(model, pruned=True)
     assert overrides['head'] == dict(in_channels=1280)
     assert overrides['backbone']['stem_channels'] == 32
@@ -751,5 +750,4 @@ def test_load_source_config_without_a_config_in_the_meta():
             'config it was trained with: --config CONFIG')
     assert_refusals([(lambda c=c: load_source_config(c, 'x.pth'), line)
                      for c in ({}, dict(meta=None), dict(meta='cfg'),
-                               dict(meta=dict(cfg=None)), [1, 2])],
-                    ValueError)
+                               dict(meta=dict(cfg=None)), [1, 2])], ValueError)

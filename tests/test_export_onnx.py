@@ -3,7 +3,6 @@
 tools/deployment/export_onnx.py): the graph matches PyTorch at several
 sizes."""
 import os.path as osp
-
 import warnings
 
 import numpy as np
@@ -177,9 +176,9 @@ def test_export_reads_the_config_as_mmpretrain_writes_it(tmp_path):
     head."""
     config = tmp_path / 'cfg.py'
     config.write_text(
-        "data_preprocessor = dict(mean=[127.5], std=[64.0], to_rgb=False)\n"
-        + CONFIG.replace("out_indices=(3, 5))",
-                         "out_indices=(5, ), in_channels=1)"))
+        "data_preprocessor = dict(mean=[127.5], std=[64.0], to_rgb=False)\n" +
+        CONFIG.replace("out_indices=(3, 5))",
+                       "out_indices=(5, ), in_channels=1)"))
     five = Config.fromfile(str(config))
     five.merge_from_dict({'model.head.num_classes': 5})
     torch.save(
@@ -210,11 +209,11 @@ def test_export_reads_the_config_as_mmpretrain_writes_it(tmp_path):
         "    backbone=dict(type='SelecSLS', arch='42', out_indices=(5, )))\n")
     torch.save(
         dict(
-            state_dict=build_model(Config.fromfile(
-                str(headless))).state_dict()), tmp_path / 'headless.pth')
+            state_dict=build_model(Config.fromfile(str(
+                headless))).state_dict()), tmp_path / 'headless.pth')
     assert_refusals([(lambda: export_onnx(
-        str(headless), str(tmp_path / 'headless.pth'), str(
-            tmp_path / 'h.onnx')), 'the model has no classification head; '
+        str(headless), str(tmp_path / 'headless.pth'), str(tmp_path / 'h.onnx')
+    ), 'the model has no classification head; '
                       'export it with --backbone-only')], ValueError)
     assert not (tmp_path / 'h.onnx').exists()
 
@@ -246,12 +245,11 @@ def test_export_of_another_backbone(model_files, tmp_path):
     the exporter, no ``--deploy`` needed); ``--deploy`` is refused in one
     line, and a checkpoint of another model names its file."""
     config = tmp_path / 'resnet.py'
-    config.write_text(
-        "model = dict(type='ImageClassifier',\n"
-        "    backbone=dict(type='ResNet', depth=18),\n"
-        "    neck=dict(type='GlobalAveragePooling'),\n"
-        "    head=dict(type='LinearClsHead', num_classes=3,\n"
-        "              in_channels=512))\n")
+    config.write_text("model = dict(type='ImageClassifier',\n"
+                      "    backbone=dict(type='ResNet', depth=18),\n"
+                      "    neck=dict(type='GlobalAveragePooling'),\n"
+                      "    head=dict(type='LinearClsHead', num_classes=3,\n"
+                      "              in_channels=512))\n")
     model = build_model(Config.fromfile(str(config)))
     randomize_bn(model)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'r.pth')
@@ -261,12 +259,13 @@ def test_export_of_another_backbone(model_files, tmp_path):
     assert result['max_rel_diff'] < 1e-4
     assert _graph_io(out)[2]['input'] == ('batch', 3, 'height', 'width')
     assert_refusals([(lambda: export_onnx(
-        str(config), str(tmp_path / 'r.pth'), str(tmp_path / 'd.onnx'),
+        str(config),
+        str(tmp_path / 'r.pth'),
+        str(tmp_path / 'd.onnx'),
         deploy=True), 'ResNet has no switch_to_deploy(); drop --deploy')],
                     TypeError)
     selecsls_checkpoint = str(model_files[2])
     with pytest.raises(Exception, match=f'checkpoint {selecsls_checkpoint}'):
-        export_onnx(
-            str(config), selecsls_checkpoint, str(tmp_path / 'w.onnx'))
+        export_onnx(str(config), selecsls_checkpoint, str(tmp_path / 'w.onnx'))
     assert sorted(p.name for p in tmp_path.iterdir()) == \
         ['r.onnx', 'r.pth', 'resnet.py']

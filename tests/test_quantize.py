@@ -626,8 +626,9 @@ def _downstream_datasets():
         def load_data_list(self):
             names = sorted(os.listdir(osp.join(self.data_root, 'val')))[:4]
             return [
-                dict(img_path=osp.join(self.data_root, 'val', n), **(
-                    dict(gt_label=i) if i % 2 else {}))
+                dict(
+                    img_path=osp.join(self.data_root, 'val', n),
+                    **(dict(gt_label=i) if i % 2 else {}))
                 for i, n in enumerate(names)
             ]
 
@@ -651,8 +652,9 @@ def test_dataset_batches_use_the_configs_own_scope(digits):
             type=dataset, data_root=str(root), serialize_data=False)
     x, y = next(dataset_batches(own, model, 'val'))
     assert x.shape == (4, 3, 32, 32) and y is None
-    assert_refusals([(
-        lambda: next(dataset_batches(own, model, 'train')),
-        'the train_dataloader dataset is empty; point it at images with '
-        '--cfg-options train_dataloader.dataset.data_root=DIR or pick '
-        'another split')], ValueError)
+    assert_refusals([
+        (lambda: next(dataset_batches(own, model, 'train')),
+         'the train_dataloader dataset is empty; point it at images with '
+         '--cfg-options train_dataloader.dataset.data_root=DIR or pick '
+         'another split')
+    ], ValueError)
