@@ -48,7 +48,8 @@ test-fast: $(STAMP)
 
 LINT_PATHS := selecsls_mm tools tests configs setup.py .dev
 
-# Mutation testing of the core modules (docs/testing.md; not in CI: about an hour for all on 2 cores).
+# Mutation testing of the core modules (docs/testing.md; not in CI: hours for all on 2 cores, from seconds to
+# over an hour a module, each module's time in the table there).
 # make mutate MODULE=deploy runs one; results in work_dirs/mutate/.
 mutate: $(STAMP)
 	@$(PIP) install -q -r requirements/mutate.txt $(QUIET)

@@ -389,6 +389,13 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path):
     deployed = build_model(cfg)
     checkpoint = load_checkpoint_file(str(out))
     assert checkpoint['meta']['deploy']['prune_threshold'] == 1e-3
+    # the meta names the pruned widths: they rebuild the pruned backbone
+    widths = checkpoint['meta']['deploy']
+    assert SelecSLS(
+        arch={k: v
+              for k, v in widths['arch'].items() if k != '_delete_'},
+        stem_channels=widths['stem_channels'],
+        out_indices=(5, )).out_channels == deployed.backbone.out_channels
     # The config stored in the checkpoint (what mmengine tools fall back
     # to) is the written deploy config, not the training one.
     stored = Config.fromstring(checkpoint['meta']['cfg'], file_format='.py')
@@ -695,6 +702,8 @@ def test_deploy_checkpoint_meta_and_default_threshold(tmp_path):
         for _ in range(2)
     ]
     assert results[0]['report'] == []
+    assert (results[0]['out'], results[0]['config']) == \
+        (str(out), str(out.with_suffix('.py')))
     assert results[0]['max_rel_diff'] == results[1]['max_rel_diff'] < 1e-4
     meta = load_checkpoint_file(str(out))['meta']
     assert meta['epoch'] == 7 and meta['note'] == 'kept'
@@ -737,6 +746,8 @@ def test_deploy_overrides_write_the_head_width_of_a_linear_head_only():
               if k != '_delete_'}, stem_channels=32).out_channels == \
         SelecSLS('42').out_channels
     model.head = StackedLinearClsHead(10, 1280, mid_channels=[16])
+    assert 'head' not in deploy_overrides(model, pruned=True)
+    model.head = None  # mmpretrain's ImageClassifier without a head
     assert 'head' not in deploy_overrides(model, pruned=True)
     model.head = torch.nn.Module()
     model.head.fc = torch.nn.Linear(1280, 10)  # no in_channels to set
