@@ -392,8 +392,10 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path):
     # the meta names the pruned widths: they rebuild the pruned backbone
     widths = checkpoint['meta']['deploy']
     assert SelecSLS(
-        arch={k: v
-              for k, v in widths['arch'].items() if k != '_delete_'},
+        arch={
+            k: v
+            for k, v in widths['arch'].items() if k != '_delete_'
+        },
         stem_channels=widths['stem_channels'],
         out_indices=(5, )).out_channels == deployed.backbone.out_channels
     # The config stored in the checkpoint (what mmengine tools fall back

@@ -132,8 +132,7 @@ def test_export_bn_model_and_errors(model_files):
     root, config, checkpoint = model_files
     out = root / 'bn.onnx'
     result = export_onnx(
-        str(config), str(checkpoint), str(out),
-        shape=(64, 64),
+        str(config), str(checkpoint), str(out), shape=(64, 64),
         opset=18)  # BN kept, built-in verification, another opset
     assert result['max_rel_diff'] < 1e-4
     # the exporter folds the eval-mode BN into the convs (constant folding)
