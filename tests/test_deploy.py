@@ -351,6 +351,14 @@ def _write_config(path):
         "              in_channels=1280))\n")
 
 
+def _widths_rebuild(arch, stem_channels):
+    """The level widths of the SelecSLS that a written ``arch`` override
+    (with its config ``_delete_`` key) and stem width build."""
+    arch = {k: v for k, v in arch.items() if k != '_delete_'}
+    return SelecSLS(
+        arch=arch, stem_channels=stem_channels, out_indices=(5, )).out_channels
+
+
 @pytest.mark.slow
 def test_deploy_tool_prunes_and_round_trips(tmp_path):
     config = tmp_path / 'cfg.py'
@@ -391,13 +399,8 @@ def test_deploy_tool_prunes_and_round_trips(tmp_path):
     assert checkpoint['meta']['deploy']['prune_threshold'] == 1e-3
     # the meta names the pruned widths: they rebuild the pruned backbone
     widths = checkpoint['meta']['deploy']
-    assert SelecSLS(
-        arch={
-            k: v
-            for k, v in widths['arch'].items() if k != '_delete_'
-        },
-        stem_channels=widths['stem_channels'],
-        out_indices=(5, )).out_channels == deployed.backbone.out_channels
+    assert _widths_rebuild(widths['arch'], widths['stem_channels']) == \
+        deployed.backbone.out_channels
     # The config stored in the checkpoint (what mmengine tools fall back
     # to) is the written deploy config, not the training one.
     stored = Config.fromstring(checkpoint['meta']['cfg'], file_format='.py')
@@ -743,9 +746,7 @@ def test_deploy_overrides_write_the_head_width_of_a_linear_head_only():
     assert overrides['head'] == dict(in_channels=1280)
     assert overrides['backbone']['stem_channels'] == 32
     assert overrides['backbone']['arch']['_delete_'] is True
-    assert SelecSLS(
-        arch={k: v for k, v in overrides['backbone']['arch'].items()
-              if k != '_delete_'}, stem_channels=32).out_channels == \
+    assert _widths_rebuild(overrides['backbone']['arch'], 32) == \
         SelecSLS('42').out_channels
     model.head = StackedLinearClsHead(10, 1280, mid_channels=[16])
     assert 'head' not in deploy_overrides(model, pruned=True)

@@ -611,7 +611,7 @@ def _downstream_datasets():
     from mmpretrain.registry import DATASETS
     scope = 'selecsls_downstream'
     if scope in DATASETS.children:  # made once per process
-        return DATASETS.children[scope]
+        return
     registry = Registry('dataset', parent=DATASETS, scope=scope)
 
     @registry.register_module()
@@ -631,8 +631,6 @@ def _downstream_datasets():
                     **(dict(gt_label=i) if i % 2 else {}))
                 for i, n in enumerate(names)
             ]
-
-    return registry
 
 
 def test_dataset_batches_use_the_configs_own_scope(digits):
