@@ -4,6 +4,7 @@ is fixed and uses only held-out clips and cameras; pose jitter keeps bone
 lengths."""
 import numpy as np
 import pytest
+import torch
 
 from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS
 from selecsls_mm.pose3d.joint_sets import COCO_KEYPOINTS, get_joint_set
@@ -101,6 +102,42 @@ def test_training_set_draws_new_people():
     first = data.get_data_info(0)
     again = data.get_data_info(0)
     assert not np.array_equal(first['lifting_target'], again['lifting_target'])
+
+
+@pytest.mark.parametrize('persistent', [False, True])
+def test_workers_draw_new_people_every_epoch(persistent):
+    """mmengine seeds numpy alike in every worker it starts, so workers
+    started anew each epoch drew the same people again; the training set
+    also takes torch's seed of the worker, new at every start."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    from mmengine.runner.utils import set_random_seed
+
+    def two_epochs():
+        set_random_seed(0)
+        loader = Runner.build_dataloader(
+            dict(
+                batch_size=8,
+                num_workers=1,
+                persistent_workers=persistent,
+                collate_fn=dict(type='default_collate'),
+                sampler=dict(type='DefaultSampler', shuffle=False),
+                dataset=dict(
+                    type='MotionLiftingDataset',
+                    num_samples=16,
+                    pipeline=[dict(type='PackLiftingInputs')])),
+            seed=0)
+        return [
+            torch.cat([b['inputs']['keypoints'] for b in loader])
+            for _ in range(2)
+        ]
+
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        first, again = two_epochs(), two_epochs()
+    assert first[0].shape == (16, 17, 2)
+    assert not torch.equal(first[0], first[1])  # new people each epoch
+    for a, b in zip(first, again):  # the same ones from the same seed
+        assert torch.equal(a, b)
 
 
 def test_target_is_root_relative_and_readout_filled():

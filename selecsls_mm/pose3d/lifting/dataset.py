@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+import torch.utils.data
 from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
@@ -149,8 +150,15 @@ class MotionLiftingDataset(BaseDataset):
         if self.test_mode:
             return np.random.default_rng([self.seed, idx])
         # training: fresh people each epoch, reproducible through the
-        # global numpy seed that mmengine's randomness config sets
-        return np.random.default_rng(np.random.randint(2**31, size=2))
+        # global numpy seed that mmengine's randomness config sets. In a
+        # DataLoader worker also through torch's seed of the worker, which
+        # is new at every start: mmengine seeds numpy in each new worker
+        # alike, so workers started for every epoch would repeat the people
+        worker = torch.utils.data.get_worker_info()
+        draw = list(np.random.randint(2**31, size=2))
+        if worker is not None:
+            draw.insert(0, worker.seed % 2**32)
+        return np.random.default_rng(draw)
 
     def place_person(self, rng: np.random.Generator):
         """One person in front of a random camera of the split.
