@@ -2,6 +2,8 @@
 configured missing share, limb drops and read error; the held-out test set
 is fixed and uses only held-out clips and cameras; pose jitter keeps bone
 lengths."""
+import os.path as osp
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,9 @@ from selecsls_mm.pose3d.lifting import (MotionLiftingDataset,
                                         StageIReadoutSimulator)
 from selecsls_mm.pose3d.lifting.pose_jitter import jitter_joints
 from selecsls_mm.pose3d.motion import HELD_OUT_CLIPS, POINT_NAMES, load_clip
+from helpers import REPO_ROOT
 
+CONFIG = osp.join(REPO_ROOT, 'configs/pose3d/xnect-stage2_mlp_motion.py')
 READ_KEYS = ('keypoints', 'keypoints_visible', 'samples_3d', 'lifting_target')
 
 
@@ -109,24 +113,19 @@ def test_workers_draw_new_people_every_epoch(persistent):
     """mmengine seeds numpy alike in every worker it starts, so workers
     started anew each epoch drew the same people again; the training set
     also takes torch's seed of the worker, new at every start."""
+    from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
     from mmengine.runner.utils import set_random_seed
 
+    # the Stage II config's loader (workers, collate), made small
+    cfg = Config.fromfile(CONFIG).train_dataloader
+    cfg.update(batch_size=8, num_workers=1, persistent_workers=persistent)
+    cfg.dataset.num_samples = 16
+
     def two_epochs():
         set_random_seed(0)
-        loader = Runner.build_dataloader(
-            dict(
-                batch_size=8,
-                num_workers=1,
-                persistent_workers=persistent,
-                collate_fn=dict(type='default_collate'),
-                sampler=dict(type='DefaultSampler', shuffle=False),
-                dataset=dict(
-                    type='MotionLiftingDataset',
-                    num_samples=16,
-                    pipeline=[dict(type='PackLiftingInputs')])),
-            seed=0)
+        loader = Runner.build_dataloader(cfg.copy(), seed=0)
         return [
             torch.cat([b['inputs']['keypoints'] for b in loader])
             for _ in range(2)
