@@ -116,6 +116,21 @@ def test_paired_ratio_and_min_time():
     assert calls[2:6] == ['a', 'b', 'b', 'a']
 
 
+@pytest.mark.parametrize('flags,isa', [
+    ('fpu sse4_2 avx avx2 fma', 'AVX2'),
+    ('avx2 avx_vnni avx512f avx512bw', 'AVX-512'),
+    ('avx2 avx512f avx512_vnni', 'AVX-512 VNNI'),
+    ('sse4_2 avx avx2 avx_vnni', 'AVX2 VNNI'),
+    ('sse4_2 avx', 'AVX'),
+    ('sse2', 'older than SSE4.2'),
+])
+def test_cpu_vector_isa_names_the_widest(flags, isa):
+    """Machines of one model name differ in these (int8 speed with VNNI),
+    so the report's header names them."""
+    from selecsls_mm.benchmark.environment import cpu_vector_isa
+    assert cpu_vector_isa(flags) == isa
+
+
 def test_model_specs():
     spec = parse_model_spec('selecsls60:with_cp')
     assert spec.cfg == dict(

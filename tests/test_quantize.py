@@ -344,6 +344,15 @@ def test_report_gives_each_runtime_its_difference():
         'expected to match)' in text
 
 
+def _largest_weight(path):
+    """The largest |int8 weight| of a quantized graph (127: 8-bit)."""
+    from onnx import numpy_helper
+    return max(
+        int(np.abs(numpy_helper.to_array(t).astype(int)).max())
+        for t in onnx.load(str(path)).graph.initializer
+        if t.data_type == onnx.TensorProto.INT8)
+
+
 def _quantize_tool(*args):
     return subprocess.run(
         [sys.executable, 'tools/deployment/quantize.py', *map(str, args)],
@@ -357,8 +366,8 @@ def _quantize_tool(*args):
 def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     """The demo's trained SelecSLS-42 (two epochs), calibrated on 64
     training digits, against fp32 on the 360 held-out scanned digits.
-    Measured: 100% agreement and equal top-1 (the six-epoch demo model:
-    99.44% both, max logit difference 0.27, 5.2% of the largest logit)."""
+    Measured on an AVX2 CPU without VNNI: 99.44% agreement (7-bit weights,
+    the default; 95.28% with 8-bit ones, which saturate there)."""
     assert digits_demo_run['proc'].returncode == 0
     data_root = digits_demo_run['data_root']
     out, numbers = tmp_path / 'digits_int8.onnx', tmp_path / 'int8.json'
@@ -382,7 +391,7 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
         DIGITS_CONFIG, str(digits_demo_run['checkpoint']),
         str(tmp_path / 'pct.onnx'), '--calib-method', 'percentile',
         '--per-tensor', '--calib-num', '16', '--eval-num', '20',
-        '--cfg-options',
+        '--full-range', '--cfg-options',
         *[f'{k}.dataset.data_root={data_root}' for k in LOADERS])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'on 20 images of test' in proc.stdout
@@ -392,6 +401,10 @@ def test_tool_on_the_demo_weights(digits_demo_run, tmp_path):
     }
     assert props['quantization'] == ('int8 static QDQ, weights per tensor, '
                                      'percentile calibration on 16 images')
+    # 7-bit weights by default (right on CPUs without VNNI), 8 on request
+    assert [
+        _largest_weight(tmp_path / f) for f in ('digits_int8.onnx', 'pct.onnx')
+    ] == [64, 127]
     # No evaluation images: fails before OUT is written.
     proc = _quantize_tool(DIGITS_CONFIG, str(digits_demo_run['checkpoint']),
                           str(tmp_path / 'none.onnx'), '--cfg-options',
@@ -436,7 +449,7 @@ def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
         eval_num=40,
         method='percentile',
         per_channel=False,
-        reduce_range=True,
+        reduce_range=False,
         cfg_options=options,
         seed=1)
     assert (result['calibration_images'], result['images']) == (1, 40)
@@ -485,7 +498,7 @@ def test_quantize_classifier_in_process(digits, tmp_path, monkeypatch):
         calibration,
         'percentile',
         per_channel=False,
-        reduce_range=True)
+        reduce_range=False)
     images = [x for x, _ in batches]
     np.testing.assert_array_equal(
         onnx_logits(str(out), images),
@@ -562,18 +575,12 @@ def test_quantize_refusals_are_whole_lines(tmp_path):
         quantize_onnx(str(fp32), str(tmp_path / 'q.onnx'), [])
     assert str(e.value) == ('no calibration images: quantization needs a few '
                             'dozen real images to set activation ranges')
-    # 8-bit weights (the full int8 range) unless 7 are asked for
-    from onnx import numpy_helper
-    for reduce, top in ((None, 127), (True, 64)):
+    # 7-bit weights (right on every x86 CPU) unless 8 are asked for
+    for reduce, top in ((None, 64), (False, 127)):
         kwargs = {} if reduce is None else dict(reduce_range=reduce)
         result = quantize_onnx(
             str(fp32), str(tmp_path / 'q.onnx'), batch * 4, **kwargs)
-        weights = [
-            numpy_helper.to_array(t)
-            for t in onnx.load(str(tmp_path / 'q.onnx')).graph.initializer
-            if t.data_type == onnx.TensorProto.INT8
-        ]
-        assert max(np.abs(w.astype(int)).max() for w in weights) == top
+        assert _largest_weight(tmp_path / 'q.onnx') == top
     assert result['method'] == 'minmax'
     small = np.array([[0.1, 0.2, 0.], [0.3, 0., 0.1], [0., 0., 0.2]])
     other = np.array([[0.1, 0.1, 0.3], [0.3, 0., 0.1], [0., 0., 0.2]])

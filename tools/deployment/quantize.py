@@ -69,9 +69,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='one weight scale per conv instead of per output channel')
     parser.add_argument(
-        '--reduce-range',
+        '--full-range',
         action='store_true',
-        help='7-bit weights, for CPUs without VNNI (u8s8 saturation)')
+        help='8-bit weights, only for graphs run on CPUs with VNNI or on '
+        'ARM (default: 7-bit, which x86 CPUs without VNNI need: their u8s8 '
+        'convs saturate with 8-bit weights)')
     parser.add_argument(
         '--no-deploy',
         action='store_true',
@@ -103,7 +105,7 @@ def quantize(args) -> int:
         eval_num=args.eval_num,
         method=args.calib_method,
         per_channel=not args.per_tensor,
-        reduce_range=args.reduce_range,
+        reduce_range=not args.full_range,
         deploy=not args.no_deploy,
         cfg_options=cfg_options_dict(args.cfg_options),
         seed=args.seed)
