@@ -1,7 +1,9 @@
 """Stage II's training data: the simulated Stage I read-out has the
 configured missing share, limb drops and read error; the held-out test set
 is fixed and uses only held-out clips and cameras; pose jitter keeps bone
-lengths."""
+lengths; limb mixing poses a donor's limbs as the donor's joint angles
+would."""
+import json
 import os.path as osp
 
 import numpy as np
@@ -12,8 +14,9 @@ from selecsls_mm.pose3d.camera import HELD_OUT_CAMERAS
 from selecsls_mm.pose3d.joint_sets import COCO_KEYPOINTS, get_joint_set
 from selecsls_mm.pose3d.lifting import (MotionLiftingDataset,
                                         StageIReadoutSimulator)
-from selecsls_mm.pose3d.lifting.pose_jitter import jitter_joints
-from selecsls_mm.pose3d.motion import HELD_OUT_CLIPS, POINT_NAMES, load_clip
+from selecsls_mm.pose3d.lifting.pose_jitter import jitter_joints, mix_limbs
+from selecsls_mm.pose3d.motion import (HELD_OUT_CLIPS, POINT_NAMES, clip_path,
+                                       forward_kinematics, load_clip)
 from helpers import REPO_ROOT
 
 CONFIG = osp.join(REPO_ROOT, 'configs/pose3d/xnect-stage2_mlp_motion.py')
@@ -177,3 +180,104 @@ def test_jitter_keeps_bones_and_moves_joints():
     np.testing.assert_allclose(moved[0], points[0])  # the pelvis stays
     wrist = POINT_NAMES.index('left_wrist')
     assert np.linalg.norm(moved[wrist] - points[wrist]) > 20.
+
+
+def _frames(name):
+    with open(clip_path(name), encoding='utf-8') as f:
+        return np.asarray(json.load(f)['Frames'], np.float64)
+
+
+def test_limb_mixing_poses_the_donors_joint_angles():
+    """Every limb taken from the donor equals forward kinematics of the
+    recipient's root and chest with the donor's other joint angles (the
+    DeepMimic frame layout: duration, root position, root and chest
+    quaternions, then the rest), whatever either frame's placement."""
+    walk, kick = _frames('walk')[5], _frames('spinkick')[40]
+    mixed_frame = np.concatenate([walk[:12], kick[12:]])
+    expected = forward_kinematics(mixed_frame[None])[0]
+    rng = np.random.default_rng(0)
+    turn = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    turn *= np.linalg.det(turn)  # a proper rotation
+    shift = np.array([300., -50., 4000.])
+    recipient = forward_kinematics(walk[None])[0] @ turn.T + shift
+    donor = forward_kinematics(kick[None]) + 777.  # placed anywhere
+    out = mix_limbs(rng, recipient, donor, 1.)
+    np.testing.assert_allclose(out, expected @ turn.T + shift, atol=1e-6)
+    assert np.abs(out - recipient).max() > 100.  # the limbs did move
+
+
+def test_limb_mixing_draws_limbs_independently():
+    recipient = load_clip('walk').points[5]
+    donors = load_clip('spinkick').points[40:41]
+    rng = np.random.default_rng(1)
+    np.testing.assert_array_equal(
+        mix_limbs(rng, recipient, donors, 0.), recipient)
+    changed = np.stack([
+        np.abs(mix_limbs(rng, recipient, donors, .5) - recipient).max(-1)
+        > 1e-6 for _ in range(200)
+    ])
+    moved = changed.any(0)
+    # shoulders, hips and the torso never move; each limb half the time
+    for name in ('pelvis', 'spine', 'neck', 'left_shoulder', 'right_hip'):
+        assert not moved[POINT_NAMES.index(name)]
+    for name in ('head_top', 'left_wrist', 'right_hand', 'left_knee',
+                 'right_toe'):
+        share = changed[:, POINT_NAMES.index(name)].mean()
+        assert 0.38 < share < 0.62, (name, share)
+    both = changed[:, POINT_NAMES.index('left_wrist')] & \
+        changed[:, POINT_NAMES.index('right_wrist')]
+    assert 0.15 < both.mean() < 0.35  # not all limbs at once
+
+
+def test_tuning_config_never_sees_its_validation_or_held_out_clips():
+    """Stage II's settings are chosen on training clips kept out of
+    training: the tuning config trains and validates on disjoint clips of
+    the training split, with the rest of the Stage II config."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(CONFIG.replace('_motion.py', '_motion-tuning.py'))
+    made = {}
+    for name in ('train', 'val', 'test'):
+        ds = cfg[f'{name}_dataloader'].dataset.copy()
+        ds.update(num_samples=4, pipeline=[])
+        ds.pop('type')
+        made[name] = MotionLiftingDataset(**ds)
+    clips = {k: {c.name for c in d.generator.clips} for k, d in made.items()}
+    assert len(clips['train']) == 8 and len(clips['val']) == 3
+    assert clips['val'] == clips['test'] and not clips['train'] & clips['val']
+    assert not (clips['train'] | clips['val']) & set(HELD_OUT_CLIPS)
+    assert made['val'].test_mode and made['val'].split == 'train'
+    # the data otherwise as Stage II trains on it
+    stage2 = Config.fromfile(CONFIG)
+    assert cfg.train_dataloader.dataset.readout == \
+        stage2.train_dataloader.dataset.readout
+    assert cfg.model == stage2.model
+
+
+def test_dataset_mixes_limbs_from_its_own_clips():
+    """limb_mix_prob reaches the people: the same draw keeps its torso and
+    gets other limbs, all from frames of the dataset's clips."""
+    data = {
+        # no later draws (size, mirror) that the mixing's draws would shift
+        p:
+        MotionLiftingDataset(
+            'train',
+            clips=['walk'],
+            limb_mix_prob=p,
+            body_scale=(1., 1.),
+            mirror=False)
+        for p in (0., 1.)
+    }
+    assert len(data[1.].donors) == len(load_clip('walk'))
+    kept = [
+        POINT_NAMES.index(n)
+        for n in ('pelvis', 'spine', 'neck', 'left_shoulder', 'right_hip')
+    ]
+    wrist = POINT_NAMES.index('left_wrist')
+    moved = 0
+    for seed in range(5):
+        plain, mixed = (
+            data[p].place_person(np.random.default_rng(seed))[0]
+            for p in (0., 1.))
+        np.testing.assert_allclose(mixed[kept], plain[kept])
+        moved += np.linalg.norm(mixed[wrist] - plain[wrist]) > 1.
+    assert moved >= 4

@@ -22,7 +22,7 @@ from mmpose.registry import DATASETS
 from ..joint_sets import COCO_KEYPOINTS, get_joint_set
 from ..motion import POINT_NAMES
 from ..scenes import SceneGenerator
-from .pose_jitter import jitter_joints
+from .pose_jitter import jitter_joints, mix_limbs
 from .readout import read_out_pose, read_places
 from .simulate import StageIReadoutSimulator
 
@@ -78,6 +78,9 @@ class MotionLiftingDataset(BaseDataset):
         joint_jitter_deg (float): Spread (degrees) of a random rotation of
             every body about its joint (:mod:`.pose_jitter`); 0 keeps the
             mocap poses. Defaults to 0.
+        limb_mix_prob (float): Chance of each limb (head, arms, legs) to
+            be taken from another frame of the split's clips
+            (:func:`~.pose_jitter.mix_limbs`). Defaults to 0.
         readout (dict, optional): :class:`StageIReadoutSimulator` args.
         seed (int): Seed of a test set. Defaults to 0.
         pipeline (Sequence[dict]): Transforms. Defaults to none.
@@ -98,6 +101,7 @@ class MotionLiftingDataset(BaseDataset):
                  body_scale: Tuple[float, float] = (0.85, 1.15),
                  mirror: Optional[bool] = None,
                  joint_jitter_deg: float = 0.,
+                 limb_mix_prob: float = 0.,
                  readout: Optional[dict] = None,
                  seed: int = 0,
                  pipeline: Sequence = (),
@@ -119,6 +123,9 @@ class MotionLiftingDataset(BaseDataset):
         self.body_scale = tuple(body_scale)
         self.mirror = (not test_mode) if mirror is None else bool(mirror)
         self.joint_jitter_deg = float(joint_jitter_deg)
+        self.limb_mix_prob = float(limb_mix_prob)
+        # every frame of the split's clips (kept ones): the limbs' donors
+        self.donors = np.concatenate([c.points for c in self.generator.clips])
         self.simulator = StageIReadoutSimulator(self.joint_set.name,
                                                 **(readout or {}))
         self.seed = int(seed)
@@ -172,6 +179,7 @@ class MotionLiftingDataset(BaseDataset):
         height = rng.uniform(700., 1500.)  # as SceneGenerator draws them
         pitch = np.deg2rad(rng.uniform(-8., 8.))
         points, source = gen._place(rng, camera, height, pitch, [])
+        points = mix_limbs(rng, points, self.donors, self.limb_mix_prob)
         points = jitter_joints(rng, points, self.joint_jitter_deg)
         root = points[0]  # the pelvis
         points = root + rng.uniform(*self.body_scale) * (points - root)
