@@ -83,26 +83,25 @@ def jitter_joints(rng: np.random.Generator, points: np.ndarray,
     return points
 
 
-# A limb (the points it moves) and the rigid body it hangs from (points that
-# fix that body's frame: the body's own origin first). Shoulders sit on the
-# chest and hips on the pelvis, so they stay; what hangs from them moves.
-_LIMBS = ((('head', 'head_top', 'nose', 'left_eye', 'right_eye', 'left_ear',
-            'right_ear'),
-           ('neck', 'spine', 'left_shoulder', 'right_shoulder')), ) + tuple(
-               ((f'{s}_elbow', f'{s}_wrist', f'{s}_hand'),
-                (f'{s}_shoulder', 'spine', 'neck', f'{o}_shoulder'))
-               for s, o in (('left', 'right'), ('right', 'left'))) + tuple(
-                   ((f'{s}_knee', f'{s}_ankle', f'{s}_toe'),
-                    (f'{s}_hip', 'pelvis', 'spine', f'{o}_hip'))
-                   for s, o in (('left', 'right'), ('right', 'left')))
-
-
 @lru_cache(maxsize=1)
 def _limb_index() -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Per limb: the indices of the points it moves, and of the points of
+    the rigid body it hangs from (which fix that body's frame; the limb's
+    pivot first). Shoulders sit on the chest and hips on the pelvis, so
+    they stay; what hangs from them moves."""
+    sides = (('left', 'right'), ('right', 'left'))
+    head = (('head', 'head_top', 'nose', 'left_eye', 'right_eye', 'left_ear',
+             'right_ear'), ('neck', 'spine', 'left_shoulder',
+                            'right_shoulder'))
+    arms = [((f'{s}_elbow', f'{s}_wrist', f'{s}_hand'),
+             (f'{s}_shoulder', 'spine', 'neck', f'{o}_shoulder'))
+            for s, o in sides]
+    legs = [((f'{s}_knee', f'{s}_ankle', f'{s}_toe'),
+             (f'{s}_hip', 'pelvis', 'spine', f'{o}_hip')) for s, o in sides]
     names = motion.POINT_NAMES
     return [(np.array([names.index(n) for n in moved]),
              np.array([names.index(n) for n in rigid]))
-            for moved, rigid in _LIMBS]
+            for moved, rigid in [head, *arms, *legs]]
 
 
 def mix_limbs(rng: np.random.Generator, points: np.ndarray, donors: np.ndarray,
