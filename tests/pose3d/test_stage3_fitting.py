@@ -50,6 +50,13 @@ def test_rotations_match_scipy():
     np.testing.assert_allclose(quat, ref, atol=1e-9)
 
 
+def test_skew_is_the_cross_product_on_any_batch_shape():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 4, 5, 3))
+    np.testing.assert_allclose(
+        (so3.skew(a) @ b[..., None])[..., 0], np.cross(a, b), atol=1e-12)
+
+
 def test_kabsch_matches_scipy_align_vectors():
     rng = np.random.default_rng(1)
     src = rng.normal(size=(6, 3))

@@ -28,6 +28,7 @@ keypoints) is refined by a few Levenberg-Marquardt steps
 increment per rotating joint (in the camera frame, about the joint).
 """
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
@@ -242,16 +243,15 @@ def _data_rows(sk: Skeleton, pos: np.ndarray, root: np.ndarray,
     match and the 2D reprojection. Parameters: the root position, then one
     world-frame rotation increment per rotating joint."""
     num, nj, nr = pos.shape[0], pos.shape[1], len(sk.rotated)
+    nk = len(sk.keypoint_joints)
     # turning joint a by w moves a descendant j by w x (p_j - p_a), i.e.
-    # by (skew(p_a) - skew(p_j)) w
+    # by (skew(p_a) - skew(p_j)) w; rows (N, J, 3, R * 3): d p_j / d w
     spos = skew(pos)
     move = (spos[:, None, sk.rotated] - spos[:, :, None]) * sk.moves_mask
+    move = np.swapaxes(move, 2, 3).reshape(num, nj, 3, 3 * nr)
     res3 = pos - obs.joints_3d
     sw3 = np.sqrt(obs.weights_3d * _robust(
         np.sqrt((res3 * res3).sum(-1)), w.huber_3d * w.sigma_3d)) / w.sigma_3d
-    jac3 = np.zeros((num, nj, 3, 3 + 3 * nr))
-    jac3[..., 3:] = (np.swapaxes(move, 2, 3) *
-                     sw3[:, :, None, None, None]).reshape(num, nj, 3, -1)
 
     cam, kj = obs.camera, sk.keypoint_joints
     focal = np.array([cam.fx, cam.fy])
@@ -266,16 +266,15 @@ def _data_rows(sk: Skeleton, pos: np.ndarray, root: np.ndarray,
     dproj[..., 0, 0] = dproj[..., 1, 1] = inv_z[..., 0]
     dproj[..., 2] = -normal * inv_z
     dproj *= (sw2[..., None] * focal)[..., None]
-    jac2 = np.concatenate([
-        dproj,
-        np.swapaxes(dproj[:, :, None] @ move[:, kj], 2, 3).reshape(
-            num, len(kj), 2, -1)
-    ], -1)
+    # rows: the 3D match (the root does not move root-relative joints),
+    # then the 2D reprojection (the chain rule through the projection)
+    m3 = 3 * nj
+    jac = np.zeros((num, m3 + 2 * nk, 3 + 3 * nr))
+    jac[:, :m3, 3:] = (move * sw3[..., None, None]).reshape(num, m3, -1)
+    jac[:, m3:, :3] = dproj.reshape(num, -1, 3)
+    jac[:, m3:, 3:] = (dproj @ move[:, kj]).reshape(num, 2 * nk, -1)
     res = np.concatenate([(res3 * sw3[..., None]).reshape(num, -1),
                           (res2 * sw2[..., None]).reshape(num, -1)], 1)
-    jac = np.concatenate(
-        [jac3.reshape(num, 3 * nj, -1),
-         jac2.reshape(num, 2 * len(kj), -1)], 1)
     return res, jac
 
 
@@ -284,41 +283,47 @@ def _prior_blocks(sk: Skeleton, rotations: np.ndarray, g_par: np.ndarray,
     """Smoothness and joint-limit terms, which act on one joint's rotation
     each: per rotating joint, weighted residuals (N, R, m) and Jacobians
     (N, R, m, 3) with respect to its own increment."""
+    num, nr = rotations.shape[0], len(sk.rotated)
     rot = rotations[:, sk.rotated]
     # a world-frame increment w of joint a turns its local rotation by
     # G_parent^T w (on the left)
     to_local = np.swapaxes(g_par, -1, -2)
-    res, jac = [], []
-    if obs.previous is not None:  # both logarithms in one call: fewer calls
+    # rows per joint: smoothness (3, if there is a last frame), then the
+    # limits (3 off the hinge axis, 1 bend outside its range, 1 cone excess)
+    first = 0 if obs.previous is None else 3
+    res = np.empty((num, nr, first + 5))
+    jac = np.empty((num, nr, first + 5, 3))
+    if first:  # both logarithms in one call: fewer calls
         rel_rot = rot @ np.swapaxes(obs.previous[:, sk.rotated], -1, -2)
         both = so3_log_small(np.stack([rel_rot, rot]))
         d_both = so3_left_jacobian_inv(both) @ to_local
-        rel, logs, d_log = both[0], both[1], d_both[1]
+        logs, d_log = both[1], d_both[1]
         sws = obs.has_previous[:, None, None] / w.sigma_smooth
-        res.append(rel * sws)
-        jac.append(d_both[0] * sws[..., None])
+        np.multiply(both[0], sws, out=res[..., :3])
+        np.multiply(d_both[0], sws[..., None], out=jac[:, :, :3])
     else:
         logs = so3_log_small(rot)
         d_log = so3_left_jacobian_inv(logs) @ to_local
     axis = sk.hinge_axes  # (R, 3), zero for non-hinges
     bend = (logs * axis).sum(-1, keepdims=True)  # (N, R, 1)
     # hinges: no rotation off their axis, the bend within its range
-    off = (logs - bend * axis) * sk.is_hinge[:, None]
+    limits = res[..., first:]
+    limits[..., :3] = (logs - bend * axis) * sk.is_hinge[:, None]
     lo, hi = sk.hinge_range[:, :1], sk.hinge_range[:, 1:]
     outside = (np.minimum(bend - lo, 0.) + np.maximum(bend - hi, 0.)) * \
         sk.is_hinge[:, None]
+    limits[..., 3:4] = outside
     # ball joints with a cone limit: the angle below it
     angle = np.sqrt((logs * logs).sum(-1, keepdims=True))
     excess = np.maximum(angle - sk.cone_limit[:, None], 0.)
-    res.append(np.concatenate([off, outside, excess], -1) / w.sigma_limit)
-    rows = np.concatenate([
-        axis[:, None] * (outside != 0)[..., None], logs[:, :, None] /
-        np.maximum(angle, 1e-9)[..., None] * (excess > 0)[..., None]
-    ], -2)  # (N, R, 2, 3): d (bend outside, cone excess) / d log
-    jac.append(
-        np.concatenate([sk.off_axis_projector @ d_log, rows @ d_log], -2) /
-        w.sigma_limit)
-    return np.concatenate(res, -1), np.concatenate(jac, -2)
+    limits[..., 4:] = excess
+    limits /= w.sigma_limit
+    rows = np.empty((num, nr, 5, 3))  # d (limit residuals) / d log
+    rows[:, :, :3] = sk.off_axis_projector
+    rows[:, :, 3] = axis * (outside != 0)
+    rows[:, :, 4] = logs / np.maximum(angle, 1e-9) * (excess > 0)
+    jac[:, :, first:] = rows @ d_log / w.sigma_limit
+    return res, jac
 
 
 def _parent_frames(sk: Skeleton, glob: np.ndarray) -> np.ndarray:
@@ -327,6 +332,15 @@ def _parent_frames(sk: Skeleton, glob: np.ndarray) -> np.ndarray:
     g_par = glob[:, sk.rotated_parents_or_self]
     g_par[:, sk.rotated_parents < 0] = np.eye(3)
     return g_par
+
+
+@lru_cache(maxsize=None)
+def _diagonal_blocks(num_rotated: int) -> np.ndarray:
+    """Flat indices (R * 9, ) of the rotation increments' 3x3 diagonal
+    blocks in a flattened (3 + 3R) x (3 + 3R) matrix."""
+    size = 3 + 3 * num_rotated
+    rows = 3 + np.arange(3 * num_rotated).reshape(num_rotated, 3)
+    return (rows[:, :, None] * size + rows[:, None, :]).ravel()
 
 
 def linearise(skeleton: Skeleton,
@@ -359,13 +373,11 @@ def linearise(skeleton: Skeleton,
     h = jt @ jac
     g = (jt @ res[..., None])[..., 0]
     # the priors act on one joint each: add their blocks to the diagonal
-    hv = h.reshape(num, nr + 1, 3, nr + 1, 3)
-    r = np.arange(1, nr + 1)
-    hv[:, r, :,
-       r, :] += np.moveaxis(np.swapaxes(prior_jac, -1, -2) @ prior_jac, 1, 0)
-    g[:,
-      3:] += (np.swapaxes(prior_jac, -1, -2) @ prior_res[..., None]).reshape(
-          num, -1)
+    prior_jt = np.swapaxes(prior_jac, -1, -2)
+    h.reshape(num, -1)[:,
+                       _diagonal_blocks(nr)] += (prior_jt @ prior_jac).reshape(
+                           num, -1)
+    g[:, 3:] += (prior_jt @ prior_res[..., None]).reshape(num, -1)
     # depth: one residual on the root's z
     has_ref = np.isfinite(obs.depth_ref)
     depth_w = has_ref / weights.sigma_depth

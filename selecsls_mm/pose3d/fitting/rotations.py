@@ -7,10 +7,19 @@ Quaternions are (w, x, y, z), as in :func:`~..motion.quaternion_matrix`.
 """
 import numpy as np
 
-# skew(v) as a flat 3x3: entries (1, 2, 3, 5, 6, 7) are (-z, y, z, -x, -y, x)
-_SKEW_AT = np.array([1, 2, 3, 5, 6, 7])
-_SKEW_OF = np.array([2, 1, 2, 0, 1, 0])
-_SKEW_SIGN = np.array([-1., 1., 1., -1., -1., 1.])
+# Linear maps written as one matrix product each (a product costs one numpy
+# call; the indexing it replaces costs several, which is what a frame of one
+# person pays for).
+# skew(v) as a flat 3x3: v @ _SKEW (entries 1, 2, 3, 5, 6, 7 are -z, y, z,
+# -x, -y, x)
+_SKEW = np.zeros((3, 9))
+_SKEW[[2, 1, 2, 0, 1, 0], [1, 2, 3, 5, 6, 7]] = (-1., 1., 1., -1., -1., 1.)
+# a flat 3x3 matrix M @ _VEE_TRACE: 2 * vee of its skew part (M21 - M12,
+# M02 - M20, M10 - M01) and its trace
+_VEE_TRACE = np.zeros((9, 4))
+_VEE_TRACE[[7, 2, 3, 5, 6, 1, 0, 4, 8],
+           [0, 1, 2, 0, 1, 2, 3, 3, 3]] = (1., 1., 1., -1., -1., -1., 1., 1.,
+                                           1.)
 
 
 def norm(v: np.ndarray, keepdims: bool = False) -> np.ndarray:
@@ -22,9 +31,7 @@ def norm(v: np.ndarray, keepdims: bool = False) -> np.ndarray:
 def skew(v: np.ndarray) -> np.ndarray:
     """Cross-product matrices (..., 3, 3) of vectors (..., 3):
     ``skew(a) @ b == np.cross(a, b)``."""
-    out = np.zeros(v.shape[:-1] + (9, ))
-    out[..., _SKEW_AT] = v[..., _SKEW_OF] * _SKEW_SIGN
-    return out.reshape(v.shape[:-1] + (3, 3))
+    return (v @ _SKEW).reshape(v.shape[:-1] + (3, 3))
 
 
 def so3_exp(rotvec: np.ndarray) -> np.ndarray:
@@ -92,12 +99,10 @@ def so3_log_small(matrix: np.ndarray) -> np.ndarray:
     """Rotation vectors (..., 3) of rotation matrices whose angle is well
     below pi (a few times cheaper than :func:`so3_log`; the axis gets
     inaccurate within about 1e-3 rad of a half turn)."""
-    vee = .5 * np.stack([
-        matrix[..., 2, 1] - matrix[..., 1, 2], matrix[..., 0, 2] -
-        matrix[..., 2, 0], matrix[..., 1, 0] - matrix[..., 0, 1]
-    ], -1)  # sin(angle) * axis
+    vt = matrix.reshape(matrix.shape[:-2] + (9, )) @ _VEE_TRACE
+    vee = .5 * vt[..., :3]  # sin(angle) * axis
     sin = norm(vee)
-    cos = .5 * (np.einsum('...ii->...', matrix) - 1.)
+    cos = .5 * (vt[..., 3] - 1.)
     angle = np.arctan2(sin, cos)
     scale = np.where(sin < 1e-9, 1., angle / np.maximum(sin, 1e-300))
     return vee * scale[..., None]
@@ -109,7 +114,7 @@ def so3_left_jacobian_inv(rotvec: np.ndarray) -> np.ndarray:
     below pi, where the inverse Jacobian is singular."""
     theta = norm(rotvec)
     small = theta < 1e-4
-    t = np.clip(np.where(small, 1., theta), None, np.pi - 1e-3)
+    t = np.minimum(np.where(small, 1., theta), np.pi - 1e-3)
     coef = np.where(small, 1. / 12.,
                     1. / t**2 - (1. + np.cos(t)) / (2. * t * np.sin(t)))
     k = skew(rotvec)
