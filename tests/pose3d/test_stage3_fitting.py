@@ -48,6 +48,14 @@ def test_rotations_match_scipy():
     ref = np.concatenate([xyzw[:, 3:], xyzw[:, :3]], -1)
     ref *= np.where(ref[:, :1] < 0, -1., 1.)
     np.testing.assert_allclose(quat, ref, atol=1e-9)
+    # any leading batch shape gives what the flat batch gives
+    nested = mats.reshape(2, 5, 20, 3, 3)
+    np.testing.assert_allclose(
+        so3.matrix_to_quaternion(nested),
+        quat.reshape(2, 5, 20, 4),
+        atol=1e-15)
+    np.testing.assert_allclose(
+        so3.so3_log(nested), logs.reshape(2, 5, 20, 3), atol=1e-15)
 
 
 def test_skew_is_the_cross_product_on_any_batch_shape():
@@ -370,6 +378,23 @@ def test_hinges_stay_hinges(held_out_frames):
     off_axis = np.linalg.norm(logs - bend[..., None] * axes, axis=-1)
     assert off_axis.max() < np.deg2rad(3.)
     assert bend.min() > -np.deg2rad(3.) and bend.max() < np.deg2rad(153.)
+
+
+def test_tracker_predicts_with_its_smoothed_velocity():
+    """A track is looked for where its smoothed velocity takes it, at
+    most 0.2 s ahead (a track unseen for longer is not sent off)."""
+    rng = np.random.default_rng(12)
+    person = rng.uniform(100, 300, (1, 17, 2))
+    scores = np.ones((1, 17))
+    tracker = KeypointTracker(velocity_smoothing=0.5)
+    tracker.update(person, scores, 1.)
+    tracker.update(person + (9., -3.), scores, 1. + 1 / 30)
+    # velocity: half of the newest step's (270, -90) px/s
+    for later, ahead in ((1 / 30, 1 / 30), (1., 0.2)):
+        _, pred, valid = tracker._predict(1. + 1 / 30 + later)
+        np.testing.assert_allclose(
+            pred[0], person[0] + (9., -3.) + np.array([135., -45.]) * ahead)
+        assert valid.all()
 
 
 def test_tracker_keeps_ids():

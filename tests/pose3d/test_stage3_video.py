@@ -16,6 +16,7 @@ from selecsls_mm.pose3d.fitting.benchmark import people_inputs
 from selecsls_mm.pose3d.fitting.evaluate import (bvhio_positions,
                                                  evaluate_clips,
                                                  evaluate_inputs, track_arrays)
+from selecsls_mm.pose3d.fitting.fit import FitWeights
 from selecsls_mm.pose3d.fitting.simulate import Placement, clip_inputs
 from selecsls_mm.pose3d.fitting.stage3 import (SkeletonTracker, Stage3Warning,
                                                fit_image)
@@ -109,11 +110,18 @@ def test_people_keep_their_ids():
     tracks, _ = _run(
         SkeletonTracker(), people, hide={3: (20, 21, 22)}, shuffle_seed=3)
     assert sorted(tracks) == [0, 1, 2, 3, 4]
-    for fits in tracks.values():
+    for i, fits in tracks.items():
         arrays = track_arrays(fits)
         absolute = arrays['joints'] + arrays['root'][:, None]
         errors = [mpjpe(absolute, p.truth[arrays['frame']]) for p in people]
         assert sorted(errors)[0] < 150. < 500. < sorted(errors)[1], errors
+        # each fit carries its id, time and the inputs it was fitted to
+        p = people[int(np.argmin(errors))]
+        for f in fits:
+            assert f.track_id == i and f.time == p.times[f.frame]
+            np.testing.assert_array_equal(f.keypoint_scores, p.scores[f.frame])
+            assert np.abs(f.keypoints - p.keypoints[f.frame]).mean() < 10.
+            assert np.abs(f.keypoints_3d - p.joints_3d[f.frame]).mean() < 60.
     assert len(tracks[3]) == len(people[0].times) - 3
 
 
@@ -225,6 +233,65 @@ def test_single_image_several_people():
             people[0].camera,
             mask_3d=mask)
     assert [f.track_id for f in fits] == [0, 2]
+
+
+def test_single_image_at_the_limits():
+    """What ``fit_image`` keeps and when it fits: a person with exactly the
+    fewest joints it accepts (8 valid 3D joints, 4 keypoints at exactly the
+    minimum score) is fitted, its masked 3D joints (far-off values) and its
+    keypoints below the minimum score (moved away) play no part, and the
+    inputs come back in the fit; its own weights decide what is usable."""
+    people = people_inputs(2, seed=8)
+    t = 12
+    keypoints = np.stack([p.keypoints[t] for p in people])
+    scores = np.stack([p.scores[t] for p in people])
+    joints = np.stack([p.joints_3d[t] for p in people])
+    mask = np.ones((2, 21))
+    seen = [5, 6, 11, 12, 13, 17, 18, 19]  # shoulders, hips, knee, trunk
+    hidden = np.setdiff1d(np.arange(21), seen)
+    mask[0, hidden] = 0.
+    joints[0, hidden] += 2000.
+    low = np.setdiff1d(np.arange(17), [5, 6, 11, 12])
+    scores[0, [5, 6, 11, 12]] = 0.2  # the minimum score, included
+    scores[0, low] = 0.1
+    keypoints[0, low] = 5.  # far from the person, but below the minimum
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', Stage3Warning)
+        fits = fit_image(
+            keypoints, scores, joints, people[0].camera, mask_3d=mask)
+    assert [f.track_id for f in fits] == [0, 1]
+    for n, f in enumerate(fits):
+        assert (f.frame, f.time) == (0, 0.)
+        np.testing.assert_array_equal(f.keypoints, keypoints[n])
+        np.testing.assert_array_equal(f.keypoint_scores, scores[n])
+        np.testing.assert_array_equal(f.keypoints_3d, joints[n])
+    # bones from the valid joints only, the depth from the four keypoints
+    assert fits[0].bone_lengths.max() < 700.
+    truth_root = people[0].truth[t, people[0].root]
+    assert abs(fits[0].root[2] - truth_root[2]) / truth_root[2] < 0.2
+    # keypoints below the minimum score have no weight at all
+    scores[0, low] = 0.
+    again = fit_image(
+        keypoints, scores, joints, people[0].camera, mask_3d=mask)
+    np.testing.assert_array_equal(again[0].root, fits[0].root)
+    np.testing.assert_array_equal(again[0].rotations, fits[0].rotations)
+    # one joint fewer: skipped, said with the frame and the counts
+    mask[0, seen[-1]] = 0.
+    with pytest.warns(
+            Stage3Warning, match='frame 0: person 0 has 7 3D joints'):
+        assert [
+            f.track_id for f in fit_image(
+                keypoints, scores, joints, people[0].camera, mask_3d=mask)
+        ] == [1]
+    # the minimum score is the weights' own
+    with pytest.warns(Stage3Warning, match=r'score >= 0.5'):
+        fits = fit_image(
+            keypoints,
+            np.minimum(scores, 0.4),
+            joints,
+            people[0].camera,
+            weights=FitWeights(min_score=0.5))
+    assert fits == []
 
 
 def test_missing_3d_joints_follow_their_keypoints():
