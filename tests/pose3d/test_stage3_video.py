@@ -294,6 +294,48 @@ def test_single_image_at_the_limits():
     assert fits == []
 
 
+def test_video_ignores_what_it_is_told_to():
+    """Over a video: masked 3D joints and keypoints below the minimum
+    score, with a new random value every frame, keep their first filtered
+    value and change nothing (bones, depth); the first fits come with the
+    frame that fixes the bones, then one per frame, each of its frame."""
+    person = people_inputs(1, seed=9)[0]
+    rng = np.random.default_rng(10)
+    seen = [5, 6, 11, 12, 13, 17, 18, 19]
+    hidden = np.setdiff1d(np.arange(21), seen)
+    low = np.setdiff1d(np.arange(17), [5, 6, 11, 12])
+    mask = np.ones((1, 21))
+    mask[0, hidden] = 0.
+    tracker = SkeletonTracker(fps=30.)
+    for t in range(14):
+        joints = person.joints_3d[t].copy()
+        joints[hidden] = rng.uniform(-3000., 3000., (len(hidden), 3))
+        keypoints = person.keypoints[t].copy()
+        keypoints[low] = rng.uniform(0., 500., (len(low), 2))
+        scores = np.full(17, 0.1)
+        scores[[5, 6, 11, 12]] = 0.2  # the minimum score, included
+        out = tracker.update(
+            keypoints[None],
+            scores[None],
+            joints[None],
+            person.camera,
+            mask_3d=mask)
+        assert [f.frame for f in out] == ([] if t < 9 else [t])
+    fits = tracker.tracks[0]
+    assert [f.frame for f in fits] == list(range(14))
+    first = fits[0]
+    for f in fits:
+        np.testing.assert_array_equal(f.keypoints_3d[hidden],
+                                      first.keypoints_3d[hidden])
+        np.testing.assert_array_equal(f.keypoints[low], first.keypoints[low])
+        truth = person.truth[f.frame, person.root]
+        assert abs(f.root[2] - truth[2]) / truth[2] < 0.2
+    assert first.bone_lengths.max() < 700.
+    # the keypoints at the minimum score are filtered, and move
+    used = [5, 6, 11, 12]
+    assert np.abs(fits[-1].keypoints[used] - first.keypoints[used]).min() > 0
+
+
 def test_missing_3d_joints_follow_their_keypoints():
     """Stage II without the left arm for ten frames (mask 0, garbage in
     the array): the arm follows its 2D keypoints and the smoothness, the
