@@ -374,9 +374,8 @@ def linearise(skeleton: Skeleton,
     g = (jt @ res[..., None])[..., 0]
     # the priors act on one joint each: add their blocks to the diagonal
     prior_jt = np.swapaxes(prior_jac, -1, -2)
-    h.reshape(num, -1)[:,
-                       _diagonal_blocks(nr)] += (prior_jt @ prior_jac).reshape(
-                           num, -1)
+    blocks = (prior_jt @ prior_jac).reshape(num, -1)
+    h.reshape(num, -1)[:, _diagonal_blocks(nr)] += blocks  # h: a new array
     g[:, 3:] += (prior_jt @ prior_res[..., None]).reshape(num, -1)
     # depth: one residual on the root's z
     has_ref = np.isfinite(obs.depth_ref)

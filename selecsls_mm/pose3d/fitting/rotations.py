@@ -17,9 +17,9 @@ _SKEW[[2, 1, 2, 0, 1, 0], [1, 2, 3, 5, 6, 7]] = (-1., 1., 1., -1., -1., 1.)
 # a flat 3x3 matrix M @ _VEE_TRACE: 2 * vee of its skew part (M21 - M12,
 # M02 - M20, M10 - M01) and its trace
 _VEE_TRACE = np.zeros((9, 4))
-_VEE_TRACE[[7, 2, 3, 5, 6, 1, 0, 4, 8],
-           [0, 1, 2, 0, 1, 2, 3, 3, 3]] = (1., 1., 1., -1., -1., -1., 1., 1.,
-                                           1.)
+for _col, (_plus, _minus) in enumerate(((7, 5), (2, 6), (3, 1))):
+    _VEE_TRACE[_plus, _col], _VEE_TRACE[_minus, _col] = 1., -1.
+_VEE_TRACE[[0, 4, 8], 3] = 1.
 
 
 def norm(v: np.ndarray, keepdims: bool = False) -> np.ndarray:
