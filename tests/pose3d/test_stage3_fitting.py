@@ -304,34 +304,49 @@ def test_initial_rotations_do_not_depend_on_the_batch(joint_set):
     assert np.abs(free[0] - batch[0]).max() > 1e-3
 
 
+def _root_lstsq(camera, joints, pixels, weights):
+    """numpy's lstsq of the multiplied-out pinhole equations, weighted."""
+    xn = (pixels[:, 0] - camera.cx) / camera.fx
+    yn = (pixels[:, 1] - camera.cy) / camera.fy
+    one, zero = np.ones(len(xn)), np.zeros(len(xn))
+    rows = np.concatenate(
+        [np.stack([one, zero, -xn], 1),
+         np.stack([zero, one, -yn], 1)])
+    rhs = np.concatenate(
+        [xn * joints[:, 2] - joints[:, 0], yn * joints[:, 2] - joints[:, 1]])
+    w = np.sqrt(np.concatenate([weights, weights]))
+    return np.linalg.lstsq(rows * w[:, None], rhs * w, rcond=None)[0]
+
+
 def test_place_root_is_weighted_least_squares():
     """Noisy pixels and uneven weights: one pass is the weighted linear
     least squares of the multiplied-out pinhole equations (numpy's lstsq
-    as the reference)."""
+    as the reference); the second (the default) weighs each keypoint again
+    by the inverse square of its depth from the first, relative to the
+    mean and at least 100 mm (the last person stands close enough for it)."""
     rng = np.random.default_rng(15)
     camera = load_cameras(HELD_OUT_CAMERAS[:1])[0]
-    joints = rng.normal(0, 300, (3, 17, 3))
+    joints = rng.normal(0, 300, (4, 17, 3))
     root = np.array([[100., -200., 3000.], [-900., 50., 5000.],
-                     [400., 0., 2500.]])
+                     [400., 0., 2500.], [0., 0., 500.]])
     pixels = camera.project(joints + root[:, None]) + rng.normal(
-        0, 5, (3, 17, 2))
-    weights = rng.uniform(0., 1., (3, 17))
+        0, 5, (4, 17, 2))
+    weights = rng.uniform(0., 1., (4, 17))
     got = place_root(camera, joints, pixels, weights, iterations=1)
-    for n in range(3):
-        xn = (pixels[n, :, 0] - camera.cx) / camera.fx
-        yn = (pixels[n, :, 1] - camera.cy) / camera.fy
-        one, zero = np.ones(17), np.zeros(17)
-        rows = np.concatenate(
-            [np.stack([one, zero, -xn], 1),
-             np.stack([zero, one, -yn], 1)])
-        rhs = np.concatenate([
-            xn * joints[n, :, 2] - joints[n, :, 0],
-            yn * joints[n, :, 2] - joints[n, :, 1]
-        ])
-        w = np.sqrt(np.concatenate([weights[n], weights[n]]))
-        expected = np.linalg.lstsq(rows * w[:, None], rhs * w, rcond=None)[0]
+    both = place_root(camera, joints, pixels, weights)
+    for n in range(4):
+        expected = _root_lstsq(camera, joints[n], pixels[n], weights[n])
         np.testing.assert_allclose(got[n], expected, rtol=1e-6, atol=1e-4)
-        assert np.abs(got[n] - root[n]).max() < 0.05 * root[n, 2]
+        depth = np.maximum(joints[n, :, 2] + expected[2], 100.)
+        again = weights[n] / (depth / depth.mean())**2
+        np.testing.assert_allclose(
+            both[n],
+            _root_lstsq(camera, joints[n], pixels[n], again),
+            rtol=1e-6,
+            atol=1e-4)
+        if n < 3:
+            assert np.abs(got[n] - root[n]).max() < 0.05 * root[n, 2]
+    assert (joints[3, :, 2] + got[3, 2] < 100.).any()
 
 
 def test_person_size_is_the_box_diagonal_of_valid_keypoints():
