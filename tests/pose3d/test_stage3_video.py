@@ -235,6 +235,14 @@ def test_single_image_several_people():
     assert [f.track_id for f in fits] == [0, 2]
 
 
+# the fewest joints Stage III fits: 8 valid 3D joints (shoulders, hips, a
+# knee, the trunk) and 4 keypoints (shoulders and hips)
+FEWEST_3D = [5, 6, 11, 12, 13, 17, 18, 19]
+FEWEST_2D = [5, 6, 11, 12]
+HIDDEN_3D = np.setdiff1d(np.arange(21), FEWEST_3D)
+LOW_2D = np.setdiff1d(np.arange(17), FEWEST_2D)
+
+
 def test_single_image_at_the_limits():
     """What ``fit_image`` keeps and when it fits: a person with exactly the
     fewest joints it accepts (8 valid 3D joints, 4 keypoints at exactly the
@@ -247,12 +255,10 @@ def test_single_image_at_the_limits():
     scores = np.stack([p.scores[t] for p in people])
     joints = np.stack([p.joints_3d[t] for p in people])
     mask = np.ones((2, 21))
-    seen = [5, 6, 11, 12, 13, 17, 18, 19]  # shoulders, hips, knee, trunk
-    hidden = np.setdiff1d(np.arange(21), seen)
+    seen, hidden, low = FEWEST_3D, HIDDEN_3D, LOW_2D
     mask[0, hidden] = 0.
     joints[0, hidden] += 2000.
-    low = np.setdiff1d(np.arange(17), [5, 6, 11, 12])
-    scores[0, [5, 6, 11, 12]] = 0.2  # the minimum score, included
+    scores[0, FEWEST_2D] = 0.2  # the minimum score, included
     scores[0, low] = 0.1
     keypoints[0, low] = 5.  # far from the person, but below the minimum
     with warnings.catch_warnings():
@@ -301,9 +307,7 @@ def test_video_ignores_what_it_is_told_to():
     frame that fixes the bones, then one per frame, each of its frame."""
     person = people_inputs(1, seed=9)[0]
     rng = np.random.default_rng(10)
-    seen = [5, 6, 11, 12, 13, 17, 18, 19]
-    hidden = np.setdiff1d(np.arange(21), seen)
-    low = np.setdiff1d(np.arange(17), [5, 6, 11, 12])
+    hidden, low = HIDDEN_3D, LOW_2D
     mask = np.ones((1, 21))
     mask[0, hidden] = 0.
     tracker = SkeletonTracker(fps=30.)
@@ -313,7 +317,7 @@ def test_video_ignores_what_it_is_told_to():
         keypoints = person.keypoints[t].copy()
         keypoints[low] = rng.uniform(0., 500., (len(low), 2))
         scores = np.full(17, 0.1)
-        scores[[5, 6, 11, 12]] = 0.2  # the minimum score, included
+        scores[FEWEST_2D] = 0.2  # the minimum score, included
         out = tracker.update(
             keypoints[None],
             scores[None],
@@ -332,7 +336,7 @@ def test_video_ignores_what_it_is_told_to():
         assert abs(f.root[2] - truth[2]) / truth[2] < 0.2
     assert first.bone_lengths.max() < 700.
     # the keypoints at the minimum score are filtered, and move
-    used = [5, 6, 11, 12]
+    used = FEWEST_2D
     assert np.abs(fits[-1].keypoints[used] - first.keypoints[used]).min() > 0
 
 
