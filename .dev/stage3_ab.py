@@ -28,10 +28,14 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def import_old(commit: str, folder: str):
     """Stage III's and the camera's modules of ``commit``, from its
     ``selecsls_mm`` imported as the package ``selecsls_old``."""
-    archive = subprocess.run(['git', 'archive', commit, 'selecsls_mm'],
-                             cwd=REPO,
-                             check=True,
-                             capture_output=True).stdout
+    got = subprocess.run(['git', 'archive', commit, 'selecsls_mm'],
+                         cwd=REPO,
+                         capture_output=True)
+    if got.returncode:
+        raise SystemExit(f'stage3_ab: git cannot read selecsls_mm at '
+                         f'{commit!r}: {got.stderr.decode().strip()}; give '
+                         'a commit of this repository (git log --oneline)')
+    archive = got.stdout
     subprocess.run(['tar', '-x', '-C', folder], input=archive, check=True)
     root = osp.join(folder, 'selecsls_old')
     os.rename(osp.join(folder, 'selecsls_mm'), root)
