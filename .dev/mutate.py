@@ -130,6 +130,21 @@ MODULES: Dict[str, dict] = {
             'tests/pose3d/test_lifting_model.py',
             'tests/pose3d/test_lifting_features.py'
         ]),
+    'pose3d/stage1':
+    dict(
+        paths=[
+            'selecsls_mm/pose3d/codecs/*', 'selecsls_mm/pose3d/codecs/utils/*',
+            'selecsls_mm/pose3d/heads/*'
+        ],
+        tests=[
+            'tests/pose3d/test_part_affinity_field_3d.py',
+            'tests/pose3d/test_xnect_3d_head.py',
+            'tests/pose3d/test_transforms_3d.py', '-m', 'not slow'
+        ]),
+    'pose3d/metrics':
+    dict(
+        paths=['selecsls_mm/pose3d/metrics/*'],
+        tests=['tests/pose3d/test_multi_person_3d_metric.py']),
     'utils/cli.py':
     dict(
         paths=['selecsls_mm/utils/cli.py'],

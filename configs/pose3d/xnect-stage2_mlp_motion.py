@@ -38,7 +38,11 @@ model = dict(
     codec=codec,
     hidden_dims=(160, 256, 256, 128),
     loss_joints=dict(type='MPJPELoss', loss_weight=1.),
-    loss_bones=dict(type='MPJPELoss', loss_weight=1.))
+    loss_bones=dict(type='MPJPELoss', loss_weight=1.),
+    # lift each person and its mirror image, average the two (the training
+    # people are mirrored at random too): 1.4 mm less MPJPE on the
+    # held-out set (docs/pose3d.md)
+    test_cfg=dict(flip_test=True))
 
 max_epochs = 30
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=10)

@@ -132,7 +132,8 @@ def canonical_name(name: str) -> str:
     return NAME_ALIASES.get(key, key)
 
 
-def _mirror(name: str) -> str:
+def mirror_name(name: str) -> str:
+    """The left/right counterpart of a joint or keypoint name."""
     for a, b in (('left_', 'right_'), ('right_', 'left_')):
         if name.startswith(a):
             return b + name[len(a):]
@@ -168,7 +169,7 @@ class JointSet:
     def flip_indices(self) -> List[int]:
         """Index of each joint's left/right mirror."""
         index = {n: i for i, n in enumerate(self.names)}
-        return [index[_mirror(n)] for n in self.names]
+        return [index[mirror_name(n)] for n in self.names]
 
     def children(self, j: int) -> List[int]:
         return [i for i, p in enumerate(self.parents) if p == j]

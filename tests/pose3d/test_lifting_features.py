@@ -321,3 +321,57 @@ def test_every_refusal_is_its_whole_line():
          'features have shape (276,); this layout has (M, 276) values'),
     ]
     assert_refusals(cases, ValueError)
+
+
+def mirrored_readout(read, joint_set):
+    """The people's mirror image, built from the read-out itself: pixels
+    reflected about x = 0, keypoints and 3D joints relabelled left/right by
+    name, the reads' x negated."""
+
+    def flip(names):
+        other = {'left_': 'right_', 'right_': 'left_'}
+        swapped = [
+            next((other[p] + n[len(p):] for p in other if n.startswith(p)), n)
+            for n in names
+        ]
+        return [list(names).index(n) for n in swapped]
+
+    kp_flip, j_flip = flip(COCO_KEYPOINTS), flip(joint_set.names)
+    m = len(read['keypoints'])
+    kpts = read['keypoints'][:, kp_flip] * [-1, 1]
+    samples = read['samples_3d'].reshape(m, 17, -1, 3)[:, kp_flip][:, :,
+                                                                   j_flip]
+    return dict(
+        keypoints=kpts,
+        keypoints_visible=read['keypoints_visible'][:, kp_flip],
+        keypoint_scores=read['keypoint_scores'][:, kp_flip],
+        samples_3d=(samples * [-1, 1, 1]).reshape(m, 17, -1))
+
+
+@pytest.mark.parametrize('joint_set', ['coco21', 'muco21'])
+@pytest.mark.parametrize('read_channels', ['supervised', 'all'])
+def test_flipped_features_are_the_mirror_images(joint_set, read_channels):
+    rng = np.random.default_rng(3)
+    read = random_readout(rng, joint_set=joint_set)
+    read['keypoints_visible'][0, [LS, LH]] = 0  # one-sided necks too
+    read['keypoint_scores'][0, [LS, LH]] = 0
+    codec = XNectLiftingFeatures(joint_set, read_channels=read_channels)
+    features = codec.encode(**read)['lifting_features']
+    mirror = codec.encode(
+        **mirrored_readout(read, codec.joint_set))['lifting_features']
+    np.testing.assert_allclose(
+        codec.flip_features(features), mirror, atol=1e-6)
+    as_tensor = codec.flip_features(torch.from_numpy(features))
+    np.testing.assert_allclose(as_tensor.numpy(), mirror, atol=1e-6)
+    # and the pose: mirrored back by name and the sign of x
+    pose = rng.normal(0, 300, (6, codec.num_joints, 3))
+    back = mirrored_readout(
+        dict(
+            keypoints=np.zeros((6, 17, 2)),
+            keypoints_visible=np.zeros((6, 17)),
+            keypoint_scores=np.zeros((6, 17)),
+            samples_3d=np.repeat(pose.reshape(6, 1, -1), 17, 1)),
+        codec.joint_set)['samples_3d'][:, 0].reshape(pose.shape)
+    np.testing.assert_allclose(codec.flip_pose(pose), back)
+    np.testing.assert_allclose(
+        codec.flip_pose(torch.from_numpy(pose)).numpy(), back)

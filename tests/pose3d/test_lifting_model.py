@@ -377,3 +377,23 @@ def test_losses_follow_a_joint_set_whose_root_is_joint_0(people):
     parents = np.asarray(first.parents)
     assert 0 in parents
     _assert_joint_and_bone_losses(losses, pose, target, parents)
+
+
+def test_flip_test_averages_the_mirror_images_lift(people):
+    batch, raw, _ = people
+    plain = lifter()
+    flipped = lifter(test_cfg=dict(flip_test=True))
+    flipped.load_state_dict(plain.state_dict())
+    codec = plain.codec
+    x = codec.encode(**raw)['lifting_features']
+    with torch.no_grad():
+        own = plain.forward_pose(torch.from_numpy(x)).numpy()
+        mirror = plain.forward_pose(torch.from_numpy(
+            codec.flip_features(x))).numpy()
+    want = (own + codec.flip_pose(mirror)) / 2
+    assert np.abs(want - own).max() > 1  # the mirror's lift differs
+    np.testing.assert_allclose(flipped.lift(raw), want, rtol=1e-5, atol=1e-3)
+    samples = flipped.test_step(batch)
+    pred = np.concatenate([s.pred_instances.keypoints_3d for s in samples])
+    np.testing.assert_allclose(pred, want, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(plain.lift(raw), own, rtol=1e-5, atol=1e-3)

@@ -44,12 +44,14 @@ import numpy as np
 from mmpose.codecs.base import BaseKeypointCodec
 from mmpose.registry import KEYPOINT_CODECS
 
-from ..joint_sets import COCO_KEYPOINTS, get_joint_set
+from ..joint_sets import COCO_KEYPOINTS, get_joint_set, mirror_name
 
 NUM_KEYPOINTS = len(COCO_KEYPOINTS)
 _SHOULDERS = (COCO_KEYPOINTS.index('left_shoulder'),
               COCO_KEYPOINTS.index('right_shoulder'))
 _HIPS = (COCO_KEYPOINTS.index('left_hip'), COCO_KEYPOINTS.index('right_hip'))
+# index of each COCO keypoint's left/right mirror
+KEYPOINT_FLIP = [COCO_KEYPOINTS.index(mirror_name(n)) for n in COCO_KEYPOINTS]
 
 
 def neck_and_scale(keypoints: np.ndarray,
@@ -133,6 +135,7 @@ class XNectLiftingFeatures(BaseKeypointCodec):
         self.read_pairs = np.asarray([(k, j) for k, js in enumerate(rows)
                                       for j in js],
                                      dtype=np.int64).reshape(-1, 2)
+        self._flip_order, self._flip_sign = self._feature_mirror()
 
     @property
     def input_dim(self) -> int:
@@ -154,6 +157,57 @@ class XNectLiftingFeatures(BaseKeypointCodec):
             out.append((f'read {self.joint_set.names[j]}@'
                         f'{COCO_KEYPOINTS[k]}', slice(start, start + 3)))
         return out
+
+    def _feature_mirror(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Where each feature of the mirrored person comes from and its
+        sign: keypoint k takes keypoint flip(k)'s values, a read of joint j
+        the read of flip(j) at flip(k), every x negated."""
+        n = NUM_KEYPOINTS
+        flip_k = np.asarray(KEYPOINT_FLIP)
+        flip_j = np.asarray(self.joint_set.flip_indices)
+        position = {(k, j): i for i, (k, j) in enumerate(self.read_pairs)}
+        try:
+            reads = [
+                position[flip_k[k], flip_j[j]] for k, j in self.read_pairs
+            ]
+        except KeyError as e:  # written_at() not left/right symmetric
+            raise ValueError(f'the reads of joint set {self.joint_set.name!r}'
+                             f' have no mirror of (keypoint, joint) {e}: '
+                             'the flip test needs a symmetric layout') from e
+        order = np.concatenate([
+            (2 * flip_k[:, None] + np.arange(2)).ravel(), 2 * n + flip_k,
+            (3 * n + 3 * np.asarray(reads, np.int64)[:, None] +
+             np.arange(3)).ravel()
+        ])
+        sign = np.ones(self.input_dim, np.float32)
+        sign[0:2 * n:2] = -1  # offsets' x
+        sign[3 * n::3] = -1  # reads' x
+        return order, sign
+
+    def flip_features(self, features):
+        """The features of the people mirrored left/right: what
+        :meth:`encode` gives for their mirror image (keypoints relabelled,
+        every x negated about the neck).
+
+        Args:
+            features (np.ndarray | Tensor): (M, D).
+
+        Returns:
+            np.ndarray | Tensor: (M, D), the same type.
+        """
+        sign = self._flip_sign
+        if not isinstance(features, np.ndarray):  # a tensor
+            sign = features.new_tensor(sign)
+        return features[:, self._flip_order] * sign
+
+    def flip_pose(self, pose):
+        """Root-relative poses (M, J, 3) mirrored back: joints relabelled
+        left/right, x negated (numpy or torch)."""
+        pose = pose[:, self.joint_set.flip_indices]
+        sign = np.array([-1., 1., 1.], np.float32)
+        if not isinstance(pose, np.ndarray):
+            sign = pose.new_tensor(sign)
+        return pose * sign
 
     def _check(self, keypoints, found, scores, samples_3d):
         if keypoints.shape[1:] != (NUM_KEYPOINTS, 2):

@@ -49,6 +49,10 @@ class XNectLifter(BaseModel):
             Defaults to True.
         unit_mm (float): Millimetres per unit of the output scale and of
             the losses. Defaults to 1000 (metres).
+        test_cfg (dict, optional): ``flip_test`` (bool): in ``predict``
+            and :meth:`lift`, also lift each person's mirror image and
+            average the two poses (one batch of 2M people). Defaults to
+            None (off).
         data_preprocessor (dict, optional): Defaults to mmengine's
             ``BaseDataPreprocessor`` (moves data to the device).
         init_cfg (dict, optional): Initialisation config.
@@ -61,6 +65,7 @@ class XNectLifter(BaseModel):
                  loss_bones: Optional[dict] = dict(type='MPJPELoss'),
                  linear_skip: bool = True,
                  unit_mm: float = 1000.,
+                 test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(
@@ -68,6 +73,7 @@ class XNectLifter(BaseModel):
         self.codec = KEYPOINT_CODECS.build(codec)
         self.joint_set = self.codec.joint_set
         self.unit_mm = float(unit_mm)
+        self.test_cfg = dict(test_cfg or {})
         self.net = mlp(self.codec.input_dim, hidden_dims,
                        self.codec.output_dim)
         self.skip = nn.Linear(self.codec.input_dim,
@@ -131,6 +137,22 @@ class XNectLifter(BaseModel):
             out = out + self.skip(x)
         return self._decode(out)
 
+    @property
+    def flip_test(self) -> bool:
+        return bool(self.test_cfg.get('flip_test', False))
+
+    def _with_mirror(self, x):
+        """(M, D) features -> (2M, D): the people, then their mirrors."""
+        flipped = self.codec.flip_features(x)
+        if isinstance(x, Tensor):
+            return torch.cat([x, flipped])
+        return np.concatenate([x, flipped])
+
+    def _average_mirror(self, pose):
+        """(2M, J, 3) poses of :meth:`_with_mirror`'s batch -> (M, J, 3)."""
+        m = len(pose) // 2
+        return (pose[:m] + self.codec.flip_pose(pose[m:])) / 2
+
     def forward(self,
                 inputs: Union[Tensor, Dict[str, object]],
                 data_samples: Optional[list] = None,
@@ -177,8 +199,14 @@ class XNectLifter(BaseModel):
 
     def predict(self, x: Tensor, data_samples: list) -> list:
         """Set ``pred_instances.keypoints_3d`` (1, J, 3) root-relative mm on
-        each person's data sample."""
-        pose = self.forward_pose(x).detach().cpu().numpy()
+        each person's data sample (with ``test_cfg.flip_test``, the mean
+        of the person's and its mirror image's lifts)."""
+        if self.flip_test:
+            pose = self._average_mirror(
+                self.forward_pose(self._with_mirror(x)))
+        else:
+            pose = self.forward_pose(x)
+        pose = pose.detach().cpu().numpy()
         for sample, p in zip(data_samples, pose):
             sample.pred_instances = InstanceData(keypoints_3d=p[None])
         return data_samples
@@ -187,6 +215,8 @@ class XNectLifter(BaseModel):
     def lift(self, readout: dict) -> np.ndarray:
         """Full 3D poses of all people of a frame, in one batch, as in eval
         mode (on the CPU in numpy: :mod:`.numpy_mlp`; the mode is kept).
+        With ``test_cfg.flip_test`` the mean of each person's and its
+        mirror image's lifts.
 
         Args:
             readout (dict): Stage I's per-person decode: ``keypoints`` (M,
@@ -201,6 +231,12 @@ class XNectLifter(BaseModel):
             return self.net[0].weight.new_zeros(0, self.joint_set.num_joints,
                                                 3).cpu().numpy()
         x = self._encode(readout)
+        if self.flip_test:
+            x = self._with_mirror(x)
+        pose = self._lift_features(x)
+        return self._average_mirror(pose) if self.flip_test else pose
+
+    def _lift_features(self, x: np.ndarray) -> np.ndarray:
         out = self._numpy_net(self.net, self.skip, x)
         if out is not None:
             return self._decode(out)
