@@ -4,7 +4,7 @@
 # clips, training cameras) with a simulated Stage I read-out: 30% of the
 # keypoints missing (whole limbs, frame cuts, single drops), 2D noise, read
 # noise and outlier reads. Tested on the held-out clips and cameras.
-# CPU, about 20 minutes on two cores (one torch thread per process: the
+# CPU, about 17 minutes on two cores (one torch thread per process: the
 # network is small, a second thread only waits):
 #   OMP_NUM_THREADS=1 python tools/train.py \
 #       configs/pose3d/xnect-stage2_mlp_motion.py

@@ -53,11 +53,15 @@ def draw_3d(fits: Sequence[PersonFit], joint_set, size: int) -> np.ndarray:
     coordinates (seen from above-behind the camera), matplotlib's Agg."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
     js = get_joint_set(joint_set)
     fig = Figure(figsize=(size / 100, size / 100), dpi=100)
     # drawn by Agg whatever pyplot's backend is (a bare Figure has none)
     canvas = FigureCanvasAgg(fig)
     ax = fig.add_subplot(projection='3d')
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # few ticks: no overlaps
+        axis.set_major_locator(MaxNLocator(3))
+    ax.tick_params(labelsize=7)
     points = [f.joints_camera / 1000. for f in fits]
     for fit, pts in zip(fits, points):
         rgb = np.array(track_colour(fit.track_id)[::-1]) / 255.
@@ -72,9 +76,9 @@ def draw_3d(fits: Sequence[PersonFit], joint_set, size: int) -> np.ndarray:
         ax.set_xlim(centre[0] - half, centre[0] + half)
         ax.set_ylim(centre[2] - half, centre[2] + half)
         ax.set_zlim(-centre[1] - half, -centre[1] + half)
-    ax.set_xlabel('x (m)')
-    ax.set_ylabel('depth (m)')
-    ax.set_zlabel('up (m)')
+    ax.set_xlabel('x (m)', fontsize=8)
+    ax.set_ylabel('depth (m)', fontsize=8)
+    ax.set_zlabel('up (m)', fontsize=8)
     ax.view_init(elev=15, azim=-80)
     fig.tight_layout()
     canvas.draw()
@@ -82,10 +86,17 @@ def draw_3d(fits: Sequence[PersonFit], joint_set, size: int) -> np.ndarray:
     return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)
 
 
-def draw_frame(image: np.ndarray, fits: Sequence[PersonFit],
-               joint_set) -> np.ndarray:
-    """The 2D drawing and the 3D view side by side, one image high."""
+def draw_frame(image: np.ndarray,
+               fits: Sequence[PersonFit],
+               joint_set,
+               min_view: int = 320) -> np.ndarray:
+    """The 2D drawing and the 3D view side by side: one image high, or
+    ``min_view`` px high for smaller images (padded below), so that the
+    3D view's labels stay legible."""
     left = draw_2d(image, fits)
-    right = draw_3d(fits, joint_set, max(image.shape[0], 240))
-    right = cv2.resize(right, (image.shape[0], image.shape[0]))
+    size = max(image.shape[0], min_view)
+    right = draw_3d(fits, joint_set, size)
+    if left.shape[0] < size:
+        pad = np.zeros((size - left.shape[0], ) + left.shape[1:], left.dtype)
+        left = np.vstack([left, pad])
     return np.hstack([left, right])

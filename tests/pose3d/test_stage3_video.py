@@ -157,7 +157,10 @@ def test_bad_inputs_say_what_and_go_on(tmp_path):
     # no intrinsics: stop, one line naming the fix
     with pytest.raises(ValueError, match='camera=Camera') as err:
         tracker.update(kp, sc, j3, None, 0.)
-    assert '\n' not in str(err.value)
+    assert '\n' not in str(err.value) and 'got none' in str(err.value)
+    # intrinsics as a tuple: named as what was given
+    with pytest.raises(ValueError, match='got a tuple; pass camera=Camera'):
+        tracker.update(kp, sc, j3, (1000., 1000., 500., 500.), 0.)
     # 3D joints of another joint set
     with pytest.raises(ValueError, match="joint set 'coco21'"):
         tracker.update(kp, sc, j3[:, :17], camera, 0.)

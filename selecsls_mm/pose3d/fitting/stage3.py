@@ -124,10 +124,11 @@ def _identities(num: int) -> np.ndarray:
 def _check_inputs(skeleton, keypoints, scores, joints_3d, camera, mask_3d):
     """Arrays as float64 with their shapes checked, one line if not."""
     if not isinstance(camera, Camera):
+        got = 'none' if camera is None else f'a {type(camera).__name__}'
         raise ValueError(
             'Stage III needs the camera intrinsics for the absolute '
-            'placement and got none; pass camera=Camera(fx, fy, cx, cy, '
-            'width, height) (see selecsls_mm.pose3d.camera)')
+            f'placement and got {got}; pass camera=Camera(fx, fy, cx, cy, '
+            'width, height) (from selecsls_mm.pose3d.camera)')
     keypoints = np.asarray(keypoints, np.float64)
     scores = np.asarray(scores, np.float64)
     joints_3d = np.asarray(joints_3d, np.float64)
