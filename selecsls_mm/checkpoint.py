@@ -14,8 +14,10 @@ resolves nothing but those statistics methods.
 mmengine's local-file checkpoint loader through :func:`load_checkpoint_file`
 so that a refused file fails with a message that says why.
 """
+import io
 import os.path as osp
 import pickle
+import pickletools
 import zipfile
 from typing import Any, Optional
 
@@ -47,6 +49,36 @@ def _unreadable(filename: str,
         f'{filename} ({size} bytes) is not a complete torch checkpoint: it is '
         'truncated (e.g. an interrupted download or copy) or not a checkpoint '
         f'at all (torch: {reason}); fetch or save it again')
+
+
+# bytes read to tell a pickle from another kind of file
+_HEAD_BYTES = 1 << 16
+
+
+def _may_be_checkpoint(filename: str) -> bool:
+    """Whether a file torch refused could be a checkpoint at all: a zip
+    archive (whole or cut short), an empty file (cut short) or a pickle
+    (torch's legacy format starts with one). Other files (text, images)
+    are not; nothing in them is run, the first pickle is only parsed."""
+    with open(filename, 'rb') as f:
+        head = f.read(_HEAD_BYTES)
+    if not head or head.startswith(b'PK') or zipfile.is_zipfile(filename):
+        return True
+    stream = io.BytesIO(head)
+    try:
+        pickletools.dis(stream, out=io.StringIO())
+    except Exception:  # noqa: BLE001  (any parse failure: not a pickle)
+        # a pickle longer than the bytes read runs out of them
+        return len(head) == _HEAD_BYTES and stream.tell() >= len(head)
+    return True
+
+
+def _not_a_checkpoint(filename: str) -> UnreadableCheckpointError:
+    return UnreadableCheckpointError(
+        f'{filename} ({osp.getsize(filename)} bytes) is not a PyTorch '
+        'checkpoint: it is neither a torch zip archive nor a pickle (e.g. a '
+        'text file or an image); give the .pth file that torch.save or '
+        'training wrote')
 
 
 def _refusal_reason(err: BaseException) -> str:
@@ -128,8 +160,8 @@ def load_checkpoint_file(filename: str,
         FileNotFoundError: If the file does not exist.
         UnsafeCheckpointError: If the file holds anything besides tensors,
             containers and the allowlisted types (e.g. code).
-        UnreadableCheckpointError: If torch cannot read the file (truncated
-            or not a checkpoint).
+        UnreadableCheckpointError: If torch cannot read the file (truncated,
+            or not a checkpoint at all: neither a zip archive nor a pickle).
     """
     register_safe_globals()
     filename = osp.expanduser(filename)
@@ -139,6 +171,8 @@ def load_checkpoint_file(filename: str,
         return torch.load(
             filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        if not _may_be_checkpoint(filename):
+            raise _not_a_checkpoint(filename) from None
         reason = _refusal_reason(err)
         raise UnsafeCheckpointError(
             f'refusing to load {filename}: it holds objects outside the '
@@ -150,7 +184,15 @@ def load_checkpoint_file(filename: str,
     except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
         if isinstance(err, PermissionError):
             raise
+        if not _may_be_checkpoint(filename):
+            raise _not_a_checkpoint(filename) from None
         raise _unreadable(filename, err) from None
+    except Exception:
+        # torch's unpickler fails in other ways on some other files (e.g.
+        # IndexError on text)
+        if not _may_be_checkpoint(filename):
+            raise _not_a_checkpoint(filename) from None
+        raise
 
 
 def _load_from_local(filename: str, map_location=None) -> Any:

@@ -212,7 +212,7 @@ def _base_packages(path: str) -> Iterator[str]:
         yield package
 
 
-def load_config(path: str) -> Config:
+def load_config(path: str, what: str = 'config') -> Config:
     """``Config.fromfile(path)``, then :func:`check_config`.
 
     Before loading, bases inherited from another package (``mmdet::...``)
@@ -222,12 +222,16 @@ def load_config(path: str) -> Config:
 
     Args:
         path (str): Config file.
+        what (str): What the file is for, in a syntax error's line (e.g.
+            ``'Stage I config'``). Defaults to ``'config'``.
 
     Returns:
         Config: The loaded config.
 
     Raises:
         MissingDependencyError: When the installed stack cannot run it.
+        ValueError: For a Python syntax error in the file or a file it
+            inherits, in one line naming that file and the line.
     """
     for package in _base_packages(path):
         if not has_module(package):
@@ -242,6 +246,9 @@ def load_config(path: str) -> Config:
         cfg = Config.fromfile(path)
     except MissingDependencyError:
         raise
+    except SyntaxError as err:  # mmengine's names no file nor line
+        from .utils.config_syntax import syntax_error_line
+        raise ValueError(syntax_error_line(path, err, what)) from None
     except ImportError as err:
         # mmengine wraps a failed custom import twice; the module's own
         # one-sentence error is further down the chain.

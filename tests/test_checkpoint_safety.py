@@ -329,11 +329,10 @@ def test_refusal_is_one_line_without_torchs_advice(tmp_path):
         '(torch.save(model.state_dict(), path)) and load that.')
 
 
-# torch's first line of reason for an empty, a text, a half-copied and a
-# foreign zip file
+# torch's first line of reason for an empty, a half-copied and a foreign
+# zip file (a text file is not a checkpoint at all: see below)
 _UNREADABLE = {
     'empty': (b'', '(torch: EOFError)'),
-    'text': (b'hello\n', '(torch: 101)'),
     'half': (None, '(torch: PytorchStreamReader failed reading zip archive: '
              'failed finding central directory. '),
     'zip': (None, ': [enforce fail at inline_container.cc:180] . file in '
@@ -367,3 +366,50 @@ def test_unreadable_file_is_one_line_with_its_size(tmp_path, kind):
     else:
         assert msg.startswith(f'{path} ({size} bytes) {_NOT_COMPLETE} ')
         assert msg.endswith('; fetch or save it again')
+
+
+# Files that are no checkpoint at all. torch's weights-only unpickler reads
+# their bytes as pickle opcodes and fails on the first it cannot take: as a
+# blocked global for most (which read as a refusal of code), with an
+# IndexError for some text.
+_NOT_CHECKPOINTS = {
+    'text': b'hello\n',
+    'sentence': b'these are no weights\n',
+    'html': b'<html><body>404 Not Found</body></html>\n',
+    'json': b'{"fx": 1145}\n',
+    'jpeg': bytes.fromhex('ffd8ffe000104a46494600010100000100010000ffdb'),
+    'png': bytes.fromhex('89504e470d0a1a0a0000000d49484452'),
+}
+
+
+@pytest.mark.parametrize('kind', list(_NOT_CHECKPOINTS))
+def test_file_that_is_no_checkpoint_is_named_so(tmp_path, kind, capsys):
+    """A text file or an image named .pth: one line saying it is not a
+    PyTorch checkpoint, not a refusal of code (nor a traceback)."""
+    path = tmp_path / 'x.pth'
+    path.write_bytes(_NOT_CHECKPOINTS[kind])
+    assert run_main(lambda: load_checkpoint_file(str(path))) == 1
+    size = path.stat().st_size
+    assert capsys.readouterr().err == (
+        f'error: {path} ({size} bytes) is not a PyTorch checkpoint: it is '
+        'neither a torch zip archive nor a pickle (e.g. a text file or an '
+        'image); give the .pth file that torch.save or training wrote\n')
+
+
+@pytest.mark.parametrize('kind', ['legacy', 'pickle0', 'pickle2', 'large'])
+def test_code_in_any_pickle_is_still_refused_as_code(tmp_path, kind):
+    """Pickles that are not zip archives (torch's legacy format, plain
+    pickles of protocol 0 and 2, one longer than the bytes read to tell a
+    pickle) are refused as code, not called "not a checkpoint"."""
+    path, marker = tmp_path / 'evil.pth', tmp_path / 'pwned'
+    data = {'x': _RunsCode(marker)}
+    if kind == 'legacy':
+        torch.save(data, path, _use_new_zipfile_serialization=False)
+    elif kind == 'large':
+        data = {'w': 'x' * 200000, **data}
+        path.write_bytes(pickle.dumps(data, protocol=0))
+    else:
+        path.write_bytes(pickle.dumps(data, protocol=int(kind[-1])))
+    with pytest.raises(UnsafeCheckpointError, match='^refusing to load'):
+        load_checkpoint_file(str(path))
+    assert not marker.exists()

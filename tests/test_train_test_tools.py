@@ -108,6 +108,28 @@ def test_auto_scale_lr_without_its_setting_is_one_line(tmp_path, capsys):
     assert not work_dir.exists()
 
 
+@pytest.mark.parametrize('tool', ['train', 'test'])
+def test_config_syntax_error_is_one_line(tool, tmp_path, capsys):
+    """A config with a Python syntax error, in itself or in a file it
+    inherits: one line naming that file and the line, no traceback."""
+    base = tmp_path / 'base.py'
+    base.write_text('model = dict(\n    type=1,,\n)\n')
+    child = tmp_path / 'child.py'
+    child.write_text("_base_ = ['./base.py']\n")
+    main = load_tool(tool).main
+    ckpt = tmp_path / 'x.pth'
+    torch.save({}, ckpt)
+    for config, where in ((base, f'{base} line 2'),
+                          (child, f'{base} (inherited by {child}) line 2')):
+        args = [str(config), str(ckpt)] if tool == 'test' else [str(config)]
+        assert main(args + ['--work-dir', str(tmp_path / 'work')]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f'error: config {where}: invalid syntax')
+        assert err.endswith('(a Python syntax error); fix the file\n')
+        assert err.count('\n') == 1
+    assert not (tmp_path / 'work').exists()
+
+
 def test_data_root_option_moves_every_dataset_path(monkeypatch):
     """mmpretrain's ImageNet base spells 'data/imagenet' into each loader;
     --cfg-options data_root=PATH moves them all, and a more specific

@@ -99,20 +99,25 @@ def check_paths(args) -> None:
 
 def build_xnect(args, source):
     """The three stages for this input, with its camera."""
-    from mmengine.config import Config
     from mmengine.logging import MMLogger
 
     from selecsls_mm.pose import init_pose_model
-    from selecsls_mm.pose3d.demo import load_stage2, read_camera
+    from selecsls_mm.pose3d.demo import (check_stage1_config, load_stage2,
+                                         read_camera)
     from selecsls_mm.pose3d.xnect import XNect
+    from selecsls_mm.stack import load_config
     from selecsls_mm.utils import cfg_options_dict, merge_cfg_options
 
     _, first = next(source.frames())
-    camera = read_camera(args.camera, first.shape[1::-1])
+    size = first.shape[1::-1]
+    # a given camera is checked first; the default one is said last, so
+    # that a refused config or checkpoint is the only line on stderr
+    camera = read_camera(args.camera, size) if args.camera else None
     # init_model logs every initialised parameter; keep the output short.
     MMLogger.get_current_instance().setLevel(logging.WARNING)
-    cfg = Config.fromfile(args.stage1_config)
+    cfg = load_config(args.stage1_config, 'Stage I config')
     merge_cfg_options(cfg, cfg_options_dict(args.cfg_options))
+    check_stage1_config(cfg, args.stage1_config)
     stage1 = init_pose_model(
         cfg,
         args.stage1_checkpoint,
@@ -120,15 +125,19 @@ def build_xnect(args, source):
         allow_partial=args.allow_partial)
     stage2 = load_stage2(args.stage2_config, args.stage2_checkpoint,
                          args.device, args.allow_partial)
-    return XNect(
+    xnect = XNect(
         stage1, stage2, camera=camera, fps=source.fps, video=source.is_video)
+    if camera is None:
+        xnect.camera = read_camera(None, size)
+    return xnect
 
 
 def run(args) -> int:
     check_paths(args)
     import selecsls_mm.pose3d  # noqa: F401  (registers the 3D modules)
-    from selecsls_mm.pose3d.demo import open_input, run_demo
+    from selecsls_mm.pose3d.demo import check_device, open_input, run_demo
 
+    check_device(args.device)
     source = open_input(args.input, args.fps)
     xnect = build_xnect(args, source)
     result = run_demo(xnect, source, args.out_dir, vis=not args.no_vis)

@@ -70,13 +70,23 @@ class FrameSource:
         return index / self.fps if self.is_video else None
 
     def frames(self) -> Iterator[Tuple[str, np.ndarray]]:
-        """(name, BGR image) of each frame, in order."""
+        """(name, BGR image) of each frame, in order.
+
+        Raises:
+            ValueError: For an image OpenCV cannot decode, or one of
+                another size than the first (the frames share one camera).
+        """
         if self.kind != 'video':
+            first = None
             for path in self.files:
                 image = cv2.imread(path)
                 if image is None:
-                    raise ValueError(f'cannot read image {path!r}; remove it '
-                                     'or convert it to JPEG/PNG')
+                    raise ValueError(_undecodable(path))
+                size = image.shape[1::-1]
+                if first is None:
+                    first = path, size
+                elif size != first[1]:
+                    raise ValueError(_size_mismatch(path, size, *first))
                 yield osp.splitext(osp.basename(path))[0], image
             return
         capture = cv2.VideoCapture(self.path)
@@ -90,6 +100,52 @@ class FrameSource:
                 index += 1
         finally:
             capture.release()
+
+
+def _undecodable(path: str) -> str:
+    return (f'cannot decode image {path!r} (damaged, or a format this '
+            'OpenCV cannot read); re-save it (e.g. as PNG) or remove it from '
+            'the folder')
+
+
+def _size_mismatch(path: str, size: Tuple[int, int], first: str,
+                   first_size: Tuple[int, int]) -> str:
+    return (f'frame {path!r} is {size[0]}x{size[1]} px but the first frame '
+            f'{osp.basename(first)!r} is {first_size[0]}x{first_size[1]}; '
+            'the frames of a folder share one camera and must share one '
+            'size: resize them or split the folder')
+
+
+def _header_size(path: str) -> Optional[Tuple[int, int]]:
+    """(w, h) of an image as ``cv2.imread`` gives it (EXIF orientation
+    applied), from its header alone; None if PIL cannot tell."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            w, h = image.size
+            if image.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                w, h = h, w  # rotated by a quarter turn
+    except Exception:  # noqa: BLE001  (frames() says what is wrong)
+        return None
+    return w, h
+
+
+def _check_sizes(files: Sequence[str]) -> None:
+    """All frames of a folder have one size and are images (read from
+    their headers, so that a folder is refused before any frame goes
+    through the network; :meth:`FrameSource.frames` checks the decoded
+    images as well)."""
+    first = None
+    for path in files:
+        size = _header_size(path)
+        if size is None:  # not an image to PIL: decode it to know
+            if cv2.imread(path) is None:
+                raise ValueError(_undecodable(path))
+            continue
+        if first is None:
+            first = path, size
+        elif size != first[1]:
+            raise ValueError(_size_mismatch(path, size, *first))
 
 
 def _open_folder(path: str, fps: Optional[float]) -> FrameSource:
@@ -106,6 +162,7 @@ def _open_folder(path: str, fps: Optional[float]) -> FrameSource:
         twice = sorted({s for s in stems if stems.count(s) > 1})
         raise ValueError(f'folder {path!r} has several images named '
                          f'{twice[0]!r} (other extensions); keep one each')
+    _check_sizes(files)
     if fps is None:
         fps = DEFAULT_FPS
         note(f'no --fps given for the folder of frames: assuming {fps:g} '
@@ -160,8 +217,10 @@ def open_input(path: str, fps: Optional[float] = None) -> FrameSource:
         return _open_folder(path, fps)
     if osp.splitext(path)[1].lower() in IMAGE_EXTENSIONS:
         if cv2.imread(path) is None:
-            raise ValueError(f'cannot read image {path!r}; give a JPEG/PNG '
-                             'image, a folder of frames or a video')
+            raise ValueError(
+                f'cannot decode image {path!r} (damaged, or a format this '
+                'OpenCV cannot read); re-save it (e.g. as PNG), or give '
+                'another image, a folder of frames or a video')
         return FrameSource('image', path, [path], None, 1)
     return _open_video(path, fps)
 
@@ -230,6 +289,60 @@ def _camera_json(path: str, default: str) -> Tuple[float, ...]:
     return tuple(float(data[k]) for k in ('fx', 'fy', 'cx', 'cy'))
 
 
+STAGE1_EXAMPLE = 'configs/pose3d/xnect3d_selecsls60_8xb32-140e_muco-coco-512x320.py'  # noqa: E501
+STAGE2_EXAMPLE = 'configs/pose3d/xnect-stage2_mlp_motion.py'
+
+
+def check_stage1_config(cfg, name: str) -> None:
+    """Refuse a config that does not build a Stage I network (a 3D head
+    whose codec gives the read-out Stage II takes), in one line."""
+    from mmpose.registry import KEYPOINT_CODECS
+    model = cfg.get('model')
+    if not isinstance(model, dict):
+        built = 'no model'
+    else:
+        head = model.get('head')
+        decoder = head.get('decoder') if isinstance(head, dict) else None
+        codec = KEYPOINT_CODECS.get(decoder['type']) if isinstance(
+            decoder, dict) and isinstance(decoder.get('type'), str) else None
+        if not isinstance(head, dict) or 'backbone' not in model:
+            built = f'a {model.get("type")}'
+        elif codec is not None and not hasattr(codec, 'read_out'):
+            built = (f'a {model.get("type")} with a 2D head '
+                     f'({head.get("type")})')
+        else:
+            return
+    raise ValueError(
+        f'{name} builds {built}, not a Stage I network '
+        '(PAFBottomupPoseEstimator with an XNect3DHead); give e.g. '
+        f'{STAGE1_EXAMPLE}')
+
+
+def check_device(device: str) -> None:
+    """Refuse a device torch does not know or this machine lacks (e.g.
+    ``cuda:0`` without a GPU), in one line, before anything is built."""
+    import torch
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f'--device {device!r} is not a device; give e.g. '
+                         'cpu or cuda:0') from None
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f'--device {device}: CUDA is not available here (no NVIDIA '
+                'GPU or driver, or a CPU-only torch); use --device cpu')
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f'--device {device}: this machine has {count} CUDA '
+                f'device(s), cuda:0 to cuda:{count - 1}; give one of them or '
+                '--device cpu')
+    elif dev.type == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError(f'--device {device}: MPS is not available here; '
+                         'use --device cpu')
+
+
 def load_stage2(config,
                 checkpoint: str,
                 device: str = 'cpu',
@@ -246,20 +359,20 @@ def load_stage2(config,
     Returns:
         XNectLifter: In eval mode.
     """
-    from mmengine.config import Config
     from mmengine.runner import load_state_dict
 
+    from ..stack import load_config
     from ..utils import (build_model, check_checkpoint_fits,
                          load_checkpoint_file)
     from ..utils.checkpoint_fit import checkpoint_state_dict
     name = config if isinstance(config, str) else 'the Stage II config'
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = load_config(config, 'Stage II config') if isinstance(config,
+                                                               str) else config
     model = build_model(cfg)
     if not hasattr(model, 'lift'):
         raise ValueError(
             f'{name} builds a {type(model).__name__}, not a Stage II lifter '
-            '(XNectLifter); give e.g. '
-            'configs/pose3d/xnect-stage2_mlp_motion.py')
+            f'(XNectLifter); give e.g. {STAGE2_EXAMPLE}')
     ckpt = load_checkpoint_file(checkpoint)
     check_checkpoint_fits(model, ckpt, f'checkpoint {checkpoint}',
                           allow_partial)
@@ -304,22 +417,28 @@ def _progress(total: int, task: str):
 def _fit_frames(xnect: XNect, source: FrameSource) -> Dict[int, list]:
     """Stages I-III over all frames; each frame's fits by frame index.
 
-    A person Stage III cannot fit is said on stderr (one line) and skipped.
+    A person Stage III cannot fit is skipped: the first is said on stderr
+    (one line) and, when there are more, their count at the end.
     """
     by_frame: Dict[int, list] = defaultdict(list)
     bar = _progress(source.num_frames, f'XNect on {source.num_frames} frames')
     count = 0
+    skipped = 0  # person-frames Stage III skipped (too few joints)
     for index, (_, image) in enumerate(source.frames()):
         time = source.time(index)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always', Stage3Warning)
             fits = xnect(image, time)
         for w in caught:
-            if issubclass(w.category, Stage3Warning):
-                note(str(w.message))
-            else:
+            if not issubclass(w.category, Stage3Warning):
                 warnings.warn_explicit(w.message, w.category, w.filename,
                                        w.lineno)
+            elif str(w.message).endswith('skipped'):
+                skipped += 1
+                if skipped == 1:
+                    note(str(w.message))
+            else:
+                note(str(w.message))
         if not source.is_video:
             by_frame[index] = fits
         count += 1
@@ -327,6 +446,9 @@ def _fit_frames(xnect: XNect, source: FrameSource) -> Dict[int, list]:
             bar.update()
     if bar is not None:
         sys.stdout.write('\n')
+    if skipped > 1:
+        note(f'Stage III skipped {skipped} person-frames in all for too few '
+             'joints (the first is said above)')
     if source.is_video:
         for fits in xnect.finish().values():
             for fit in fits:

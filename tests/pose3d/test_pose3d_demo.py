@@ -101,7 +101,7 @@ class PerfectStages:
                 from_file='configs/_base_/datasets/coco.py',
                 limbs='coco_redundant'))
         self.truth = []  # (keypoints, root-relative pose) per person
-        self.lowered = None  # (frame, person): scores to lower
+        self.lowered = set()  # (frame, person): scores to lower
 
     def scene_of(self, image):
         """The rendered scene an image shows (nearest; video codecs)."""
@@ -125,9 +125,10 @@ class PerfectStages:
         relative = joints - joints[:, root:root + 1]
         for m, n in match_people(dec_k, dec_s, kpts, vis):
             self.truth.append((dec_k[m], relative[n]))
-        if self.lowered is not None and self.lowered[0] == index:
-            dec_s = dec_s.copy()
-            dec_s[self.lowered[1], 3:] = 0.1  # found, but too unsure to fit
+        for frame, person in self.lowered:
+            if frame == index:
+                dec_s = dec_s.copy()
+                dec_s[person, 3:] = 0.1  # found, but too unsure to fit
         pred = InstanceData(
             keypoints=dec_k,
             keypoint_scores=dec_s,
@@ -245,7 +246,7 @@ def test_folder_of_frames(tmp_path, capsys, checkpoints, perfect):
 def test_image_gives_json_and_picture(tmp_path, capsys, checkpoints, perfect):
     scene = render_clip(num_frames=1)[0]
     stages = perfect([scene])
-    stages.lowered = (0, 1)
+    stages.lowered = {(0, 1)}
     image = str(tmp_path / 'photo.png')
     cv2.imwrite(image, scene.image)
     out_dir = str(tmp_path / 'out')
@@ -266,9 +267,12 @@ def test_image_gives_json_and_picture(tmp_path, capsys, checkpoints, perfect):
     assert records[0]['camera']['fx'] == max(SIZE)
     drawn = cv2.imread(osp.join(out_dir, 'vis', 'photo.jpg'))
     h, w = scene.image.shape[:2]
-    assert drawn.shape == (h, w + h, 3)  # the picture, the 3D view beside
+    # the picture, the 3D view beside it: at least 320 px high (the
+    # picture padded below), so that its labels stay legible
+    view = max(h, 320)
+    assert drawn.shape == (view, w + view, 3)
     # the 2D skeleton is drawn over the picture
-    changed = np.abs(drawn[:, :w].astype(int) - scene.image).sum(-1) > 60
+    changed = np.abs(drawn[:h, :w].astype(int) - scene.image).sum(-1) > 60
     assert changed.mean() > 0.002
 
 
@@ -320,10 +324,44 @@ def _camera_json_without_fx(tmp_path):
     return _image(tmp_path) + ['--camera', str(path)]
 
 
+def _frames(tmp_path, *images):
+    """A folder of PNG frames a.png, b.png, ... (``None``: a file that is
+    no image, named .jpg)."""
+    folder = tmp_path / 'frames'
+    folder.mkdir()
+    for name, image in zip('abcdefgh', images):
+        if image is None:
+            (folder / f'{name}.jpg').write_bytes(b'\x00 not a JPEG' * 50)
+        else:
+            cv2.imwrite(str(folder / f'{name}.png'), image)
+    return [str(folder)]
+
+
+def _blank(w, h):
+    return np.zeros((h, w, 3), np.uint8)
+
+
+def _config(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def _inherited_syntax_error(tmp_path):
+    _config(tmp_path, 'bad.py', 'x = [1,\n')
+    child = _config(tmp_path, 'child.py', "_base_ = ['bad.py']\n")
+    return _image(tmp_path) + ['--stage2-config', child]
+
+
+def _not_a_checkpoint(tmp_path):
+    path = _config(tmp_path, 'x.pth', 'these are no weights\n')
+    return _image(tmp_path) + ['--stage1-checkpoint', path]
+
+
 BAD_INPUTS = {
     'broken video': (_broken_video, "cannot open video '{tmp}/clip.mp4'"),
-    'folder without images':
-    (_empty_folder, "folder '{tmp}/frames' holds no images"),
+    'folder without images': (_empty_folder,
+                              "folder '{tmp}/frames' holds no images"),
     'missing stage1 checkpoint':
     (lambda t: _image(t) + ['--stage1-checkpoint', f'{t}/missing.pth'],
      "Stage I checkpoint file '{tmp}/missing.pth' does not exist"),
@@ -335,6 +373,39 @@ BAD_INPUTS = {
     'camera of three numbers':
     (lambda t: _image(t) + ['--camera', '300', '300', '160'],
      '--camera got 3 values; give fx fy cx cy'),
+    # refused before any frame goes through the network (image headers)
+    'frames of two sizes':
+    (lambda t: _frames(t, _blank(*SIZE), _blank(*SIZE), _blank(640, 427)),
+     "frame '{tmp}/frames/c.png' is 640x427 px but "
+     "the first frame 'a.png' is 320x224; the frames "
+     'of a folder share one camera and must share one '
+     'size: resize them or split the folder'),
+    'undecodable frame': (lambda t: _frames(t, _blank(*SIZE), None),
+                          "cannot decode image '{tmp}/frames/b.jpg' (damaged"
+                          ', or a format this OpenCV cannot read); re-save '
+                          'it (e.g. as PNG) or remove it from the folder'),
+    'stage2 config as stage1':
+    (lambda t: _image(t) + ['--stage1-config', STAGE2],
+     f'{STAGE2} builds a XNectLifter, not a Stage I network '
+     '(PAFBottomupPoseEstimator with an XNect3DHead); give e.g. configs/'),
+    '2D config as stage1': (lambda t: _image(t) + [
+        '--stage1-config',
+        osp.join(REPO, 'configs', 'pose',
+                 'xnect-paf_selecsls60_8xb32-140e_coco-512x320.py')
+    ], 'builds a PAFBottomupPoseEstimator with a 2D head (XNectPAFHead), '
+                            'not a Stage I network'),
+    'stage1 config with a syntax error':
+    (lambda t: _image(t) +
+     ['--stage1-config',
+      _config(t, 'bad.py', 'x = 1\nmodel = dict(type=)\n')],
+     'Stage I config {tmp}/bad.py line 2: invalid syntax (a Python '
+     'syntax error); fix the file'),
+    'syntax error in an inherited config':
+    (_inherited_syntax_error, 'Stage II config {tmp}/bad.py (inherited by '
+     "{tmp}/child.py) line 1: '[' was never closed"),
+    'text file as checkpoint':
+    (_not_a_checkpoint, '{tmp}/x.pth (21 bytes) is not a PyTorch checkpoint:'
+     ' it is neither a torch zip archive nor a pickle'),
 }
 
 
@@ -359,6 +430,66 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys,
     assert expected.format(tmp=tmp_path) in err[0], err[0]
     assert not out_dir.exists()
     assert not [p for p in os.listdir(tmp_path) if p.startswith('.out')]
+
+
+def test_device_this_machine_lacks_is_one_line(tmp_path, capsys, checkpoints,
+                                               monkeypatch):
+    """--device cuda:0 without CUDA: one line, before anything is built
+    (torch's own error is a long traceback)."""
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    out_dir = tmp_path / 'out'
+    code, _, err = demo(capsys, checkpoints, *_image(tmp_path), '--out-dir',
+                        str(out_dir), '--device', 'cuda:0')
+    assert code == 1 and err == [
+        'error: --device cuda:0: CUDA is not available here (no NVIDIA GPU '
+        'or driver, or a CPU-only torch); use --device cpu'
+    ], err
+    assert sorted(os.listdir(tmp_path)) == ['photo.png']
+
+
+def test_frame_of_another_size_is_refused_at_the_frame(tmp_path, capsys,
+                                                       checkpoints, perfect,
+                                                       monkeypatch):
+    """A frame whose size the header check missed (here: switched off) is
+    refused when it is decoded, before anything is written."""
+    import selecsls_mm.pose3d.demo as demo_module
+    monkeypatch.setattr(demo_module, '_check_sizes', lambda files: None)
+    scenes = render_clip(num_frames=3)
+    perfect(scenes)
+    frames = write_frames(tmp_path / 'frames', scenes)
+    last = osp.join(frames, 'frame_002.png')
+    cv2.imwrite(last, cv2.resize(scenes[2].image, (640, 448)))
+    out_dir = tmp_path / 'out'
+    code, _, err = demo(capsys, checkpoints, frames, '--out-dir', str(out_dir),
+                        '--fps', '10', *camera_args(scenes[0].camera))
+    assert code == 1 and err == [
+        f"error: frame '{last}' is 640x448 px but the first frame "
+        "'frame_000.png' is 320x224; the frames of a folder share one camera "
+        'and must share one size: resize them or split the folder'
+    ], err
+    assert os.listdir(tmp_path) == ['frames']  # no temporary folder
+
+
+def test_people_skipped_in_many_frames_are_summed_up(tmp_path, capsys,
+                                                     checkpoints, perfect):
+    """A person Stage III cannot fit in every frame: the first skip in one
+    line, the count at the end, the other person fitted throughout."""
+    scenes = render_clip(num_frames=4)
+    stages = perfect(scenes)
+    stages.lowered = {(t, 1) for t in range(4)}
+    out_dir = str(tmp_path / 'out')
+    code, _, err = demo(capsys, checkpoints,
+                        write_frames(tmp_path / 'frames', scenes), '--out-dir',
+                        out_dir, '--fps', '10', '--no-vis',
+                        *camera_args(scenes[0].camera))
+    assert code == 0, err
+    assert len(err) == 2, err
+    assert err[0].startswith('note: Stage III frame 0: person 1 has ')
+    assert err[0].endswith('; skipped')
+    assert err[1] == ('note: Stage III skipped 4 person-frames in all for '
+                      'too few joints (the first is said above)')
+    _, records = read_frames(out_dir)
+    assert [len(r['people']) for r in records] == [1, 1, 1, 1]
 
 
 def test_mismatched_checkpoint_needs_allow_partial(tmp_path, capsys,
@@ -438,4 +569,5 @@ def test_command_line_run_with_untrained_models(tmp_path, checkpoints):
     assert proc.stderr.startswith('note: no --camera given'), proc.stderr
     assert sorted(os.listdir(out_dir / 'frames')) == ['photo.json']
     drawn = cv2.imread(str(out_dir / 'vis' / 'photo.jpg'))
-    assert drawn.shape == (SIZE[1], SIZE[0] + SIZE[1], 3)
+    view = max(SIZE[1], 320)  # the 3D view's least height
+    assert drawn.shape == (view, SIZE[0] + view, 3)
